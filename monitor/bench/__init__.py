@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (`civmon bench ...`); never timed tests."""

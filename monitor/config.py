@@ -1,0 +1,235 @@
+"""Settings: the TOML file and CIVMON_* environment variables, validated by pydantic.
+
+This is the only module that reads the configuration file. Environment variables
+override the file (``CIVMON_DATABASE__URL`` overrides ``[database] url``), so a
+deployment can keep its database password out of the file. Secrets never live in
+the TOML: Reddit credentials come from praw's own environment variables or
+praw.ini, the pseudonymisation key from ``CIVMON_PSEUDONYM_KEY`` or a key file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from monitor.errors import CivmonError
+
+CONFIG_ENV = "CIVMON_CONFIG"
+DEFAULT_CONFIG_FILE = Path("civmon.toml")
+EXAMPLE_CONFIG = "config/civmon.example.toml"
+
+Platform = Literal["reddit", "hackernews"]
+HN_FEEDS = ("top", "new", "best", "ask", "show")
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///civmon.db"
+
+    @field_validator("url")
+    @classmethod
+    def _parseable(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+
+class CommunitySettings(_Section):
+    platform: Platform
+    name: str = Field(min_length=1, max_length=64)
+    interval_minutes: PositiveInt | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _name_fits_platform(self) -> CommunitySettings:
+        if self.platform == "reddit" and not self.name.replace("_", "").isalnum():
+            raise ValueError(f"{self.name!r} is not a subreddit name: give it without 'r/', e.g. 'AskHistorians'")
+        if self.platform == "hackernews" and self.name not in HN_FEEDS:
+            raise ValueError(f"Hacker News community must be one of the feeds {', '.join(HN_FEEDS)}")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}/{self.name}"
+
+
+class CollectorSettings(_Section):
+    interval_minutes: PositiveInt = 15
+    submissions_per_run: Annotated[int, Field(ge=1, le=1000)] = 100
+    comments_per_run: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    active_window_hours: Annotated[float, Field(gt=0)] = 48.0
+    more_comments_budget: Annotated[int, Field(ge=0)] = 32
+    request_budget: PositiveInt = 600
+
+
+class RedditSettings(_Section):
+    site: str = "DEFAULT"
+    user_agent: str = "civmon/0.1 (self-hosted civility monitor)"
+    oauth_url: str = "https://oauth.reddit.com"
+    reddit_url: str = "https://www.reddit.com"
+
+
+class HackerNewsSettings(_Section):
+    api_url: str = "https://hacker-news.firebaseio.com/v0"
+
+
+class ModelSettings(_Section):
+    name: str = "alliance-minilm"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    fallback_to_default: bool = True
+
+
+class PrivacySettings(_Section):
+    pseudonymise_authors: bool = True
+    key_file: Path = Path("civmon.key")
+    keep_bodies: bool = True
+    keep_deleted_content: bool = False
+    retention_days: PositiveInt | None = None
+
+
+class AlertSettings(_Section):
+    enabled: bool = True
+    min_comments: PositiveInt = 30
+    threshold_mads: Annotated[float, Field(gt=0)] = 3.0
+    cooldown_hours: Annotated[float, Field(ge=0)] = 6.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CIVMON_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    communities: list[CommunitySettings] = []
+    collector: CollectorSettings = CollectorSettings()
+    reddit: RedditSettings = RedditSettings()
+    hackernews: HackerNewsSettings = HackerNewsSettings()
+    model: ModelSettings = ModelSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    alerts: AlertSettings = AlertSettings()
+
+    @model_validator(mode="after")
+    def _unique_communities(self) -> Settings:
+        keys = [c.key for c in self.communities]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"communities listed twice: {', '.join(duplicates)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments; the environment wins over them.
+        return env_settings, init_settings
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, located by its field path."""
+
+    path: str
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}\n  → {self.hint}"
+
+
+class ConfigError(CivmonError):
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join("  " + str(p).replace("\n", "\n    ") for p in problems)
+        super().__init__(
+            f"{source}: {len(problems)} problem(s) in the configuration; nothing was started.\n{lines}",
+            f"fix the file (every setting is explained in {EXAMPLE_CONFIG}) and run `civmon config check`",
+        )
+
+
+def resolve_path(path: Path | None) -> Path | None:
+    """The file to read: the explicit one, else $CIVMON_CONFIG, else ./civmon.toml if present."""
+    if path is not None:
+        return path
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the configuration; raise ConfigError listing every problem."""
+    path = resolve_path(path)
+    data = _read_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "built-in defaults"
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_problem(err) for err in exc.errors()]) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise CivmonError(
+            f"configuration file {path} does not exist",
+            f"copy {EXAMPLE_CONFIG} to {path} and edit it, or pass --config with another file",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [Problem("(file)", f"not valid TOML: {exc}", "fix the syntax at that line")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [Problem("(file)", f"not UTF-8 text: {exc}", "save the file as UTF-8")]) from None
+
+
+_HINTS = {
+    "extra_forbidden": "unknown setting: check its spelling and section against the example file",
+    "missing": "add this setting",
+    "literal_error": "use one of the allowed values",
+    "bool_type": "write true or false (without quotes)",
+    "bool_parsing": "write true or false (without quotes)",
+    "int_type": "write a whole number (without quotes)",
+    "int_parsing": "write a whole number (without quotes)",
+    "float_type": "write a number (without quotes)",
+    "float_parsing": "write a number (without quotes)",
+    "string_type": "write the value in quotes",
+    "list_type": "write a list, e.g. [[communities]] tables",
+}
+
+
+def _problem(error: Any) -> Problem:
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    message = error["msg"].removeprefix("Value error, ")
+    return Problem(path or "(top level)", message, _HINTS.get(error["type"], "correct this value"))

@@ -1,0 +1,1 @@
+"""Sources: where comments come from. Each yields the records of `monitor.sources.base`."""

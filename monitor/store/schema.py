@@ -1,0 +1,72 @@
+"""Schema management: Alembic migrations applied by `civmon init`, and the check that
+refuses to run against a database whose schema is not the one this code expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from monitor.errors import CivmonError
+from monitor.store.db import check_connection, display_url, make_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the package ships no migrations"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; return (before, after)."""
+    before = current_revision(engine)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, head_revision()
+
+
+def require_current(engine: Engine) -> None:
+    """Raise a CivmonError telling the user what to do unless the schema is at head."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    where = display_url(engine.url)
+    if current is None:
+        raise CivmonError(f"the database {where} is not initialised", "run `civmon init` to create its tables")
+    known = {rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+    if current not in known:
+        raise CivmonError(
+            f"the database {where} was migrated by a newer civmon (schema {current})",
+            "upgrade civmon to the version that wrote it",
+        )
+    raise CivmonError(
+        f"the database {where} has schema {current}, this civmon needs {head}",
+        "back the database up, then run `civmon init` to apply the migrations",
+    )
+
+
+def open_store(url: str, *, readonly: bool = False) -> Engine:
+    """An engine on a reachable database whose schema this code can use, or a CivmonError."""
+    engine = make_engine(url, readonly=readonly)
+    check_connection(engine)
+    require_current(engine)
+    return engine

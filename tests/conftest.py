@@ -1,0 +1,74 @@
+"""Shared fixtures: real SQLite files and real PostgreSQL databases.
+
+PostgreSQL tests run against $CIVMON_TEST_POSTGRES_URL (default: the local server,
+trust auth, database `test`), each in a database of its own that is dropped afterwards.
+Where no server answers they skip with the reason, unless CIVMON_REQUIRE_POSTGRES=1
+(set by .ci/run), where they fail: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from monitor.config import PrivacySettings
+from monitor.errors import CivmonError
+from monitor.privacy import Pseudonymiser
+from monitor.store import schema
+from monitor.store.db import check_connection, make_engine, scratch_postgres_database
+
+PROJECT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("CIVMON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_KEY = b"test-pseudonym-key"
+
+
+def shared_data() -> Path:
+    """../shared/data from the project root (or $CIVMON_SHARED_DATA)."""
+    return Path(os.environ.get("CIVMON_SHARED_DATA", PROJECT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    engine = make_engine(POSTGRES_URL)
+    try:
+        check_connection(engine)
+    except CivmonError as exc:
+        if os.environ.get("CIVMON_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{exc.message} (CIVMON_REQUIRE_POSTGRES=1: CI must run the PostgreSQL tests)")
+        pytest.skip(f"PostgreSQL tests skipped: {exc.message}")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL for an empty database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'civmon.db'}"
+        return
+    request.getfixturevalue("postgres_available")
+    with scratch_postgres_database(POSTGRES_URL) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a migrated, empty database."""
+    engine = make_engine(db_url)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def privacy(tmp_path: Path) -> PrivacySettings:
+    return PrivacySettings(key_file=tmp_path / "civmon.key")
+
+
+@pytest.fixture
+def pseudonymiser() -> Pseudonymiser:
+    return Pseudonymiser(TEST_KEY)

@@ -1,0 +1,98 @@
+"""The real `civmon` console script, run as a user would, in a fresh folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.store.db import make_engine, transaction
+from monitor.store.models import CollectionRun, Community, RunStatus
+
+from conftest import PROJECT
+
+CIVMON = [sys.executable, "-m", "monitor"]
+
+
+def civmon(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIVMON_", "praw_"))}
+    return subprocess.run([*CIVMON, *args], cwd=cwd, env={**clean, "COLUMNS": "200", **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copy(PROJECT / "config" / "civmon.example.toml", tmp_path / "civmon.toml")
+    return tmp_path
+
+
+def test_init_then_status(workdir, db_url):
+    env = {"CIVMON_DATABASE__URL": db_url}
+    first = civmon(workdir, "init", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "migrated empty → 0001" in first.stdout and "3 communities" in first.stdout
+    assert (workdir / "civmon.key").stat().st_mode & 0o777 == 0o600
+
+    again = civmon(workdir, "init", env=env)
+    assert again.returncode == 0 and "already current" in again.stdout
+    assert "created pseudonymisation key" not in again.stdout
+
+    engine = make_engine(db_url)
+    with transaction(engine) as session:
+        community = session.query(Community).filter_by(name="changemyview").one()
+        session.add(CollectionRun(job="collect", community_id=community.id, started_utc=1_700_000_000,
+                                  status=RunStatus.FAILED, error="subreddit is private"))
+    engine.dispose()
+    status = civmon(workdir, "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert "reddit/AskHistorians" in status.stdout and "hackernews/top" in status.stdout
+    assert "failed: subreddit is private" in status.stdout and "2023-11-14 22:13" in status.stdout
+
+
+def test_status_before_init_says_run_init(workdir):
+    result = civmon(workdir, "status")
+    assert result.returncode == 2
+    assert "civmon init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_check_reports_missing_secret_and_key(workdir):
+    result = civmon(workdir, "config", "check")
+    assert result.returncode == 1
+    assert "Reddit client_id and client_secret not set" in result.stdout
+    assert "praw_client_id" in result.stdout
+    assert "privacy.key_file" in result.stdout
+
+
+def test_config_check_passes_with_credentials(workdir):
+    civmon(workdir, "init")
+    result = civmon(workdir, "config", "check", env={"praw_client_id": "id", "praw_client_secret": "secret"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid; 3 communities" in result.stdout
+    assert "secret" not in result.stdout
+
+
+def test_unreachable_database(workdir):
+    env = {"CIVMON_DATABASE__URL": "postgresql://civmon:hunter2@127.0.0.1:9/civmon"}
+    check = civmon(workdir, "config", "check", env=env)
+    assert check.returncode == 1
+    assert "cannot connect to the database" in check.stdout and "Connection refused" in check.stdout
+    assert "hunter2" not in check.stdout
+    init = civmon(workdir, "init", env=env)
+    assert init.returncode == 2 and "server is running" in init.stderr and "Traceback" not in init.stderr
+
+
+def test_sqlite_in_missing_folder(workdir):
+    result = civmon(workdir, "init", env={"CIVMON_DATABASE__URL": "sqlite:///no/such/folder/civmon.db"})
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_bad_config_starts_nothing(workdir):
+    (workdir / "civmon.toml").write_text('[database]\nurl = "sqlite:///civmon.db"\n[collector]\ninterval_minutes = "x"\n')
+    result = civmon(workdir, "init")
+    assert result.returncode == 2
+    assert "collector.interval_minutes" in result.stderr and "nothing was started" in result.stderr
+    assert not (workdir / "civmon.db").exists()

@@ -1,0 +1,104 @@
+"""Configuration: every kind of bad file gets a message naming the field and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_settings
+from monitor.errors import CivmonError
+
+from conftest import PROJECT
+
+
+def write(tmp_path: Path, content: str) -> Path:
+    path = tmp_path / "civmon.toml"
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def problems(tmp_path: Path, content: str) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, content))
+    return {p.path: f"{p.message} | {p.hint}" for p in caught.value.problems}
+
+
+def test_example_config_is_valid():
+    settings = load_settings(PROJECT / "config" / "civmon.example.toml")
+    assert [c.key for c in settings.communities] == ["reddit/AskHistorians", "reddit/changemyview", "hackernews/top"]
+    assert settings.communities[1].interval_minutes == 30
+
+
+def test_no_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CIVMON_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.database.url == "sqlite:///civmon.db" and settings.communities == []
+
+
+def test_malformed_toml_names_the_line(tmp_path):
+    found = problems(tmp_path, '[database]\nurl = "sqlite:///x.db"\n[[communities]\nplatform = "reddit"\n')
+    assert "not valid TOML" in found["(file)"] and "line 3" in found["(file)"]
+
+
+def test_wrong_type_names_the_field(tmp_path):
+    found = problems(tmp_path, '[collector]\ninterval_minutes = "often"\n[privacy]\nkeep_bodies = "yes please"\n')
+    assert "whole number" in found["collector.interval_minutes"]
+    assert "true or false" in found["privacy.keep_bodies"]
+
+
+def test_unknown_platform_and_bad_names(tmp_path):
+    found = problems(tmp_path, """
+[[communities]]
+platform = "reddit"
+name = "ok_name"
+[[communities]]
+platform = "myspace"
+name = "friends"
+[[communities]]
+platform = "reddit"
+name = "r/politics"
+[[communities]]
+platform = "hackernews"
+name = "frontpage"
+timezone = "Mars/Olympus"
+""")
+    assert "'reddit' or 'hackernews'" in found["communities[1].platform"]
+    assert "without 'r/'" in found["communities[2]"]
+    assert "Olympus" in found["communities[3].timezone"]
+    assert "communities[0]" not in found
+
+
+def test_misspelt_setting_is_an_error(tmp_path):
+    found = problems(tmp_path, "[collector]\nintervall_minutes = 5\n")
+    assert "unknown setting" in found["collector.intervall_minutes"]
+
+
+def test_bad_database_url(tmp_path):
+    found = problems(tmp_path, '[database]\nurl = "mysql://root@localhost/x"\n')
+    assert "only sqlite" in found["database.url"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    found = problems(tmp_path, '[collector]\ninterval_minutes = 0\nrequest_budget = -1\n[model]\ndevice = "tpu"\n')
+    assert set(found) == {"collector.interval_minutes", "collector.request_budget", "model.device"}
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIVMON_DATABASE__URL", "postgresql://u:secret@db/civmon")
+    settings = load_settings(write(tmp_path, '[database]\nurl = "sqlite:///file.db"\n'))
+    assert settings.database.url == "postgresql://u:secret@db/civmon"
+
+
+def test_missing_file_says_how_to_start(tmp_path):
+    with pytest.raises(CivmonError, match="does not exist") as caught:
+        load_settings(tmp_path / "nope.toml")
+    assert "civmon.example.toml" in caught.value.hint
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "civmon.toml"
+    path.write_bytes(b'[reddit]\nuser_agent = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_settings(path)
