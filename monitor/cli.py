@@ -3,10 +3,11 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,13 +16,13 @@ from rich.table import Table
 
 from monitor.config import Settings, load_settings, resolve_path
 from monitor.errors import CivmonError
-from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
+from monitor.privacy import ensure_key_file, key_problem
 from monitor.sources.base import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
 from monitor.store.db import check_connection, display_url, make_engine, transaction
 from monitor.store.status import community_status
-from monitor.store.upsert import Writer
+from monitor.store.upsert import ensure_community
 
 app = typer.Typer(help="civmon: a self-hosted civility monitor for online communities.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -47,10 +48,8 @@ def init(config: ConfigOption = None) -> None:
     out.print(f"database {display_url(engine.url)}: schema {after} ({migrated})")
     if ensure_key_file(settings.privacy):
         out.print(f"created pseudonymisation key {settings.privacy.key_file} (keep it, and keep it private)")
-    with transaction(engine) as session:
-        writer = Writer(session, settings.privacy, load_pseudonymiser(settings.privacy))
-        for community in settings.communities:
-            writer.community_id(CommunityRef(community.platform, community.name))
+    for community in settings.communities:
+        ensure_community(engine, CommunityRef(community.platform, community.name))
     out.print(f"{len(settings.communities)} communities configured. Next: `civmon status`.")
 
 
@@ -98,10 +97,89 @@ def status(config: ConfigOption = None) -> None:
     for column in ("community", "comments", "scored", "last collection (UTC)", "outcome"):
         table.add_column(column, justify="right" if column in ("comments", "scored") else "left")
     for row in rows:
-        when = datetime.fromtimestamp(row.last_run_started_utc, UTC).strftime("%Y-%m-%d %H:%M") if row.last_run_started_utc else "never"
+        when = (
+            datetime.fromtimestamp(row.last_run_started_utc, UTC).strftime("%Y-%m-%d %H:%M")
+            if row.last_run_started_utc
+            else "never"
+        )
         outcome = (row.last_run_status or "—") + (f": {row.last_run_error}" if row.last_run_error else "")
         table.add_row(f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)
+
+
+@app.command()
+def collect(
+    config: ConfigOption = None,
+    community: Annotated[str | None, typer.Option(help="Collect only this community (name or platform/name).")] = None,
+) -> None:
+    """One collection pass over the configured communities, with a summary per community."""
+    from monitor.sources.collect import collect as collect_pass
+
+    settings = load_settings(config)
+    engine = schema.open_store(settings.database.url)
+    outcomes = collect_pass(settings, engine, community)
+    table = Table(title="collection")
+    for column in ("community", "outcome", "new", "updated", "deleted", "requests"):
+        table.add_column(column, justify="left" if column in ("community", "outcome") else "right", no_wrap=True)
+    for o in outcomes:
+        c = o.counts
+        table.add_row(o.community, o.status.value, f"{c.new:,}", f"{c.updated:,}", f"{c.deleted:,}", f"{c.requests:,}")
+    out.print(table)
+    for o in outcomes:
+        for problem in filter(None, [o.failure, *o.counts.errors]):
+            out.print(f"{o.community}: {problem}", markup=False)
+    if outcomes and all(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Reddit NDJSON dumps (Pushshift / Arctic Shift), plain or .zst.")],
+    config: ConfigOption = None,
+) -> None:
+    """Import Reddit dump files into the store; bad lines are reported with their numbers and skipped."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from monitor.sources.collect import import_dumps
+
+    settings = load_settings(config)
+    engine = schema.open_store(settings.database.url)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[counts]}"),
+    )
+    with Progress(*columns, console=out) as progress:
+        tasks = {
+            f: progress.add_task(f.name, total=f.stat().st_size if f.is_file() else None, counts="") for f in files
+        }
+
+        def advance(path: Path, position: int, report: Any) -> None:
+            rate = report.lines / max(progress.tasks[tasks[path]].elapsed or 1e-9, 1e-9)
+            progress.update(
+                tasks[path],
+                completed=position,
+                counts=(
+                    f"{report.lines:,} lines ({rate:,.0f}/s), {report.comments:,} comments, "
+                    f"{report.threads:,} submissions, {len(report.bad):,} bad"
+                ),
+            )
+
+        reports = import_dumps(settings, engine, files, advance)
+    for path, report in reports.items():
+        out.print(
+            f"{path}: {report.lines:,} lines, {report.comments:,} comments, {report.threads:,} submissions, "
+            f"{len(report.bad):,} bad lines",
+            markup=False,
+        )
+        for bad in report.bad[:10]:
+            out.print(f"  line {bad.number}: {bad.reason}", markup=False)
+        if len(report.bad) > 10:
+            out.print(
+                f"  ... and {len(report.bad) - 10} more (all listed in the run log: `civmon status`)", markup=False
+            )
 
 
 @bench_app.command("upsert")
@@ -121,6 +199,8 @@ def bench_upsert(
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app(standalone_mode=True)
     except CivmonError as exc:

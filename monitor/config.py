@@ -57,6 +57,8 @@ class CommunitySettings(_Section):
     name: str = Field(min_length=1, max_length=64)
     interval_minutes: PositiveInt | None = None
     timezone: str = "UTC"
+    listings: list[Literal["new", "comments"]] = ["new", "comments"]
+    threads: list[Annotated[str, Field(pattern=r"^[0-9a-z]{1,16}$")]] = []
 
     @field_validator("timezone")
     @classmethod
@@ -85,8 +87,12 @@ class CollectorSettings(_Section):
     submissions_per_run: Annotated[int, Field(ge=1, le=1000)] = 100
     comments_per_run: Annotated[int, Field(ge=1, le=10_000)] = 1000
     active_window_hours: Annotated[float, Field(gt=0)] = 48.0
+    threads_per_run: Annotated[int, Field(ge=0)] = 25
     more_comments_budget: Annotated[int, Field(ge=0)] = 32
     request_budget: PositiveInt = 600
+    retry_attempts: PositiveInt = 5
+    retry_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
+    request_timeout_seconds: Annotated[float, Field(gt=0)] = 16.0
 
 
 class RedditSettings(_Section):
@@ -123,9 +129,7 @@ class AlertSettings(_Section):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CIVMON_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CIVMON_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     database: DatabaseSettings = DatabaseSettings()
     communities: list[CommunitySettings] = []
@@ -209,7 +213,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"copy {EXAMPLE_CONFIG} to {path} and edit it, or pass --config with another file",
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [Problem("(file)", f"not valid TOML: {exc}", "fix the syntax at that line")]) from None
+        raise ConfigError(
+            str(path), [Problem("(file)", f"not valid TOML: {exc}", "fix the syntax at that line")]
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [Problem("(file)", f"not UTF-8 text: {exc}", "save the file as UTF-8")]) from None
 

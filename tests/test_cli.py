@@ -9,19 +9,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT
 
+from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
-
-from conftest import PROJECT
 
 CIVMON = [sys.executable, "-m", "monitor"]
 
 
 def civmon(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIVMON_", "praw_"))}
-    return subprocess.run([*CIVMON, *args], cwd=cwd, env={**clean, "COLUMNS": "200", **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*CIVMON, *args],
+        cwd=cwd,
+        env={**clean, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -34,7 +40,7 @@ def test_init_then_status(workdir, db_url):
     env = {"CIVMON_DATABASE__URL": db_url}
     first = civmon(workdir, "init", env=env)
     assert first.returncode == 0, first.stderr
-    assert "migrated empty → 0001" in first.stdout and "3 communities" in first.stdout
+    assert f"migrated empty → {schema.head_revision()}" in first.stdout and "3 communities" in first.stdout
     assert (workdir / "civmon.key").stat().st_mode & 0o777 == 0o600
 
     again = civmon(workdir, "init", env=env)
@@ -44,8 +50,15 @@ def test_init_then_status(workdir, db_url):
     engine = make_engine(db_url)
     with transaction(engine) as session:
         community = session.query(Community).filter_by(name="changemyview").one()
-        session.add(CollectionRun(job="collect", community_id=community.id, started_utc=1_700_000_000,
-                                  status=RunStatus.FAILED, error="subreddit is private"))
+        session.add(
+            CollectionRun(
+                job="collect",
+                community_id=community.id,
+                started_utc=1_700_000_000,
+                status=RunStatus.FAILED,
+                error="subreddit is private",
+            )
+        )
     engine.dispose()
     status = civmon(workdir, "status", env=env)
     assert status.returncode == 0, status.stderr
@@ -91,7 +104,9 @@ def test_sqlite_in_missing_folder(workdir):
 
 
 def test_bad_config_starts_nothing(workdir):
-    (workdir / "civmon.toml").write_text('[database]\nurl = "sqlite:///civmon.db"\n[collector]\ninterval_minutes = "x"\n')
+    (workdir / "civmon.toml").write_text(
+        '[database]\nurl = "sqlite:///civmon.db"\n[collector]\ninterval_minutes = "x"\n'
+    )
     result = civmon(workdir, "init")
     assert result.returncode == 2
     assert "collector.interval_minutes" in result.stderr and "nothing was started" in result.stderr

@@ -21,8 +21,13 @@ def test_two_processes_write_the_same_database(engine, db_url):
     ranges = [(0, 6000), (2000, 6000)]
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     writers = [
-        subprocess.Popen([sys.executable, str(HERE / "concurrent_writer.py"), db_url, str(first), str(count)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(HERE / "concurrent_writer.py"), db_url, str(first), str(count)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for first, count in ranges
     ]
     reader = make_engine(db_url, readonly=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT
 
 from monitor.config import ConfigError, load_settings
 from monitor.errors import CivmonError
-
-from conftest import PROJECT
 
 
 def write(tmp_path: Path, content: str) -> Path:
@@ -49,7 +48,9 @@ def test_wrong_type_names_the_field(tmp_path):
 
 
 def test_unknown_platform_and_bad_names(tmp_path):
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
 [[communities]]
 platform = "reddit"
 name = "ok_name"
@@ -63,7 +64,8 @@ name = "r/politics"
 platform = "hackernews"
 name = "frontpage"
 timezone = "Mars/Olympus"
-""")
+""",
+    )
     assert "'reddit' or 'hackernews'" in found["communities[1].platform"]
     assert "without 'r/'" in found["communities[2]"]
     assert "Olympus" in found["communities[3].timezone"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from records import COMMUNITY, comments, edited, gone, thread
 from sqlalchemy import Engine, func, select, text, update
 
 from monitor.config import PrivacySettings
@@ -16,8 +17,6 @@ from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score, Thread
 from monitor.store.status import community_status
 from monitor.store.upsert import Writer, body_hash
-
-from records import COMMUNITY, comments, edited, gone, thread
 
 CONTENT_COLUMNS = [c for c in Comment.__table__.c.keys() if c != "last_seen_utc"]
 
@@ -59,9 +58,14 @@ def test_structure_and_pseudonyms_are_stored(engine, privacy, pseudonymiser):
     with engine.connect() as connection:
         rows = connection.execute(
             select(Comment.platform_id, Comment.parent_platform_id, Comment.depth, Comment.author, Thread.platform_id)
-            .join(Thread, Thread.id == Comment.thread_id).order_by(Comment.platform_id)
+            .join(Thread, Thread.id == Comment.thread_id)
+            .order_by(Comment.platform_id)
         ).all()
-    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [("c0", "t1", 0, "t1"), ("c1", "c0", 1, "t1"), ("c2", "c1", 2, "t1")]
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("c0", "t1", 0, "t1"),
+        ("c1", "c0", 1, "t1"),
+        ("c2", "c1", 2, "t1"),
+    ]
     assert rows[0].author == pseudonymiser.author("reddit", "user0")
     assert all(r.author and not r.author.startswith("user") for r in rows)
     assert Pseudonymiser(b"another key").author("reddit", "user0") != rows[0].author
@@ -71,7 +75,9 @@ def test_edit_updates_body_and_marks_scores_stale(engine, privacy, pseudonymiser
     batch = comments(5)
     write(engine, privacy, pseudonymiser, batch)
     add_score(engine, "c2")
-    result = write(engine, privacy, pseudonymiser, [*batch[:2], edited(batch[2], "Edited: you are all wrong."), *batch[3:]])
+    result = write(
+        engine, privacy, pseudonymiser, [*batch[:2], edited(batch[2], "Edited: you are all wrong."), *batch[3:]]
+    )
 
     assert (result.new, result.updated, result.unchanged) == (0, 1, 4)
     with engine.connect() as connection:
@@ -103,7 +109,9 @@ def test_deleted_comment_loses_text_by_default(engine, privacy, pseudonymiser, s
 
     assert (result.deleted, result.updated, result.unchanged) == (1, 0, 2)
     with engine.connect() as connection:
-        row = connection.execute(select(Comment.state, Comment.body, Comment.author).where(Comment.platform_id == "c1")).one()
+        row = connection.execute(
+            select(Comment.state, Comment.body, Comment.author).where(Comment.platform_id == "c1")
+        ).one()
         assert connection.scalar(select(func.count()).select_from(Score)) == 1  # the score stays
     assert (row.state, row.body, row.author) == (state, None, None)
 
@@ -114,7 +122,9 @@ def test_deleted_comment_keeps_text_when_privacy_allows(engine, tmp_path, pseudo
     write(engine, keeping, pseudonymiser, batch)
     write(engine, keeping, pseudonymiser, [batch[0], gone(batch[1], ItemState.REMOVED)])
     with engine.connect() as connection:
-        row = connection.execute(select(Comment.state, Comment.body, Comment.author).where(Comment.platform_id == "c1")).one()
+        row = connection.execute(
+            select(Comment.state, Comment.body, Comment.author).where(Comment.platform_id == "c1")
+        ).one()
     assert row.state == ItemState.REMOVED
     assert row.body == batch[1].body
     assert row.author == pseudonymiser.author("reddit", batch[1].author)
@@ -123,7 +133,9 @@ def test_deleted_comment_keeps_text_when_privacy_allows(engine, tmp_path, pseudo
 def test_deleted_thread_loses_text_by_default(engine, privacy, pseudonymiser):
     original = replace(thread(), body="What do you all think?")
     write(engine, privacy, pseudonymiser, [], threads=[original])
-    write(engine, privacy, pseudonymiser, [], threads=[replace(original, body=None, author=None, state=ItemState.DELETED)])
+    write(
+        engine, privacy, pseudonymiser, [], threads=[replace(original, body=None, author=None, state=ItemState.DELETED)]
+    )
     with engine.connect() as connection:
         row = connection.execute(select(Thread.state, Thread.body, Thread.author)).one()
     assert (row.state, row.body, row.author) == (ItemState.DELETED, None, None)
@@ -137,8 +149,13 @@ def test_comment_first_seen_deleted_is_stored_without_text(engine, privacy, pseu
 
 
 def test_awkward_text_is_stored(engine, privacy, pseudonymiser):
-    awkward = {"empty": "", "nul": "before\x00after", "surrogate": "bad \udcff byte", "huge": "word " * 40_000,
-               "emoji": "thanks 🙏 — “quoted”"}
+    awkward = {
+        "empty": "",
+        "nul": "before\x00after",
+        "surrogate": "bad \udcff byte",
+        "huge": "word " * 40_000,
+        "emoji": "thanks 🙏 — “quoted”",
+    }
     batch = [replace(c, body=body) for c, body in zip(comments(len(awkward)), awkward.values(), strict=True)]
     assert write(engine, privacy, pseudonymiser, batch).new == len(awkward)
     with engine.connect() as connection:
@@ -159,7 +176,13 @@ def test_status_counts_stored_and_scored(engine, privacy, pseudonymiser):
     add_score(engine, "c0")
     with transaction(engine) as session:
         [row] = community_status(session)
-    assert (row.platform, row.name, row.comments, row.scored, row.last_run_status) == ("reddit", "testcommunity", 4, 1, None)
+    assert (row.platform, row.name, row.comments, row.scored, row.last_run_status) == (
+        "reddit",
+        "testcommunity",
+        4,
+        1,
+        None,
+    )
     with transaction(engine) as session:
         session.execute(update(Score).values(stale=True))
         [row] = community_status(session)
@@ -183,3 +206,35 @@ def test_migration_is_idempotent(engine, db_url):
     before, after = schema.upgrade(engine)
     assert before == after == schema.head_revision()
     schema.open_store(db_url).dispose()
+
+
+def test_thread_stub_never_overwrites_and_is_filled_in(engine, privacy, pseudonymiser):
+    stub = replace(thread(), title="Thread 1", created_utc=None, platform_score=None, num_comments=None)
+    write(engine, privacy, pseudonymiser, comments(1), threads=[stub])
+    with engine.connect() as connection:
+        assert connection.execute(select(Thread.title, Thread.created_utc)).one() == ("Thread 1", None)
+    write(engine, privacy, pseudonymiser, [], threads=[thread()])
+    write(engine, privacy, pseudonymiser, [], threads=[replace(stub, title=None)])
+    with engine.connect() as connection:
+        assert connection.execute(select(Thread.title, Thread.created_utc, Thread.platform_score)).one() == (
+            "Thread 1",
+            thread().created_utc,
+            10,
+        )
+
+
+def test_depth_learned_later_is_kept(engine, privacy, pseudonymiser):
+    [known] = comments(1)
+    write(engine, privacy, pseudonymiser, [replace(known, depth=None)])
+    write(engine, privacy, pseudonymiser, [known])
+    write(engine, privacy, pseudonymiser, [replace(known, depth=None)])
+    with engine.connect() as connection:
+        assert connection.scalar(select(Comment.depth)) == 0
+
+
+def test_database_behind_the_code_is_refused(engine, db_url):
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    with pytest.raises(CivmonError, match="has schema 0001") as caught:
+        schema.open_store(db_url)
+    assert "civmon init" in caught.value.hint

@@ -36,12 +36,19 @@ def synthetic(count: int, seed: int = 0) -> tuple[list[ThreadRecord], list[Comme
         thread_id = f"s{i % THREADS}"
         parent = thread_id if i < THREADS or rng.random() < 0.3 else f"c{i - THREADS}"
         words = int(rng.lognormvariate(3.0, 0.9)) + 1  # median ~20 words, a long tail of essays
-        comments.append(CommentRecord(
-            platform_id=f"c{i}", thread_id=thread_id, parent_id=parent, depth=i // THREADS,
-            author=f"user{rng.randrange(count // 10 + 1)}", body=" ".join(rng.choices(WORDS, k=words)),
-            created_utc=1_700_000_000 + i, platform_score=rng.randrange(-5, 50),
-            permalink=f"/r/benchmark/comments/{thread_id}/_/c{i}/",
-        ))
+        comments.append(
+            CommentRecord(
+                platform_id=f"c{i}",
+                thread_id=thread_id,
+                parent_id=parent,
+                depth=i // THREADS,
+                author=f"user{rng.randrange(count // 10 + 1)}",
+                body=" ".join(rng.choices(WORDS, k=words)),
+                created_utc=1_700_000_000 + i,
+                platform_score=rng.randrange(-5, 50),
+                permalink=f"/r/benchmark/comments/{thread_id}/_/c{i}/",
+            )
+        )
     return threads, comments
 
 
@@ -81,8 +88,11 @@ def run_passes(url: str, count: int, batch: int) -> list[Pass]:
                 total += Writer(session, privacy, pseudonymiser).write(COMMUNITY, batch_threads, chunk)
         return total
 
-    passes = [_timed("insert", lambda: upsert(comments)), _timed("same again", lambda: upsert(comments)),
-              _timed("12% edited/deleted", lambda: upsert(changed(comments)))]
+    passes = [
+        _timed("insert", lambda: upsert(comments)),
+        _timed("same again", lambda: upsert(comments)),
+        _timed("12% edited/deleted", lambda: upsert(changed(comments))),
+    ]
     engine.dispose()
     return passes
 
@@ -108,6 +118,8 @@ def report(url: str, count: int, passes: list[Pass]) -> str:
     lines = [f"{display_url(url).split('://')[0]}: {count:,} comments"]
     for p in passes:
         r = p.result
-        lines.append(f"  {p.name:<20} {count / p.seconds:>10,.0f} comments/s  ({p.seconds:.1f} s; "
-                     f"new {r.new:,}, updated {r.updated:,}, deleted {r.deleted:,}, unchanged {r.unchanged:,})")
+        lines.append(
+            f"  {p.name:<20} {count / p.seconds:>10,.0f} comments/s  ({p.seconds:.1f} s; "
+            f"new {r.new:,}, updated {r.updated:,}, deleted {r.deleted:,}, unchanged {r.unchanged:,})"
+        )
     return "\n".join(lines)

@@ -24,18 +24,24 @@ class CommunityRef:
 
 @dataclass(frozen=True, slots=True)
 class ThreadRecord:
-    """A submission or story. `author` is the platform's user name: the store pseudonymises it."""
+    """A submission or story. `author` is the platform's user name: the store pseudonymises it.
+    A record without `created_utc` is a stub (known only from one of its comments): it creates
+    the thread if unknown and never overwrites what is stored."""
 
     platform_id: str
     title: str | None
     author: str | None
-    created_utc: int
+    created_utc: int | None
     body: str | None = None
     url: str | None = None
     permalink: str | None = None
     platform_score: int | None = None
     num_comments: int | None = None
     state: ItemState = ItemState.LIVE
+
+    @property
+    def is_stub(self) -> bool:
+        return self.created_utc is None
 
 
 @dataclass(frozen=True, slots=True)

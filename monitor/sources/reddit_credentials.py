@@ -22,7 +22,9 @@ def credentials_problem(reddit: RedditSettings) -> str | None:
     except configparser.NoSectionError:
         return f"praw.ini has no [{reddit.site}] section (set by [reddit] site)"
     missing = [
-        name for name in ("client_id", "client_secret") if isinstance(getattr(config, name), type(Config.CONFIG_NOT_SET))
+        name
+        for name in ("client_id", "client_secret")
+        if isinstance(getattr(config, name), type(Config.CONFIG_NOT_SET))
     ]
     if missing:
         return f"Reddit {' and '.join(missing)} not set"

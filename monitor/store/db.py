@@ -118,8 +118,11 @@ def transaction(engine: Engine) -> Iterator[Session]:
 @contextmanager
 def scratch_postgres_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server of `server_url`, dropped afterwards (tests, benchmarks)."""
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
+    admin = create_engine(
+        normalise_url(server_url),
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+    )
     name = f"civmon_scratch_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:

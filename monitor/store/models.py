@@ -80,9 +80,11 @@ class Thread(Base):
     platform_score: Mapped[int | None] = mapped_column(Integer)
     num_comments: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[ItemState] = mapped_column(_str_enum(ItemState, "item_state"), default=ItemState.LIVE)
-    created_utc: Mapped[int] = mapped_column(BigInteger)
+    created_utc: Mapped[int | None] = mapped_column(BigInteger)  # unknown while only a comment named the thread
     first_seen_utc: Mapped[int] = mapped_column(BigInteger)
     last_seen_utc: Mapped[int] = mapped_column(BigInteger)
+    # When a collector last read the thread's whole comment tree: the least recently read go first.
+    tree_refreshed_utc: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Comment(Base):

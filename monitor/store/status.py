@@ -22,9 +22,7 @@ class CommunityStatus:
 
 
 def community_status(session: Session) -> list[CommunityStatus]:
-    comments = (
-        select(Comment.community_id, func.count().label("n")).group_by(Comment.community_id).subquery()
-    )
+    comments = select(Comment.community_id, func.count().label("n")).group_by(Comment.community_id).subquery()
     # A comment counts as scored when some model version holds a current (not stale) score for it.
     scored_ids = select(Score.comment_id).where(Score.stale.is_(False)).distinct().subquery()
     scored = (

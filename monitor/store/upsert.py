@@ -17,13 +17,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import Engine, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
 from monitor.sources.base import CommentRecord, CommunityRef, ItemState, ThreadRecord
+from monitor.store.db import transaction
 from monitor.store.models import Comment, Community, Score, Thread
 
 # Well below SQLite's and PostgreSQL's bound-parameter limits.
@@ -61,9 +62,26 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any
         yield items[start : start + size]
 
 
-def _insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, table: Table) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def community_id(session: Session, ref: CommunityRef) -> int:
+    """The community's row id, creating the row on first sight."""
+    stmt = dialect_insert(session, Community.__table__).values(
+        platform=ref.platform, name=ref.name, created_utc=int(time.time())
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["platform", "name"]))
+    return session.scalars(
+        select(Community.id).where(Community.platform == ref.platform, Community.name == ref.name)
+    ).one()
+
+
+def ensure_community(engine: Engine, ref: CommunityRef) -> int:
+    with transaction(engine) as session:
+        return community_id(session, ref)
 
 
 class Writer:
@@ -74,50 +92,52 @@ class Writer:
         self.privacy = privacy
         self.pseudonymiser = pseudonymiser
 
-    def community_id(self, ref: CommunityRef) -> int:
-        stmt = _insert(self.session, Community.__table__).values(
-            platform=ref.platform, name=ref.name, created_utc=int(time.time())
-        )
-        self.session.execute(stmt.on_conflict_do_nothing(index_elements=["platform", "name"]))
-        return self.session.scalars(
-            select(Community.id).where(Community.platform == ref.platform, Community.name == ref.name)
-        ).one()
-
     def write(
         self, ref: CommunityRef, threads: Iterable[ThreadRecord], comments: Iterable[CommentRecord]
     ) -> UpsertResult:
         """Upsert a batch; every comment's thread must be in the batch or already stored."""
-        community_id = self.community_id(ref)
+        community = community_id(self.session, ref)
         now = int(time.time())
-        self._upsert_threads(community_id, ref.platform, list(threads), now)
-        return self._upsert_comments(community_id, ref.platform, list(comments), now)
+        self._upsert_threads(community, ref.platform, list(threads), now)
+        return self._upsert_comments(community, ref.platform, list(comments), now)
 
     # -- threads: few per batch, so one ON CONFLICT statement does it ---------------------------
 
     def _upsert_threads(self, community_id: int, platform: str, threads: list[ThreadRecord], now: int) -> None:
-        if not threads:
-            return
-        rows = {t.platform_id: self._thread_row(community_id, platform, t, now) for t in threads}
-        stmt = _insert(self.session, Thread.__table__)
-        new = stmt.excluded
-        table = Thread.__table__.c
+        # A full record beats a stub of the same thread in the same batch, whatever the order.
+        ordered = sorted(threads, key=lambda t: not t.is_stub)
+        rows: dict[str, dict[str, Any]] = {}
+        for t in ordered:
+            if not (t.is_stub and t.platform_id in rows):
+                rows[t.platform_id] = self._thread_row(community_id, platform, t, now)
+        stubs = [row for row in rows.values() if row["created_utc"] is None]
+        full = [row for row in rows.values() if row["created_utc"] is not None]
+        if stubs:  # a stub only creates a thread nobody has described yet
+            stmt = dialect_insert(self.session, Thread.__table__)
+            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["community_id", "platform_id"]), stubs)
+        if full:
+            self.session.execute(self._thread_upsert(), full)
+
+    def _thread_upsert(self) -> Any:
+        stmt = dialect_insert(self.session, Thread.__table__)
+        new, old = stmt.excluded, Thread.__table__.c
         live = new.state == ItemState.LIVE.value
         keep = self.privacy.keep_deleted_content
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=["community_id", "platform_id"],
             set_={
-                "title": new.title,
-                "body": case((live, new.body), else_=table.body if keep else None),
-                "author": case((live, new.author), else_=table.author if keep else None),
-                "url": new.url,
-                "permalink": new.permalink,
+                "title": func.coalesce(new.title, old.title),
+                "body": case((live, new.body), else_=old.body if keep else None),
+                "author": case((live, new.author), else_=old.author if keep else None),
+                "url": func.coalesce(new.url, old.url),
+                "permalink": func.coalesce(new.permalink, old.permalink),
                 "platform_score": new.platform_score,
                 "num_comments": new.num_comments,
                 "state": new.state,
+                "created_utc": new.created_utc,  # fills in a stub's
                 "last_seen_utc": new.last_seen_utc,
             },
         )
-        self.session.execute(stmt, list(rows.values()))
 
     def _thread_row(self, community_id: int, platform: str, t: ThreadRecord, now: int) -> dict[str, Any]:
         return {
@@ -176,7 +196,14 @@ class Writer:
                 gone.append(row | {"_id": previous.id})
                 result.deleted += 1
             else:
-                touched.append({"_id": previous.id, "platform_score": row["platform_score"], "last_seen_utc": now})
+                touched.append(
+                    {
+                        "_id": previous.id,
+                        "platform_score": row["platform_score"],
+                        "depth": row["depth"],
+                        "last_seen_utc": now,
+                    }
+                )
                 result.unchanged += 1
 
         self._insert_comments(fresh)
@@ -218,7 +245,7 @@ class Writer:
 
     def _insert_comments(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            stmt = _insert(self.session, Comment.__table__).on_conflict_do_nothing(
+            stmt = dialect_insert(self.session, Comment.__table__).on_conflict_do_nothing(
                 index_elements=["community_id", "platform_id"]
             )
             self.session.execute(stmt, rows)
@@ -240,11 +267,13 @@ class Writer:
         self._update_by_id(rows, columns)
 
     def _touch(self, rows: list[dict[str, Any]]) -> None:
-        self._update_by_id(rows, ("platform_score", "last_seen_utc"))
+        # A listing does not tell a comment's depth; a thread's tree does: keep what is known.
+        self._update_by_id(rows, ("platform_score", "last_seen_utc", "depth"), keep_known=("depth",))
 
-    def _update_by_id(self, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    def _update_by_id(self, rows: list[dict[str, Any]], columns: Sequence[str], keep_known: Sequence[str] = ()) -> None:
         if not rows:
             return
         table = Comment.__table__
-        stmt = update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns})
+        values = {c: func.coalesce(bindparam(c), table.c[c]) if c in keep_known else bindparam(c) for c in columns}
+        stmt = update(table).where(table.c.id == bindparam("_id")).values(values)
         self.session.connection().execute(stmt, [{"_id": r["_id"], **{c: r[c] for c in columns}} for r in rows])

@@ -1,0 +1,78 @@
+"""The Hacker News collector against a local HN API: whole trees, states, text, retries, budget."""
+
+from __future__ import annotations
+
+import pytest
+from hn_fixture import ITEMS, HackerNewsFixture
+from sqlalchemy import select
+
+from monitor.config import Settings
+from monitor.sources.base import ItemState
+from monitor.sources.collect import collect
+from monitor.sources.hackernews import html_to_text
+from monitor.store.models import CollectionRun, Comment, RunStatus, Thread
+
+
+@pytest.fixture
+def hn():
+    with HackerNewsFixture() as fixture:
+        yield fixture
+
+
+def settings(url: str, db_url: str, key_file, **collector) -> Settings:
+    return Settings(
+        database={"url": db_url},
+        communities=[{"platform": "hackernews", "name": "top"}],
+        hackernews={"api_url": url},
+        privacy={"key_file": key_file, "pseudonymise_authors": False},
+        collector={"retry_wait_seconds": 0, **collector},
+    )
+
+
+def test_collects_whole_trees_with_structure_and_states(hn, engine, db_url, tmp_path):
+    [outcome] = collect(settings(hn.url, db_url, tmp_path / "k"), engine)
+    assert outcome.status == RunStatus.OK, outcome
+    assert (outcome.counts.new, outcome.counts.deleted) == (5, 0)
+    with engine.connect() as connection:
+        rows = {r.platform_id: r for r in connection.execute(select(Comment))}
+        titles = set(connection.scalars(select(Thread.title)))
+        run = connection.execute(select(CollectionRun)).one()
+    assert titles == {"Show HN: a civility monitor", "Ask HN: quiet story"}
+    assert {k: (r.parent_platform_id, r.depth) for k, r in rows.items()} == {
+        "101": ("100", 0),
+        "102": ("100", 0),
+        "103": ("100", 0),
+        "104": ("101", 1),
+        "105": ("104", 2),
+    }
+    assert rows["102"].state == ItemState.DELETED and rows["102"].body is None
+    assert rows["103"].state == ItemState.REMOVED and rows["103"].author is None
+    assert rows["101"].body == "Nice work.\n\nDoes it handle sarcasm? It's hard."
+    assert rows["104"].permalink == "https://news.ycombinator.com/item?id=104"
+    assert hn.requests["/v0/item/104.json"] == 2  # the 503 was retried
+    assert (run.status, run.items_new, run.requests) == (RunStatus.OK, 5, outcome.counts.requests)
+
+
+def test_second_run_changes_nothing(hn, engine, db_url, tmp_path):
+    config = settings(hn.url, db_url, tmp_path / "k")
+    collect(config, engine)
+    [again] = collect(config, engine)
+    assert (again.counts.new, again.counts.updated, again.counts.deleted) == (0, 0, 0)
+
+
+def test_request_budget_stops_the_run_and_keeps_what_was_read(hn, engine, db_url, tmp_path):
+    [outcome] = collect(settings(hn.url, db_url, tmp_path / "k", request_budget=3), engine)
+    assert outcome.status == RunStatus.PARTIAL
+    assert outcome.counts.requests == 3 and "budget" in outcome.counts.errors[0]
+
+
+def test_unreachable_api_fails_the_community_cleanly(engine, db_url, tmp_path):
+    config = settings("http://127.0.0.1:9/v0", db_url, tmp_path / "k", retry_attempts=1)
+    [outcome] = collect(config, engine)
+    assert outcome.status == RunStatus.FAILED and "Connection refused" in outcome.failure
+
+
+def test_html_to_text():
+    assert html_to_text("a &amp; b<p>c <code>d</code>") == "a & b\n\nc d"
+    assert html_to_text(None) is None
+    assert ITEMS[101]["text"].startswith("Nice")
