@@ -198,6 +198,16 @@ def bench_upsert(
             out.print(report(url, comments, run_passes(url, comments, batch)), markup=False)
 
 
+@bench_app.command("import")
+def bench_import(
+    lines: Annotated[int, typer.Option(help="Lines in the smaller file (the larger has 4x).")] = 50_000,
+) -> None:
+    """Dump import: lines per second and peak memory at two file sizes."""
+    from monitor.bench.dumps import report
+
+    out.print(report(lines), markup=False)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
