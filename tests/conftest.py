@@ -72,3 +72,23 @@ def privacy(tmp_path: Path) -> PrivacySettings:
 @pytest.fixture
 def pseudonymiser() -> Pseudonymiser:
     return Pseudonymiser(TEST_KEY)
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An alliance artefact with fresh LoRA adapters and seeded random heads: the real network and
+    loading code, without waiting for training (the shipped model is tested on its own)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from monitor.scoring.network import AllianceNetwork, DimensionCard, ModelCard, load_base, save_artefact
+
+    torch.manual_seed(0)
+    _, base = load_base(128)
+    encoder = get_peft_model(base, LoraConfig(r=4, target_modules=["query", "value"]))
+    network = AllianceNetwork(encoder, ["hostility", "warmth", "respect"])
+    card = ModelCard(name="test-untrained", encoder="all-MiniLM-L6-v2", max_length=128,
+                     dimensions={d: DimensionCard(scale=4.0, threshold=0.5) for d in network.dimensions})
+    folder = tmp_path_factory.mktemp("untrained-model")
+    save_artefact(network, card, folder)
+    return folder

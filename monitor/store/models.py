@@ -93,6 +93,7 @@ class Comment(Base):
         UniqueConstraint("community_id", "platform_id"),
         Index("ix_comments_community_created", "community_id", "created_utc"),
         Index("ix_comments_thread", "thread_id"),
+        Index("ix_comments_first_seen", "first_seen_utc"),  # which rollup buckets new comments touch
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -132,6 +133,7 @@ class Score(Base):
     __table_args__ = (
         UniqueConstraint("comment_id", "model_version"),
         Index("ix_scores_stale", "model_version", "stale"),
+        Index("ix_scores_scored", "model_version", "scored_utc"),  # which rollup buckets new scores touch
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -189,3 +191,71 @@ class Checkpoint(Base):
     stream: Mapped[str] = mapped_column(String(64))
     position: Mapped[str] = mapped_column(Text)
     updated_utc: Mapped[int] = mapped_column(BigInteger)
+
+
+class Rollup(Base):
+    """Per community, model version, bucket (hour/day/week, UTC) and bucket start: counts and sums
+    from which means, shares, intervals and the shape of the distribution follow exactly, for one
+    bucket or any run of buckets (sums add up)."""
+
+    __tablename__ = "rollups"
+    __table_args__ = (
+        UniqueConstraint("community_id", "model_version", "bucket", "start_utc"),
+        Index("ix_rollups_lookup", "model_version", "bucket", "community_id", "start_utc"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    model_version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"))
+    bucket: Mapped[str] = mapped_column(String(8))
+    start_utc: Mapped[int] = mapped_column(BigInteger)
+    comments: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer)  # comments with a hostility score
+    hostile: Mapped[int] = mapped_column(Integer)  # hostility at or above the model's threshold
+    hostility_sum: Mapped[float] = mapped_column(Float)
+    hostility_sum2: Mapped[float] = mapped_column(Float)
+    hostility_sum3: Mapped[float] = mapped_column(Float)
+    hostility_sum4: Mapped[float] = mapped_column(Float)
+    respect_n: Mapped[int] = mapped_column(Integer)
+    respect_sum: Mapped[float] = mapped_column(Float)
+    respect_sum2: Mapped[float] = mapped_column(Float)
+    warmth_n: Mapped[int] = mapped_column(Integer)
+    warmth_sum: Mapped[float] = mapped_column(Float)
+    warmth_sum2: Mapped[float] = mapped_column(Float)
+    alliance_n: Mapped[int] = mapped_column(Integer)
+    alliance_sum: Mapped[float] = mapped_column(Float)
+    alliance_sum2: Mapped[float] = mapped_column(Float)
+
+
+class RollupState(Base):
+    """How far the rollups of a model version are up to date: scores and comments newer than the
+    watermark mark their buckets for recomputation."""
+
+    __tablename__ = "rollup_state"
+
+    model_version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"), primary_key=True)
+    watermark_utc: Mapped[int] = mapped_column(BigInteger)
+
+
+class Alert(Base):
+    """One incident: a community (or a thread) turning hostile beyond its baseline."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("community_id", "kind", "subject", "start_utc"),
+        Index("ix_alerts_open", "acknowledged_utc", "created_utc"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # "hostility", "hostile_share", "thread"
+    subject: Mapped[str] = mapped_column(String(64))  # "" for the community, else the thread's platform id
+    model_version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"))
+    start_utc: Mapped[int] = mapped_column(BigInteger)  # the bucket (or thread hour) that fired
+    value: Mapped[float] = mapped_column(Float)
+    baseline: Mapped[float | None] = mapped_column(Float)
+    scored: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    created_utc: Mapped[int] = mapped_column(BigInteger)
+    delivered_utc: Mapped[int | None] = mapped_column(BigInteger)  # webhook accepted it
+    acknowledged_utc: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,74 @@
+"""Scoring speed of the default model on real Reddit text (GoEmotions and incivility test
+comments, their natural length mix), plain PyTorch fp32 against the fast path, with the
+hostility ROC-AUC of each on the incivility test split (the fast path must not cost accuracy)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from monitor.scoring import datasets
+from monitor.scoring.alliance import AllianceScorer
+
+
+def plain_fp32(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
+    """The straightforward path: batches in input order, padded to their longest text, fp32 PyTorch."""
+    network, tokenizer, batch_size = scorer.network.cpu().eval(), scorer.tokenizer, scorer.batch_size
+    column = scorer.dimensions.index("hostility")
+
+    def run(texts: list[str]) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = tokenizer(
+                    texts[start : start + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=scorer.card.max_length,
+                    return_tensors="pt",
+                )
+                out.append(network(batch["input_ids"], batch["attention_mask"])[:, column].numpy())
+        return np.concatenate(out)
+
+    return run
+
+
+def fast(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
+    return lambda texts: np.array([s["hostility"] for s in scorer.score(texts)])
+
+
+def timed(run: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    scores = run(texts)
+    return len(texts) / (time.perf_counter() - start), scores
+
+
+def report(limit: int) -> str:
+    incivility = datasets.load("incivility", "test")
+    reddit = [e.text for e in datasets.load("goemotions_hostile", "test")] + [e.text for e in incivility]
+    texts = reddit[:limit] if limit else reddit
+    labels = np.array([e.label for e in incivility])
+    words = np.array([len(t.split()) for t in texts])
+    lines = [
+        f"{len(texts):,} real Reddit comments (median {np.median(words):.0f} words, 90th percentile "
+        f"{np.percentile(words, 90):.0f}); {torch.get_num_threads()} CPU threads"
+    ]
+    paths = {
+        "plain PyTorch fp32": plain_fp32(AllianceScorer(device="cpu", runtime="torch")),
+        "fp32, length-bucketed + deduplicated": fast(AllianceScorer(device="cpu", runtime="torch")),
+        "ONNX Runtime int8, bucketed + deduplicated": fast(AllianceScorer(device="cpu", runtime="onnx-int8")),
+    }
+    baseline = None
+    for name, run in paths.items():
+        rate, _ = timed(run, texts)
+        auc = roc_auc_score(labels, run([e.text for e in incivility]))
+        baseline = baseline or rate
+        lines.append(
+            f"  {name:<44} {rate:>7,.0f} comments/s  ({rate / baseline:.1f}x)  "
+            f"hostility ROC-AUC on incivility test {auc:.4f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Metrics: per-comment scores turned into community health — rollups, dynamics, alerts, exports."""

@@ -1,0 +1,278 @@
+"""Spike alerts: a community's hostility, or a thread's, rising well above its own baseline.
+
+Baseline, per community: median and MAD of the same metric over the previous
+`baseline_days`, for hour buckets by hour of week where at least four such hours carry
+enough comments (so Sunday night is compared with Sunday nights), else over all hour
+buckets of the window; day buckets against previous days. A bucket fires when it has at
+least `min_comments` scored comments and its value exceeds
+
+    median + threshold_mads * max(1.4826 * MAD, the bucket's own standard error),
+
+so a quiet bucket's noise is not read as a spike. A thread fires when, within its latest
+hour, it has at least 10 scored comments and a hostile share of at least 0.5 and three times
+the community's baseline. One incident is one alert: the same community and kind stay quiet
+for `cooldown_hours`, and a bucket never fires twice. Alerts go to the database (for the
+dashboard), the log, and an optional Slack/Discord-compatible webhook (retried; a failure
+never blocks anything and is retried on the next run).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import requests
+from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy.orm import Session
+from tenacity import retry, stop_after_attempt, wait_exponential
+
+from monitor.config import AlertSettings
+from monitor.metrics.rollups import BUCKETS, hostile_threshold, stats
+from monitor.store.db import transaction
+from monitor.store.models import Alert, Comment, Community, Rollup, Score, Thread
+from monitor.store.upsert import dialect_insert
+
+log = logging.getLogger(__name__)
+MAD_TO_SD = 1.4826
+HOUR_OF_WEEK_MIN = 4
+THREAD_MIN_COMMENTS, THREAD_MIN_SHARE, THREAD_BASELINE_FACTOR = 10, 0.5, 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: str
+    start_utc: int
+    value: float
+    baseline: float | None
+    limit: float | None
+    scored: int
+
+    @property
+    def fires(self) -> bool:
+        return self.limit is not None and self.value > self.limit
+
+
+def _value(row: Rollup, kind: str) -> tuple[float, float] | None:
+    """(value, standard error) of a bucket for a metric kind."""
+    s = stats(row)
+    if kind == "hostile_share" and s.hostile_share:
+        p = s.hostile_share.value
+        return p, math.sqrt(max(p * (1 - p), 1e-6) / row.scored)
+    if kind == "hostility" and s.hostility and s.shape:
+        return s.hostility.value, s.shape.sd / math.sqrt(row.scored)
+    return None
+
+
+def check_bucket(row: Rollup, history: list[Rollup], kind: str, settings: AlertSettings) -> Check | None:
+    current = _value(row, kind)
+    if current is None or row.scored < settings.min_comments:
+        return None
+    value, error = current
+    past = [v[0] for h in history if h.scored >= settings.min_comments and (v := _value(h, kind))]
+    if row.bucket == "hour":
+        same_hour = [
+            v[0]
+            for h in history
+            if (h.start_utc - row.start_utc) % BUCKETS["week"] == 0
+            and h.scored >= settings.min_comments
+            and (v := _value(h, kind))
+        ]
+        past = same_hour if len(same_hour) >= HOUR_OF_WEEK_MIN else past
+    if len(past) < HOUR_OF_WEEK_MIN:
+        return Check(kind, row.start_utc, value, None, None, row.scored)  # no baseline yet: no alert
+    median = statistics.median(past)
+    mad = statistics.median(abs(v - median) for v in past)
+    limit = median + settings.threshold_mads * max(MAD_TO_SD * mad, error)
+    return Check(kind, row.start_utc, value, median, limit, row.scored)
+
+
+def evaluate(engine: Engine, model_version: str, settings: AlertSettings, now: int | None = None) -> list[Alert]:
+    """New alerts for each community's latest hour and day buckets and its hot threads."""
+    now = now or int(time.time())
+    created: list[Alert] = []
+    with transaction(engine) as session:
+        for community in session.scalars(select(Community)):
+            checks = _bucket_checks(session, community.id, model_version, settings)
+            created += [
+                a for c in checks if c.fires and (a := _record(session, community, model_version, c, "", settings, now))
+            ]
+            created += _thread_alerts(session, community, model_version, settings, now)
+    for alert in created:
+        log.warning("alert: %s", alert.message)
+    return created
+
+
+def _bucket_checks(session: Session, community_id: int, model_version: str, settings: AlertSettings) -> list[Check]:
+    checks = []
+    for bucket in ("hour", "day"):
+        rows = list(
+            session.scalars(
+                select(Rollup)
+                .where(
+                    Rollup.community_id == community_id, Rollup.model_version == model_version, Rollup.bucket == bucket
+                )
+                .order_by(Rollup.start_utc.desc())
+                .limit(1)
+            )
+        )
+        if not rows:
+            continue
+        latest = rows[0]
+        history = list(
+            session.scalars(
+                select(Rollup).where(
+                    Rollup.community_id == community_id,
+                    Rollup.model_version == model_version,
+                    Rollup.bucket == bucket,
+                    Rollup.start_utc < latest.start_utc,
+                    Rollup.start_utc >= latest.start_utc - settings.baseline_days * BUCKETS["day"],
+                )
+            )
+        )
+        checks += [c for kind in ("hostile_share", "hostility") if (c := check_bucket(latest, history, kind, settings))]
+    return checks
+
+
+def _record(
+    session: Session,
+    community: Community,
+    model_version: str,
+    check: Check,
+    subject: str,
+    settings: AlertSettings,
+    now: int,
+) -> Alert | None:
+    """Store the alert unless it repeats an incident (same bucket, or within the cooldown)."""
+    recent = session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .where(
+            Alert.community_id == community.id,
+            Alert.kind == check.kind,
+            Alert.subject == subject,
+            Alert.created_utc >= now - settings.cooldown_hours * 3600,
+        )
+    )
+    if recent:
+        return None
+    where = f"thread {subject} in " if subject else ""
+    baseline = f"{check.baseline:.2f}" if check.baseline is not None else "n/a"
+    message = (
+        f"{where}{community.platform}/{community.name}: {check.kind.replace('_', ' ')} {check.value:.2f} "
+        f"against a baseline of {baseline} ({check.scored} scored comments)"
+    )
+    values = dict(
+        community_id=community.id,
+        kind=check.kind,
+        subject=subject,
+        model_version=model_version,
+        start_utc=check.start_utc,
+        value=check.value,
+        baseline=check.baseline,
+        scored=check.scored,
+        message=message,
+        created_utc=now,
+    )
+    stmt = (
+        dialect_insert(session, Alert.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["community_id", "kind", "subject", "start_utc"])
+    )
+    if session.execute(stmt).rowcount == 0:
+        return None
+    return Alert(**values)
+
+
+def _thread_alerts(
+    session: Session, community: Community, model_version: str, settings: AlertSettings, now: int
+) -> list[Alert]:
+    latest = session.scalar(select(func.max(Comment.created_utc)).where(Comment.community_id == community.id))
+    if latest is None:
+        return []
+    since = latest - 3600
+    threshold = hostile_threshold(session, model_version)
+    baseline = _baseline_share(session, community.id, model_version, settings)
+    needed = max(THREAD_MIN_SHARE, THREAD_BASELINE_FACTOR * baseline)
+    query = (
+        select(Thread.platform_id, func.count(), func.sum(case((Score.hostility >= threshold, 1), else_=0)))
+        .select_from(Comment)
+        .join(Thread, Thread.id == Comment.thread_id)
+        .join(
+            Score,
+            and_(Score.comment_id == Comment.id, Score.model_version == model_version, Score.hostility.is_not(None)),
+        )
+        .where(Comment.community_id == community.id, Comment.created_utc >= since)
+        .group_by(Thread.platform_id)
+        .having(func.count() >= THREAD_MIN_COMMENTS)
+    )
+    alerts = []
+    for thread_id, n, hostile in session.execute(query):
+        if hostile / n >= needed:
+            check = Check("thread", since - since % 3600, hostile / n, baseline, needed, n)
+            if alert := _record(session, community, model_version, check, thread_id, settings, now):
+                alerts.append(alert)
+    return alerts
+
+
+def _baseline_share(session: Session, community_id: int, model_version: str, settings: AlertSettings) -> float:
+    rows = session.scalars(
+        select(Rollup)
+        .where(
+            Rollup.community_id == community_id,
+            Rollup.model_version == model_version,
+            Rollup.bucket == "day",
+            Rollup.scored >= settings.min_comments,
+        )
+        .order_by(Rollup.start_utc.desc())
+        .limit(settings.baseline_days)
+    )
+    shares = [r.hostile / r.scored for r in rows]
+    return statistics.median(shares) if shares else 0.0
+
+
+def deliver(engine: Engine, url: str, timeout_s: float = 5.0) -> int:
+    """POST undelivered alerts to a Slack/Discord-compatible webhook; returns how many went through."""
+    with transaction(engine) as session:
+        pending = list(session.scalars(select(Alert).where(Alert.delivered_utc.is_(None)).order_by(Alert.id)))
+    sent = 0
+    for alert in pending:
+        try:
+            _post(url, alert, timeout_s)
+        except requests.RequestException as exc:
+            log.error("alert webhook failed (will retry on the next run): %s", exc)
+            break
+        with transaction(engine) as session:
+            session.get(Alert, alert.id).delivered_utc = int(time.time())
+        sent += 1
+    return sent
+
+
+@retry(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
+def _post(url: str, alert: Alert, timeout_s: float) -> None:
+    text = f"civmon alert: {alert.message}"
+    payload = {
+        "text": text,
+        "content": text,  # Slack reads "text", Discord "content"
+        "civmon": {
+            "kind": alert.kind,
+            "subject": alert.subject,
+            "value": alert.value,
+            "baseline": alert.baseline,
+            "scored": alert.scored,
+            "start_utc": alert.start_utc,
+        },
+    }
+    requests.post(url, json=payload, timeout=timeout_s).raise_for_status()
+
+
+def acknowledge(engine: Engine, alert_id: int, when: int | None = None) -> bool:
+    """Mark an alert as seen (the one write the dashboard makes); False if there is no such open alert."""
+    with transaction(engine) as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.acknowledged_utc is not None:
+            return False
+        alert.acknowledged_utc = when or int(time.time())
+    return True

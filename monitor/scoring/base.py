@@ -1,0 +1,39 @@
+"""What every scorer provides, and the alliance index built from its scores.
+
+Dimensions, each a probability-like score in [0, 1]:
+  hostility        hostile, uncivil, insulting or contemptuous (required of every model)
+  respect          politeness, acknowledging the other person
+  warmth           caring, gratitude, admiration, approval
+  insult, threat, identity_attack, profanity   where a model provides them
+A dimension a model does not provide is absent from its results, never 0.
+
+Alliance index, in [-1, 1]:  mean(respect, warmth) - hostility, over whichever of respect
+and warmth the model provides. +1 is a warm, respectful comment without hostility; -1 a
+hostile one with neither. A model with neither respect nor warmth has no alliance index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+DIMENSIONS = ("hostility", "respect", "warmth", "insult", "threat", "identity_attack", "profanity")
+POSITIVE = ("respect", "warmth")
+
+
+class Scorer(Protocol):
+    name: str
+    version: str  # what the stored scores cite: encoder + heads fingerprint, or hub id + revision
+    dimensions: tuple[str, ...]
+    thresholds: Mapping[str, float]  # per binary dimension: above it, a comment counts as e.g. hostile
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Scores for texts already prepared by `monitor.scoring.text` (non-empty, English)."""
+        ...
+
+
+def alliance_index(scores: Mapping[str, float]) -> float | None:
+    positives = [scores[d] for d in POSITIVE if d in scores]
+    if not positives or "hostility" not in scores:
+        return None
+    return sum(positives) / len(positives) - scores["hostility"]

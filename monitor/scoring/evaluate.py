@@ -1,0 +1,173 @@
+"""`civmon eval`: measured accuracy on held-out test splits, side by side with offline peers,
+and an identity-term bias audit.
+
+Metrics per dataset and dimension, on the test split only (never trained on, see
+`monitor.scoring.datasets`): ROC-AUC, PR-AUC (average precision), F1 at the model's
+shipped threshold, expected calibration error (10 equal-width bins) for binary labels;
+Spearman's rank correlation for continuous ones (politeness). Texts go through the same
+preparation as the store's comments; rows a scorer declines (e.g. flagged non-English)
+are reported as coverage and left out of that scorer's metrics.
+
+Peers (optional extra `civmon[eval]`): VADER (hostility = (1 - compound) / 2, warmth =
+(1 + compound) / 2) and alt-profanity-check (hostility = probability of profanity).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+from monitor.scoring import datasets
+from monitor.scoring.base import Scorer
+from monitor.scoring.results import score_texts
+
+CALIBRATION_BINS = 10
+ScoreFn = Callable[[list[str]], list[dict[str, float] | None]]
+
+
+@dataclass
+class Row:
+    model: str
+    task: str
+    dimension: str
+    n: int
+    coverage: float  # share of the split the model scored
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    f1: float | None = None
+    ece: float | None = None
+    spearman: float | None = None
+
+
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray) -> float:
+    bins = np.minimum((scores * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    error = 0.0
+    for b in range(CALIBRATION_BINS):
+        inside = bins == b
+        if inside.any():
+            error += inside.mean() * abs(labels[inside].mean() - scores[inside].mean())
+    return float(error)
+
+
+def scorer_function(scorer: Scorer) -> ScoreFn:
+    return lambda texts: [r.scores for r in score_texts(scorer, texts)]
+
+
+def peer_functions() -> dict[str, ScoreFn]:
+    """The offline peers that are installed (pip install 'civmon[eval]')."""
+    peers: dict[str, ScoreFn] = {}
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        vader = SentimentIntensityAnalyzer()
+
+        def vader_scores(texts: list[str]) -> list[dict[str, float] | None]:
+            compound = [vader.polarity_scores(t)["compound"] for t in texts]
+            return [{"hostility": (1 - c) / 2, "warmth": (1 + c) / 2} for c in compound]
+
+        peers["VADER"] = vader_scores
+    except ImportError:
+        pass
+    try:
+        from profanity_check import predict_prob
+
+        peers["alt-profanity-check"] = lambda texts: [{"hostility": float(p)} for p in predict_prob(texts)]
+    except ImportError:
+        pass
+    return peers
+
+
+def evaluate(
+    models: dict[str, tuple[ScoreFn, dict[str, float]]],
+    tasks: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Row]:
+    """Rows for every (model, test task) where the model provides the task's dimension.
+    `models`: name -> (scoring function, thresholds per dimension)."""
+    rows = []
+    for task in tasks or [t for t, info in datasets.TASKS.items() if "test" in info.splits]:
+        info = datasets.TASKS[task]
+        examples = datasets.load(task, "test")
+        texts = [e.text for e in examples]
+        labels = np.array([e.label for e in examples], dtype=float)
+        for name, (score, thresholds) in models.items():
+            progress(f"{name} on {task} ({len(texts):,} texts)")
+            outputs = score(texts)
+            if not any(o and info.dimension in o for o in outputs):
+                continue
+            rows.append(_metrics(name, task, info, labels, outputs, thresholds.get(info.dimension, 0.5)))
+    return rows
+
+
+def _metrics(
+    name: str,
+    task: str,
+    info: datasets.TaskInfo,
+    labels: np.ndarray,
+    outputs: list[dict[str, float] | None],
+    threshold: float,
+) -> Row:
+    kept = [i for i, o in enumerate(outputs) if o and info.dimension in o]
+    y = labels[kept]
+    s = np.array([outputs[i][info.dimension] for i in kept])  # type: ignore[index]
+    row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
+    if info.kind == "continuous":
+        row.spearman = float(spearmanr(s, y).statistic)
+    elif 0 < y.sum() < len(y):
+        row.roc_auc = float(roc_auc_score(y, s))
+        row.pr_auc = float(average_precision_score(y, s))
+        row.f1 = float(f1_score(y, s >= threshold))
+        row.ece = expected_calibration_error(y, s)
+    return row
+
+
+def write_report(rows: list[Row], bias: list[dict[str, object]], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    as_json = folder / "eval.json"
+    as_json.write_text(json.dumps({"metrics": [asdict(r) for r in rows], "bias_audit": bias}, indent=2) + "\n")
+    as_markdown = folder / "eval.md"
+    as_markdown.write_text(markdown(rows, bias))
+    return as_json, as_markdown
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def markdown(rows: list[Row], bias: list[dict[str, object]]) -> str:
+    lines = [
+        "# civmon eval",
+        "",
+        "Held-out test splits only. ROC-AUC, PR-AUC, F1 at the model's threshold, "
+        "calibration error (ECE); Spearman for continuous labels.",
+        "",
+        "| task | dimension | model | n | coverage | ROC-AUC | PR-AUC | F1 | ECE | Spearman |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r.task, r.dimension, r.model)):
+        lines.append(
+            f"| {r.task} | {r.dimension} | {r.model} | {r.n:,} | {r.coverage:.0%} | {_cell(r.roc_auc)} | "
+            f"{_cell(r.pr_auc)} | {_cell(r.f1)} | {_cell(r.ece)} | {_cell(r.spearman)} |"
+        )
+    lines += [
+        "",
+        "## Identity-term bias audit",
+        "",
+        "Mean hostility of the same template sentences across identity groups; spread = highest minus "
+        "lowest group mean within a category (0 is unbiased).",
+        "",
+        "| category | neutral spread | hostile spread | most flagged group (neutral) | its neutral mean |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for b in bias:
+        lines.append(
+            f"| {b['category']} | {b['neutral_spread']:.3f} | {b['hostile_spread']:.3f} | "
+            f"{b['worst_group']} | {b['worst_neutral']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,106 @@
+"""Any Hugging Face text-classification model, by hub id or local folder, through `transformers.pipeline`.
+
+The config maps the model's labels to civmon's dimensions (e.g. unitary/unbiased-toxic-roberta:
+toxicity -> hostility, insult, threat, identity_attack) and says whether its outputs are
+independent (sigmoid, multi-label) or exclusive (softmax). A hub id is loaded from the local
+Hugging Face cache when it is there; otherwise it is downloaded once, which needs internet —
+without it, loading fails at once with a message saying how to fetch the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from monitor.errors import CivmonError
+from monitor.scoring.base import DIMENSIONS
+
+HUB_HOST = "huggingface.co"
+WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def resolve(model: str) -> tuple[Path, str]:
+    """(local folder, revision) for a folder or a hub id; a CivmonError if it cannot be had."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for name in WEIGHT_FILES:
+            if (folder / name).exists():
+                digest.update((folder / name).read_bytes())
+        return folder, f"local-{digest.hexdigest()[:12]}"
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError):
+        if not _hub_reachable():
+            raise CivmonError(
+                f"the model {model!r} is not a local folder, not in the Hugging Face cache, "
+                "and the hub cannot be reached",
+                f"on a machine with internet run once: `hf download {model}` (or `huggingface-cli download {model}`), "
+                "then copy ~/.cache/huggingface here; or set [model] name to a local folder",
+            ) from None
+        path = Path(snapshot_download(model))
+    return path, path.name  # the snapshot folder is named after the commit
+
+
+class HuggingFaceScorer:
+    def __init__(
+        self,
+        model: str,
+        labels: Mapping[str, str],
+        activation: Literal["sigmoid", "softmax"],
+        thresholds: Mapping[str, float],
+        device: str = "auto",
+        batch_size: int = 64,
+    ) -> None:
+        from transformers import pipeline
+
+        unknown = sorted(set(labels.values()) - set(DIMENSIONS))
+        if unknown or "hostility" not in labels.values():
+            raise CivmonError(
+                f"[model] labels must map model labels to {', '.join(DIMENSIONS)}, hostility "
+                f"included (unknown: {', '.join(unknown) or 'none'})",
+                'e.g. labels = { toxicity = "hostility", insult = "insult" }',
+            )
+        folder, revision = resolve(model)
+        self.pipe = pipeline(
+            "text-classification",
+            model=str(folder),
+            top_k=None,
+            function_to_apply=activation,
+            device=-1 if device in ("cpu", "auto") else device,
+        )
+        self.labels = dict(labels)
+        self.name = model
+        self.version = f"hf:{model}@{revision}"
+        self.dimensions = tuple(dict.fromkeys(labels.values()))
+        self.thresholds = {d: thresholds.get(d, 0.5) for d in self.dimensions}
+        self.batch_size = batch_size
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        outputs = self.pipe(list(texts), batch_size=self.batch_size, truncation=True)
+        results = []
+        for output in outputs:
+            scores: dict[str, float] = {}
+            for entry in output:
+                dimension = self.labels.get(entry["label"])
+                if dimension is not None:  # several labels on one dimension: the strongest counts
+                    scores[dimension] = max(scores.get(dimension, 0.0), float(entry["score"]))
+            results.append(scores)
+        return results

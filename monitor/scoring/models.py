@@ -1,0 +1,39 @@
+"""Which scorer the configuration asks for, with the fallback it allows."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from monitor.config import ModelSettings
+from monitor.errors import CivmonError
+from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer
+from monitor.scoring.base import Scorer
+from monitor.scoring.hf import HuggingFaceScorer
+from monitor.scoring.network import CARD_FILE
+
+log = logging.getLogger(__name__)
+
+
+def load_scorer(settings: ModelSettings) -> Scorer:
+    runtime = None if settings.runtime == "auto" else settings.runtime
+    if settings.name == DEFAULT_MODEL:
+        return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)
+    if (Path(settings.name) / CARD_FILE).exists():  # a model trained with `civmon train --out FOLDER`
+        return AllianceScorer(Path(settings.name), settings.device, runtime, settings.batch_size)
+    try:
+        return HuggingFaceScorer(
+            settings.name,
+            settings.labels,
+            settings.activation,
+            settings.thresholds,
+            settings.device,
+            settings.batch_size,
+        )
+    except CivmonError as exc:
+        if not settings.fallback_to_default:
+            raise
+        log.warning(
+            "%s; scoring with the built-in %s instead ([model] fallback_to_default)", exc.message, DEFAULT_MODEL
+        )
+        return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)

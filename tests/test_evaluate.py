@@ -1,0 +1,74 @@
+"""`civmon eval`: metrics, peers and the bias audit; and the shipped model against its bars."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from monitor.scoring import datasets
+from monitor.scoring.bias import GROUPS, NEUTRAL, audit, sentences
+from monitor.scoring.evaluate import Row, evaluate, expected_calibration_error, markdown, peer_functions
+
+needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
+
+
+def test_expected_calibration_error_by_hand():
+    labels = np.array([0, 0, 1, 1])
+    assert expected_calibration_error(labels, np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(0.0)
+    # Bin 0.2-0.3 holds all four at 0.25 while half are positive: |0.5 - 0.25| = 0.25.
+    assert expected_calibration_error(labels, np.full(4, 0.25)) == pytest.approx(0.25)
+
+
+def test_bias_audit_measures_spread():
+    def biased(texts):  # flags one group whatever the sentence says
+        return [0.9 if "hate" in t or "Muslim" in t else 0.1 for t in texts]
+
+    report = {r["category"]: r for r in audit(biased)}
+    assert report["religion"]["worst_group"] == "Muslim"
+    assert report["religion"]["neutral_spread"] == pytest.approx(0.8)
+    assert report["gender"]["neutral_spread"] == pytest.approx(0.0)
+    assert sentences(NEUTRAL[:1], "gay") == ["I am a gay person."]
+    assert sum(len(g) for g in GROUPS.values()) == 26
+
+
+def test_peers_score_in_range():
+    peers = peer_functions()
+    assert set(peers) == {"VADER", "alt-profanity-check"}  # installed with the dev extra
+    texts = ["Thank you, you are wonderful.", "Shut up, you f***ing idiot."]
+    vader, profanity = peers["VADER"](texts), peers["alt-profanity-check"](texts)
+    assert vader[0]["warmth"] > vader[1]["warmth"] and vader[1]["hostility"] > vader[0]["hostility"]
+    assert all(0 <= s["hostility"] <= 1 for s in profanity)
+
+
+@needs_data
+def test_evaluate_rows_match_an_independent_computation():
+    peers = peer_functions()
+    rows = evaluate({"VADER": (peers["VADER"], {"hostility": 0.5})}, tasks=["jigsaw", "politeness_stackexchange"])
+    assert [(r.task, r.dimension) for r in rows] == [("jigsaw", "hostility")]  # VADER has no respect: absent
+    examples = datasets.load("jigsaw", "test")
+    scores = [s["hostility"] for s in peers["VADER"]([e.text for e in examples])]
+    assert rows[0].roc_auc == pytest.approx(roc_auc_score([e.label for e in examples], scores))
+    assert rows[0].n == len(examples) and rows[0].coverage == 1.0
+    assert "| jigsaw | hostility | VADER |" in markdown(rows, [])
+
+
+@needs_data
+@pytest.mark.parametrize(("task", "dimension", "metric", "bar"), [
+    ("incivility", "hostility", "roc_auc", 0.94),
+    ("goemotions_hostile", "hostility", "roc_auc", 0.86),
+    ("goemotions_warmth", "warmth", "roc_auc", 0.88),
+    ("politeness_wikipedia", "respect", "spearman", 0.5),
+])
+def test_shipped_model_meets_its_bars(shipped_scorer, task, dimension, metric, bar):
+    [row] = [r for r in evaluate({"shipped": shipped_scorer}, tasks=[task]) if r.dimension == dimension]
+    assert isinstance(row, Row) and getattr(row, metric) >= bar, row
+
+
+@pytest.fixture(scope="module")
+def shipped_scorer():
+    from monitor.scoring.alliance import AllianceScorer
+    from monitor.scoring.evaluate import scorer_function
+
+    scorer = AllianceScorer(device="cpu")  # the default runtime on a CPU: ONNX int8
+    return scorer_function(scorer), dict(scorer.thresholds)

@@ -1,0 +1,139 @@
+"""The alliance scorer's runtimes, the Hugging Face scorer, and the fallback between them."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from transformers import BertConfig, BertForSequenceClassification
+
+from monitor.config import ModelSettings
+from monitor.errors import CivmonError
+from monitor.scoring.alliance import AllianceScorer
+from monitor.scoring.base import alliance_index
+from monitor.scoring.hf import HuggingFaceScorer
+from monitor.scoring.models import load_scorer
+from monitor.scoring.network import load_base
+from monitor.scoring.results import score_texts
+
+TEXTS = [
+    "Thank you so much, that is really kind of you.",
+    "You are a complete idiot and everyone here knows it.",
+    "I think the second option is better, but I see your point.",
+    "Thank you so much, that is really kind of you.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_scorer(untrained_model):
+    return AllianceScorer(untrained_model, device="cpu", runtime="torch", batch_size=2)
+
+
+def test_scores_are_probabilities_with_a_version(torch_scorer):
+    scores = torch_scorer.score(TEXTS)
+    assert len(scores) == 4 and set(scores[0]) == {"hostility", "warmth", "respect"}
+    assert all(0 <= v <= 1 for s in scores for v in s.values())
+    assert scores[0] == scores[3]  # identical texts, computed once
+    assert torch_scorer.version.startswith("test-untrained@") and torch_scorer.version.endswith("+torch")
+
+
+def test_a_text_scores_the_same_whatever_its_batch(torch_scorer):
+    alone = torch_scorer.score([TEXTS[1]])[0]
+    among = torch_scorer.score([*TEXTS, "a much longer text " * 20])[1]
+    assert all(abs(alone[d] - among[d]) < 1e-4 for d in alone)
+
+
+def test_onnx_int8_runtime_agrees_with_torch(untrained_model, torch_scorer, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    start = time.perf_counter()
+    fast = AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
+    first_load = time.perf_counter() - start
+    assert list((tmp_path / "civmon" / "onnx").glob("*/model.int8.onnx"))
+    start = time.perf_counter()
+    AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
+    assert time.perf_counter() - start < first_load  # the quantised model is cached
+    reference = np.array([[s[d] for d in sorted(s)] for s in torch_scorer.score(TEXTS)])
+    quantised = np.array([[s[d] for d in sorted(s)] for s in fast.score(TEXTS)])
+    assert np.abs(reference - quantised).max() < 0.05
+    assert fast.version.endswith("+onnx-int8") and fast.version.split("+")[0] == torch_scorer.version.split("+")[0]
+
+
+def test_version_follows_the_weights(untrained_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(untrained_model, copy)
+    card = (copy / "model.json").read_text().replace('"threshold": 0.5', '"threshold": 0.6', 1)
+    (copy / "model.json").write_text(card)
+    original = AllianceScorer(untrained_model, device="cpu", runtime="torch")
+    changed = AllianceScorer(copy, device="cpu", runtime="torch")
+    assert original.version != changed.version
+
+
+def test_score_texts_combines_chunks_and_skips(torch_scorer):
+    long_text = "I appreciate the help. " * 30 + "But you are an idiot. " * 5
+    results = score_texts(torch_scorer, [long_text, "[deleted]", "", TEXTS[0]])
+    assert results[0].scores is not None and results[1].scores is None and results[2].scores is None
+    chunks = torch_scorer.score(["I appreciate the help. " * 30])
+    assert results[0].scores["hostility"] >= chunks[0]["hostility"] - 1e-6  # the worst chunk counts
+    assert results[3].alliance == pytest.approx(alliance_index(results[3].scores))
+    assert results[1].reason and "no text" in results[1].reason
+
+
+def test_alliance_index_formula():
+    assert alliance_index({"hostility": 0.2, "respect": 0.8, "warmth": 0.6}) == pytest.approx(0.5)
+    assert alliance_index({"hostility": 0.9, "warmth": 0.1}) == pytest.approx(-0.8)
+    assert alliance_index({"hostility": 0.9, "insult": 0.5}) is None  # no respect or warmth: no index
+
+
+@pytest.fixture(scope="module")
+def tiny_hf_model(tmp_path_factory):
+    """A tiny randomly initialised BERT toxicity classifier, saved locally as a user's model would be."""
+    folder = tmp_path_factory.mktemp("tiny-hf")
+    tokenizer, _ = load_base(128)
+    labels = ["toxicity", "insult", "threat", "identity_attack"]
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=4, id2label=dict(enumerate(labels)),
+                        label2id={label: i for i, label in enumerate(labels)}, problem_type="multi_label_classification")
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_hugging_face_model_maps_labels(tiny_hf_model):
+    scorer = HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "insult", "threat": "threat"},
+                               "sigmoid", {"hostility": 0.7}, device="cpu")
+    scores = scorer.score(TEXTS[:2])
+    assert set(scores[0]) == {"hostility", "insult", "threat"}  # identity_attack unmapped: absent, not 0
+    assert all(0 < v < 1 for s in scores for v in s.values())
+    assert scorer.version.startswith(f"hf:{tiny_hf_model}@local-")
+    assert scorer.thresholds == {"hostility": 0.7, "insult": 0.5, "threat": 0.5}
+    softmax = HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "insult", "threat": "threat",
+                                                     "identity_attack": "identity_attack"}, "softmax", {}, device="cpu")
+    assert sum(softmax.score(TEXTS[:1])[0].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_hugging_face_mapping_must_name_hostility(tiny_hf_model):
+    with pytest.raises(CivmonError, match="hostility"):
+        HuggingFaceScorer(str(tiny_hf_model), {"insult": "insult"}, "sigmoid", {}, device="cpu")
+    with pytest.raises(CivmonError, match="unknown: rudeness"):
+        HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "rudeness"}, "sigmoid", {})
+
+
+def test_hub_id_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(CivmonError) as caught:
+        HuggingFaceScorer("unitary/unbiased-toxic-roberta", {"toxicity": "hostility"}, "sigmoid", {})
+    assert time.perf_counter() - start < 10
+    assert "hub cannot be reached" in caught.value.message and "hf download unitary/unbiased-toxic-roberta" in caught.value.hint
+
+
+def test_fallback_only_when_allowed(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    settings = {"name": "unitary/unbiased-toxic-roberta", "labels": {"toxicity": "hostility"}, "runtime": "torch"}
+    with pytest.raises(CivmonError):
+        load_scorer(ModelSettings(**settings, fallback_to_default=False))
+    scorer = load_scorer(ModelSettings(**settings, fallback_to_default=True))
+    assert scorer.name == "alliance-minilm"
