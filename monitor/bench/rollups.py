@@ -31,27 +31,72 @@ def fill(engine: Engine, first: int, count: int, seen_utc: int, seed: int = 0) -
     for start in range(first, first + count, CHUNK):
         ids = range(start, min(start + CHUNK, first + count))
         with transaction(engine) as session:
-            session.execute(insert(Comment), [
-                {"id": i + 1, "community_id": 1 + i % 3, "thread_id": 1 + i % THREADS, "platform_id": f"c{i}",
-                 "parent_platform_id": f"s{i % THREADS}", "depth": 0, "author": f"a{rng.randrange(20_000)}",
-                 "body": None, "body_hash": None, "state": "live", "created_utc": START + i * SPREAD_S,
-                 "first_seen_utc": seen_utc, "last_seen_utc": seen_utc} for i in ids])
-            session.execute(insert(Score), [
-                {"comment_id": i + 1, "model_version": MODEL, "hostility": h, "respect": 1 - h, "warmth": rng.random(),
-                 "alliance": (1 - h) / 2 - h, "stale": False, "scored_utc": seen_utc}
-                for i in ids for h in [rng.betavariate(2, 6)]])
+            session.execute(
+                insert(Comment),
+                [
+                    {
+                        "id": i + 1,
+                        "community_id": 1 + i % 3,
+                        "thread_id": 1 + i % THREADS,
+                        "platform_id": f"c{i}",
+                        "parent_platform_id": f"s{i % THREADS}",
+                        "depth": 0,
+                        "author": f"a{rng.randrange(20_000)}",
+                        "body": None,
+                        "body_hash": None,
+                        "state": "live",
+                        "created_utc": START + i * SPREAD_S,
+                        "first_seen_utc": seen_utc,
+                        "last_seen_utc": seen_utc,
+                    }
+                    for i in ids
+                ],
+            )
+            session.execute(
+                insert(Score),
+                [
+                    {
+                        "comment_id": i + 1,
+                        "model_version": MODEL,
+                        "hostility": h,
+                        "respect": 1 - h,
+                        "warmth": rng.random(),
+                        "alliance": (1 - h) / 2 - h,
+                        "stale": False,
+                        "scored_utc": seen_utc,
+                    }
+                    for i in ids
+                    for h in [rng.betavariate(2, 6)]
+                ],
+            )
 
 
 def prepare(engine: Engine, count: int) -> None:
     schema.upgrade(engine)
     with transaction(engine) as session:
-        session.execute(insert(Community), [{"id": c, "platform": "reddit", "name": f"bench{c}", "created_utc": 0}
-                                            for c in (1, 2, 3)])
-        session.execute(insert(Thread), [{"id": t + 1, "community_id": 1 + t % 3, "platform_id": f"s{t}",
-                                          "created_utc": START, "first_seen_utc": 0, "last_seen_utc": 0}
-                                         for t in range(THREADS)])
-        session.add(ModelVersion(version=MODEL, name="bench", created_utc=0,
-                                 details=json.dumps({"thresholds": {"hostility": 0.5}})))
+        session.execute(
+            insert(Community),
+            [{"id": c, "platform": "reddit", "name": f"bench{c}", "created_utc": 0} for c in (1, 2, 3)],
+        )
+        session.execute(
+            insert(Thread),
+            [
+                {
+                    "id": t + 1,
+                    "community_id": 1 + t % 3,
+                    "platform_id": f"s{t}",
+                    "created_utc": START,
+                    "first_seen_utc": 0,
+                    "last_seen_utc": 0,
+                }
+                for t in range(THREADS)
+            ],
+        )
+        session.add(
+            ModelVersion(
+                version=MODEL, name="bench", created_utc=0, details=json.dumps({"thresholds": {"hostility": 0.5}})
+            )
+        )
     fill(engine, 0, count, seen_utc=100)
 
 

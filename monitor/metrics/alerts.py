@@ -180,6 +180,7 @@ def _record(
         dialect_insert(session, Alert.__table__)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["community_id", "kind", "subject", "start_utc"])
+        .execution_options(preserve_rowcount=True)  # psycopg reports -1 unless asked to count
     )
     if session.execute(stmt).rowcount == 0:
         return None

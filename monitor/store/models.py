@@ -259,3 +259,14 @@ class Alert(Base):
     created_utc: Mapped[int] = mapped_column(BigInteger)
     delivered_utc: Mapped[int | None] = mapped_column(BigInteger)  # webhook accepted it
     acknowledged_utc: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Lease(Base):
+    """Who holds a singleton role (the scheduler) on this database, kept alive by heartbeats."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))  # host, process id and start time, for the refusal message
+    acquired_utc: Mapped[int] = mapped_column(BigInteger)
+    heartbeat_utc: Mapped[int] = mapped_column(BigInteger)

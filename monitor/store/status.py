@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Score
@@ -54,3 +54,41 @@ def community_status(session: Session) -> list[CommunityStatus]:
         .order_by(Community.platform, Community.name)
     )
     return [CommunityStatus(*row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: str  # "collect reddit/name", "score", "metrics", ...
+    last_start_utc: int
+    last_success_utc: int | None
+    last_status: RunStatus
+    last_error: str | None
+
+
+def job_status(session: Session) -> list[JobStatus]:
+    """Per job (and community, for collection): its latest run and its latest successful one."""
+    key = (CollectionRun.job, CollectionRun.community_id)
+    latest = select(*key, func.max(CollectionRun.id).label("run_id")).group_by(*key).subquery()
+    succeeded = (
+        select(*key, func.max(CollectionRun.started_utc).label("at"))
+        .where(CollectionRun.status.in_([RunStatus.OK, RunStatus.PARTIAL]))
+        .group_by(*key)
+        .subquery()
+    )
+    query = (
+        select(CollectionRun, Community.platform, Community.name, succeeded.c.at)
+        .join(latest, latest.c.run_id == CollectionRun.id)
+        .outerjoin(Community, Community.id == CollectionRun.community_id)
+        .outerjoin(
+            succeeded,
+            and_(
+                succeeded.c.job == CollectionRun.job,
+                succeeded.c.community_id.is_not_distinct_from(CollectionRun.community_id),
+            ),
+        )
+        .order_by(CollectionRun.job, Community.name)
+    )
+    return [
+        JobStatus(f"{run.job} {platform}/{name}" if platform else run.job, run.started_utc, at, run.status, run.error)
+        for run, platform, name, at in session.execute(query)
+    ]

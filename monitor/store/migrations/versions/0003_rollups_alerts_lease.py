@@ -1,8 +1,8 @@
-"""rollups, alerts, and the indexes that find changed buckets
+"""rollups, alerts, scheduler lease
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 12:20:16.493051
+Create Date: 2026-11-26 12:21:08.179188
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("holder", sa.String(length=256), nullable=False),
+        sa.Column("acquired_utc", sa.BigInteger(), nullable=False),
+        sa.Column("heartbeat_utc", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
+    )
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -117,3 +125,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_alerts_open")
 
     op.drop_table("alerts")
+    op.drop_table("leases")
