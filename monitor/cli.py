@@ -3,7 +3,6 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from monitor.sources.base import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
 from monitor.store.db import check_connection, display_url, make_engine, transaction
-from monitor.store.status import community_status
+from monitor.store.status import community_status, job_status
 from monitor.store.upsert import ensure_community
 
 app = typer.Typer(help="civmon: a self-hosted civility monitor for online communities.", no_args_is_help=True)
@@ -90,6 +89,8 @@ def status(config: ConfigOption = None) -> None:
     engine = schema.open_store(settings.database.url, readonly=True)
     with transaction(engine) as session:
         rows = community_status(session)
+        jobs = job_status(session)
+        backlog = _backlog(session)
     if not rows:
         out.print("No communities yet: add [[communities]] to the configuration, then `civmon init`.", markup=False)
         return
@@ -105,6 +106,108 @@ def status(config: ConfigOption = None) -> None:
         outcome = (row.last_run_status or "—") + (f": {row.last_run_error}" if row.last_run_error else "")
         table.add_row(f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)
+    if jobs:
+        _print_jobs(jobs, backlog)
+
+
+def _utc(epoch: int | None) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S") if epoch else "never"
+
+
+def _backlog(session: Any) -> tuple[str, int] | None:
+    """(model version, comments it has not scored yet), following the newest model that scored anything."""
+    from monitor.metrics.job import current_version
+    from monitor.scoring.pending import count_pending
+
+    version = current_version(session)
+    return (version, count_pending(session, version)) if version else None
+
+
+def _print_jobs(jobs: list[Any], backlog: tuple[str, int] | None) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    table = Table(title="jobs")
+    for column in ("job", "last start (UTC)", "last success (UTC)", "lag", "last outcome"):
+        table.add_column(column)
+    for job in jobs:
+        lag = f"{(now - job.last_success_utc) / 60:,.0f} min" if job.last_success_utc else "—"
+        outcome = job.last_status.value + (f": {job.last_error}" if job.last_error else "")
+        table.add_row(job.job, _utc(job.last_start_utc), _utc(job.last_success_utc), lag, outcome)
+    out.print(table)
+    if backlog:
+        out.print(f"scoring backlog: {backlog[1]:,} comments not yet scored by {backlog[0]}", markup=False)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run every job once, in pipeline order, then exit.")] = False,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log one JSON object per line.")] = False,
+) -> None:
+    """The monitor: collect, score, roll up and alert on schedule until SIGTERM/SIGINT."""
+    from monitor import logs, schedule
+
+    logs.configure(json_lines=json_logs)
+    settings = load_settings(config)
+    engine = schema.open_store(settings.database.url)
+    path = str(resolve_path(config)) if resolve_path(config) else None
+    if once:
+        schedule.run_once(settings, path, engine)
+        out.print("every job ran once; `civmon status` shows the outcomes", markup=False)
+    else:
+        schedule.run_forever(settings, path, engine)
+
+
+@app.command()
+def demo(
+    replay: Annotated[Path | None, typer.Option(help="Recorded reddit.com traffic to replay when offline.")] = None,
+    cycles: Annotated[int, typer.Option(help="Collect -> score -> roll up this many times.")] = 2,
+    dashboard_after: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="Then start the dashboard.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="The dashboard's port.")] = 8501,
+) -> None:
+    """First run: the real pipeline on embedded defaults (SQLite here, the built-in model), then the dashboard."""
+    from monitor.demo import run_demo
+
+    config = run_demo(replay, cycles, lambda line: out.print(line, markup=False))
+    out.print(f"done. Configuration written to {config}; the data is in civmon.db.", markup=False)
+    out.print(f"  per community: `civmon status --config {config}`", markup=False)
+    out.print(f"  keep it running: `civmon run --config {config}`", markup=False)
+    if dashboard_after:
+        _serve_dashboard(config, port)
+    else:
+        out.print(f"  the dashboard: `civmon dashboard --config {config}`", markup=False)
+
+
+@app.command()
+def dashboard(config: ConfigOption = None, port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501) -> None:
+    """Serve the Streamlit dashboard (reads the store; writes only alert acknowledgements)."""
+    _serve_dashboard(resolve_path(config), port)
+
+
+def _serve_dashboard(config: Path | None, port: int) -> None:
+    import os
+    import subprocess
+
+    app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    if not app_file.exists():
+        raise CivmonError(f"the dashboard is not at {app_file}", "run civmon from a clone of the repository")
+    env = {**os.environ, **({"CIVMON_CONFIG": str(config.resolve())} if config else {})}
+    out.print(f"dashboard: http://localhost:{port}  (Ctrl-C stops it)", markup=False)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    subprocess.run(command, env=env, check=False)
 
 
 @app.command()
@@ -182,6 +285,219 @@ def import_(
             )
 
 
+@app.command()
+def score(
+    config: ConfigOption = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="Score this CSV or JSONL file instead of the store.")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="With --input: the column or field holding the text.")] = "text",
+    output: Annotated[Path | None, typer.Option(help="With --input: where to write the JSON Lines results.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score at most this many comments from the store.")] = None,
+) -> None:
+    """Score pending comments in the store (safe to stop and restart), or a file with --input/--output."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from monitor.scoring.models import load_scorer
+
+    settings = load_settings(config)
+    if input_file is not None:
+        return _score_file(settings, input_file, text_column, output)
+    engine = schema.open_store(settings.database.url)
+    from monitor.scoring.pending import score_pending
+
+    scorer = load_scorer(settings.model)
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out) as progress:
+        task = progress.add_task("score", total=None)
+        summary = score_pending(
+            engine,
+            scorer,
+            settings.privacy,
+            lambda done, total: progress.update(task, completed=done, total=total),
+            limit=limit,
+        )
+    rate = summary.scored / summary.seconds if summary.seconds else 0
+    out.print(
+        f"model {summary.model_version}: {summary.scored:,} comments scored in {summary.seconds:,.1f} s "
+        f"({rate:,.0f}/s); {summary.skipped.total():,} not scored",
+        markup=False,
+    )
+    for reason, count in summary.skipped.most_common():
+        out.print(f"  {count:,} {reason}", markup=False)
+
+
+def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
+    from monitor.scoring.files import score_file
+    from monitor.scoring.models import load_scorer
+
+    if output is None:
+        raise CivmonError("--input needs --output", "e.g. --output scores.jsonl")
+    scorer = load_scorer(settings.model)
+    with out.status("scoring...") as status:
+        counts = score_file(scorer, source, text_column, output, lambda rows: status.update(f"scoring: {rows:,} rows"))
+    out.print(
+        f"{output}: {counts['rows']:,} rows, {counts['scored']:,} scored, {counts['not scored']:,} not scored "
+        f"(each with its reason); model {scorer.version}",
+        markup=False,
+    )
+
+
+@app.command()
+def metrics(config: ConfigOption = None) -> None:
+    """Refresh the rollups (only the buckets that changed), raise spike alerts and deliver them."""
+    from monitor.metrics.job import run_metrics
+
+    settings = load_settings(config)
+    engine = schema.open_store(settings.database.url)
+    summary = run_metrics(engine, settings.alerts)
+    if summary.model_version is None:
+        out.print("No scores yet: run `civmon score` first.", markup=False)
+        return
+    for version, rows in summary.rollup_rows.items():
+        out.print(f"rollups for {version}: {rows:,} bucket rows recomputed", markup=False)
+    for alert in summary.alerts:
+        out.print(f"[red]alert[/red]: {escape(alert.message)}")
+    out.print(
+        f"{len(summary.alerts)} new alerts ({summary.delivered} sent to the webhook); "
+        f"following model {summary.model_version}",
+        markup=False,
+    )
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")],
+    config: ConfigOption = None,
+    community: Annotated[list[str] | None, typer.Option(help="Only these communities (repeatable).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From this UTC date (inclusive).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Up to this UTC date (exclusive).")] = None,
+    file_format: Annotated[list[str] | None, typer.Option("--format", help="csv and/or parquet.")] = None,
+    model_version: Annotated[str | None, typer.Option(help="Scores of this model version (default: newest).")] = None,
+) -> None:
+    """Export comment-level scores and rollups to CSV and Parquet, with a data dictionary."""
+    from monitor.metrics.export import Filters
+    from monitor.metrics.export import export as write_export
+    from monitor.metrics.job import current_version
+
+    settings = load_settings(config)
+    formats = file_format or ["csv", "parquet"]
+    if unknown := set(formats) - {"csv", "parquet"}:
+        raise CivmonError(f"unknown format {', '.join(sorted(unknown))}", "use --format csv and/or --format parquet")
+    engine = schema.open_store(settings.database.url, readonly=True)
+    with transaction(engine) as session:
+        version = model_version or current_version(session)
+    if version is None:
+        raise CivmonError("nothing is scored yet, so there is nothing to export", "run `civmon score` first")
+    epoch = lambda d: int(d.replace(tzinfo=UTC).timestamp()) if d else None  # noqa: E731
+    filters = Filters(version, community or (), epoch(since), epoch(until))
+    with out.status("exporting..."):
+        paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies)
+    for path in paths:
+        out.print(f"written: {path} ({path.stat().st_size:,} bytes)", markup=False)
+
+
+@app.command()
+def train(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the trained model (adapters, heads, card).")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
+    max_rows: Annotated[
+        int | None, typer.Option(help="Use at most this many training rows per task (a quick run).")
+    ] = None,
+) -> None:
+    """Train the alliance model's adapters and heads on the labelled data in ../shared/data."""
+    from monitor.scoring.datasets import available, data_dir
+    from monitor.scoring.train import train as run_training
+
+    data = data_dir()
+    if not available(data):
+        raise CivmonError(
+            f"the labelled data sets are not at {data}", "set CIVMON_SHARED_DATA to the folder holding them"
+        )
+    with out.status("training...") as status:
+        card = run_training(out_dir, data, seed=seed, max_rows=max_rows, progress=status.update)
+    out.print(
+        f"{out_dir}: model {card.name}, dimensions {', '.join(card.dimensions)}. "
+        f'Score with it: [model] name = "{out_dir}"',
+        markup=False,
+    )
+
+
+@app.command("eval")
+def eval_(
+    config: ConfigOption = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for eval.json and eval.md.")] = Path("civmon-eval"),
+    peers: Annotated[bool, typer.Option(help="Also score with VADER and alt-profanity-check (civmon[eval]).")] = True,
+) -> None:
+    """Accuracy on held-out test splits (with offline peers side by side) and an identity-term bias audit."""
+    from monitor.scoring import datasets
+    from monitor.scoring.alliance import AllianceScorer
+    from monitor.scoring.bias import audit
+    from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
+    from monitor.scoring.models import load_scorer
+
+    settings = load_settings(config)
+    if not datasets.available():
+        raise CivmonError(
+            f"the labelled data sets are not at {datasets.data_dir()}",
+            "set CIVMON_SHARED_DATA to the folder holding them",
+        )
+    default = AllianceScorer(device=settings.model.device)
+    scorers = {default.version: default}
+    configured = load_scorer(settings.model)
+    scorers.setdefault(configured.version, configured)
+    models = {v: (scorer_function(s), dict(s.thresholds)) for v, s in scorers.items()}
+    if peers:
+        models |= {name: (fn, {"hostility": 0.5, "warmth": 0.5}) for name, fn in peer_functions().items()}
+    with out.status("evaluating...") as status:
+        rows = evaluate(models, progress=status.update)
+        bias = audit(lambda texts: [s["hostility"] for s in configured.score(texts)])
+    table = Table(title="held-out test splits")
+    for column in ("task", "dimension", "model", "n", "ROC-AUC", "PR-AUC", "F1", "ECE", "Spearman"):
+        table.add_column(column, justify="left" if column in ("task", "dimension", "model") else "right")
+    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+    for r in rows:
+        table.add_row(
+            r.task,
+            r.dimension,
+            r.model,
+            f"{r.n:,}",
+            fmt(r.roc_auc),
+            fmt(r.pr_auc),
+            fmt(r.f1),
+            fmt(r.ece),
+            fmt(r.spearman),
+        )
+    out.print(table)
+    for b in bias:
+        out.print(
+            f"bias audit, {b['category']}: neutral spread {b['neutral_spread']:.3f}, hostile spread "
+            f"{b['hostile_spread']:.3f} (most flagged: {b['worst_group']})",
+            markup=False,
+        )
+    as_json, as_markdown = write_report(rows, bias, out_dir)
+    out.print(f"written: {as_json}, {as_markdown}", markup=False)
+
+
+@bench_app.command("score")
+def bench_score(limit: Annotated[int, typer.Option(help="Comments to time (0: all).")] = 3000) -> None:
+    """Scoring speed: plain PyTorch fp32 against the fast path, with hostility ROC-AUC of each."""
+    from monitor.bench.score import report
+
+    out.print(report(limit), markup=False)
+
+
+@bench_app.command("rollups")
+def bench_rollups(
+    sizes: Annotated[list[int] | None, typer.Option("--size", help="Store sizes in comments (repeatable).")] = None,
+    postgres_url: Annotated[str | None, typer.Option(help="Measure on PostgreSQL (a scratch database).")] = None,
+) -> None:
+    """Rollup rebuild time at each size, and the incremental refresh for 1,000 new comments at the largest."""
+    from monitor.bench.rollups import report
+
+    out.print(report(sizes or [100_000, 1_000_000], postgres_url), markup=False)
+
+
 @bench_app.command("upsert")
 def bench_upsert(
     comments: Annotated[int, typer.Option(help="Comments per pass.")] = 100_000,
@@ -209,8 +525,9 @@ def bench_import(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from monitor import logs
+
+    logs.configure()
     try:
         app(standalone_mode=True)
     except CivmonError as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -55,7 +55,7 @@ class DatabaseSettings(_Section):
 class CommunitySettings(_Section):
     platform: Platform
     name: str = Field(min_length=1, max_length=64)
-    interval_minutes: PositiveInt | None = None
+    interval_minutes: Annotated[float, Field(gt=0)] | None = None
     timezone: str = "UTC"
     listings: list[Literal["new", "comments"]] = ["new", "comments"]
     threads: list[Annotated[str, Field(pattern=r"^[0-9a-z]{1,16}$")]] = []
@@ -83,7 +83,7 @@ class CommunitySettings(_Section):
 
 
 class CollectorSettings(_Section):
-    interval_minutes: PositiveInt = 15
+    interval_minutes: Annotated[float, Field(gt=0)] = 15
     submissions_per_run: Annotated[int, Field(ge=1, le=1000)] = 100
     comments_per_run: Annotated[int, Field(ge=1, le=10_000)] = 1000
     active_window_hours: Annotated[float, Field(gt=0)] = 48.0
@@ -93,6 +93,12 @@ class CollectorSettings(_Section):
     retry_attempts: PositiveInt = 5
     retry_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
     request_timeout_seconds: Annotated[float, Field(gt=0)] = 16.0
+
+
+class ScheduleSettings(_Section):
+    score_minutes: Annotated[float, Field(gt=0)] = 5
+    metrics_minutes: Annotated[float, Field(gt=0)] = 10
+    retention_hours: Annotated[float, Field(gt=0)] = 24
 
 
 class RedditSettings(_Section):
@@ -109,8 +115,13 @@ class HackerNewsSettings(_Section):
 class ModelSettings(_Section):
     name: str = "alliance-minilm"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    runtime: Literal["auto", "torch", "onnx-int8"] = "auto"
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
     fallback_to_default: bool = True
+    # For a Hugging Face model: its labels -> civmon dimensions, how its outputs combine, thresholds.
+    labels: dict[str, str] = {}
+    activation: Literal["sigmoid", "softmax"] = "sigmoid"
+    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
 
 
 class PrivacySettings(_Section):
@@ -126,6 +137,9 @@ class AlertSettings(_Section):
     min_comments: PositiveInt = 30
     threshold_mads: Annotated[float, Field(gt=0)] = 3.0
     cooldown_hours: Annotated[float, Field(ge=0)] = 6.0
+    baseline_days: Annotated[int, Field(ge=7)] = 28
+    # A secret (Slack/Discord webhook URLs are): set CIVMON_ALERTS__WEBHOOK_URL rather than the file.
+    webhook_url: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -134,6 +148,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     communities: list[CommunitySettings] = []
     collector: CollectorSettings = CollectorSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     reddit: RedditSettings = RedditSettings()
     hackernews: HackerNewsSettings = HackerNewsSettings()
     model: ModelSettings = ModelSettings()

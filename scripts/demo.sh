@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs civmon and runs it on embedded defaults (SQLite in this folder).
+# Installs civmon and runs the monitor on embedded defaults (SQLite in this folder, the built-in
+# model): a few collect -> score -> roll-up cycles, then the dashboard. Offline, it replays the
+# recorded reddit.com traffic in ../shared/data/praw-cassettes when that folder exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-[ -f civmon.toml ] || cp config/civmon.example.toml civmon.toml
-.venv/bin/civmon init
-.venv/bin/civmon config check || true  # shows what is still missing (e.g. Reddit credentials) without stopping
-.venv/bin/civmon status
+recordings=../shared/data/praw-cassettes
+if [ -d "$recordings" ]; then
+  exec .venv/bin/civmon demo --replay "$recordings" "$@"
+fi
+exec .venv/bin/civmon demo "$@"

@@ -24,6 +24,7 @@ from monitor.sources.dumps import ImportReport, import_dump
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.sources.sink import CommunitySink
+from monitor.stopping import stop_requested
 from monitor.store.db import transaction
 from monitor.store.models import RunStatus
 from monitor.store.runs import RunCounts, recorded_run
@@ -55,7 +56,7 @@ def collect(settings: Settings, engine: Engine, only: str | None = None) -> list
     if any(c.platform == "reddit" for c in communities) and (reason := credentials_problem(settings.reddit)):
         raise CivmonError(reason, HOW_TO.format(site=settings.reddit.site))
     pseudonymiser = load_pseudonymiser(settings.privacy)
-    return [collect_community(settings, engine, community, pseudonymiser) for community in communities]
+    return [collect_community(settings, engine, c, pseudonymiser) for c in communities if not stop_requested()]
 
 
 def collect_community(
@@ -120,6 +121,8 @@ class HackerNewsCollector:
     def collect(self, sink: CommunitySink, counts: RunCounts) -> None:
         try:
             for story_id in self._stories(sink):
+                if stop_requested():
+                    return
                 walked = hackernews.walk_story(self.client, story_id)
                 if walked is not None:
                     story, comments = walked

@@ -39,6 +39,7 @@ from monitor.sources.base import CommentRecord, ThreadRecord
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
 from monitor.sources.sink import CommunitySink
+from monitor.stopping import stop_requested
 from monitor.store.runs import RunCounts
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class RedditCollector:
         progress = Pass.load(sink.checkpoint(stream))
         limit = self.settings.submissions_per_run if stream == "submissions" else self.settings.comments_per_run
         read = 0
-        while (want := min(PAGE, limit - read)) > 0:
+        while (want := min(PAGE, limit - read)) > 0 and not stop_requested():
             page = self._call(self._page, endpoint, progress.after, want)
             fresh = progress.unseen(page)
             if fresh:
@@ -206,6 +207,8 @@ class RedditCollector:
     def _trees(self, sink: CommunitySink, counts: RunCounts) -> None:
         active = sink.threads_to_refresh(self.settings.active_window_hours, self.settings.threads_per_run)
         for thread_id in dict.fromkeys([*self.community.threads, *active]):  # pinned first, no repeats
+            if stop_requested():
+                return
             try:
                 thread, comments, unexpanded = self._call(self._tree, thread_id)
             except (prawcore.exceptions.NotFound, prawcore.exceptions.Forbidden) as exc:

@@ -1,0 +1,131 @@
+"""The scheduled jobs: each loads the configuration by path, runs one stage, and logs the run.
+
+They take only plain arguments (a config path, a community key), because APScheduler keeps
+them in the database and a restart rebuilds them from there. Every job catches its own
+failure: one bad run is logged and never takes the scheduler, or the other jobs, down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from monitor.config import CommunitySettings, ModelSettings, Settings, load_settings
+from monitor.metrics.job import run_metrics
+from monitor.privacy import load_pseudonymiser
+from monitor.scoring.base import Scorer
+from monitor.sources.collect import collect_community
+from monitor.store.db import make_engine, transaction
+from monitor.store.models import CollectionRun, Community, RunStatus
+from monitor.store.retention import purge
+from monitor.store.runs import recorded_run
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 6 * 3600
+
+
+def _settings(config: str | None) -> Settings:
+    return load_settings(Path(config) if config else None)
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+_scorers: dict[str, Scorer] = {}
+
+
+def scorer_for(model: ModelSettings) -> Scorer:
+    """One loaded model per configuration for the life of the process (loading takes seconds)."""
+    from monitor.scoring.models import load_scorer
+
+    key = model.model_dump_json()
+    if key not in _scorers:
+        _scorers[key] = load_scorer(model)
+    return _scorers[key]
+
+
+def interval_s(settings: Settings, community: CommunitySettings) -> float:
+    return 60 * (community.interval_minutes or settings.collector.interval_minutes)
+
+
+def backing_off(engine: Engine, community: CommunitySettings, interval: float, now: float) -> bool:
+    """After consecutive failures, wait interval x 2^(failures - 1) (at most 6 h) before trying again."""
+    with transaction(engine) as session:
+        runs = session.execute(
+            select(CollectionRun.status, CollectionRun.started_utc)
+            .join(Community, Community.id == CollectionRun.community_id)
+            .where(
+                Community.platform == community.platform,
+                Community.name == community.name,
+                CollectionRun.job == "collect",
+                CollectionRun.status != RunStatus.RUNNING,
+            )
+            .order_by(CollectionRun.id.desc())
+            .limit(8)
+        ).all()
+    failures = 0
+    for status, _ in runs:
+        if status != RunStatus.FAILED:
+            break
+        failures += 1
+    return failures > 0 and now < runs[0].started_utc + min(interval * 2 ** (failures - 1), MAX_BACKOFF_S)
+
+
+def collect_job(config: str | None, community_key: str) -> None:
+    try:
+        settings = _settings(config)
+        community = next(c for c in settings.communities if c.key == community_key)
+        engine = engine_for(settings.database.url)
+        if backing_off(engine, community, interval_s(settings, community), time.time()):
+            log.info("%s: backing off after failures; next try later", community_key)
+            return
+        collect_community(settings, engine, community, load_pseudonymiser(settings.privacy))
+    except Exception:
+        log.exception("collect %s failed", community_key)
+
+
+def score_job(config: str | None) -> None:
+    from monitor.scoring.pending import score_pending
+
+    try:
+        settings = _settings(config)
+        engine = engine_for(settings.database.url)
+        with recorded_run(engine, "score", None) as counts:
+            summary = score_pending(engine, scorer_for(settings.model), settings.privacy)
+            counts.new = summary.scored
+        log.info(
+            "score: %d scored, %d not scored, model %s", summary.scored, summary.skipped.total(), summary.model_version
+        )
+    except Exception:
+        log.exception("score failed")
+
+
+def metrics_job(config: str | None) -> None:
+    try:
+        settings = _settings(config)
+        engine = engine_for(settings.database.url)
+        with recorded_run(engine, "metrics", None) as counts:
+            summary = run_metrics(engine, settings.alerts)
+            counts.new = len(summary.alerts)
+        log.info(
+            "metrics: %d bucket rows recomputed, %d new alerts", sum(summary.rollup_rows.values()), len(summary.alerts)
+        )
+    except Exception:
+        log.exception("metrics failed")
+
+
+def retention_job(config: str | None) -> None:
+    try:
+        settings = _settings(config)
+        engine = engine_for(settings.database.url)
+        with recorded_run(engine, "retention", None) as counts:
+            counts.deleted, trimmed = purge(engine, settings.privacy)
+        log.info("retention: %d comment bodies purged, %d old run-log rows removed", counts.deleted, trimmed)
+    except Exception:
+        log.exception("retention failed")

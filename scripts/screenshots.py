@@ -1,0 +1,217 @@
+"""Screenshots of every dashboard page: serves the app on loopback against a seeded store it builds (plus an
+empty and an uninitialised one), and photographs each page with headless Chromium.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots] [--chromium /usr/bin/chromium]
+
+Chromium: `apt-get install -y chromium` (Debian). Writes one PNG per page into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import websocket  # noqa: E402  (websocket-client, installed with streamlit)
+from sqlalchemy import select  # noqa: E402
+
+import dashboard_seed  # noqa: E402
+from monitor.store import schema  # noqa: E402
+from monitor.store.db import make_engine  # noqa: E402
+from monitor.store.models import Thread  # noqa: E402
+
+WIDTH = 1400
+# (file name, URL path and query, window height: Streamlit scrolls inside the page, so long pages need tall windows)
+PAGES = [
+    ("1-overview", "", 1200),
+    ("2-community", "community?community=reddit/seeded", 5600),
+    ("3-compare", "compare", 1500),
+    ("4-thread", "thread?thread={derail}", 2400),
+    ("5-alerts", "alerts", 1200),
+    ("6-health", "health", 2200),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(folder: Path, url: str) -> None:
+    lines = [f'[database]\nurl = "{url}"\n']
+    for ref, tz in dashboard_seed.TIMEZONES.items():
+        lines.append(f'[[communities]]\nplatform = "{ref.platform}"\nname = "{ref.name}"\ntimezone = "{tz}"\n')
+    (folder / "civmon.toml").write_text("\n".join(lines))
+
+
+@contextmanager
+def serve(folder: Path, url: str) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` in `folder` (its working folder, holding civmon.toml), on loopback."""
+    port = free_port()
+    env = {**os.environ, "CIVMON_DATABASE__URL": url, "CIVMON_CONFIG": str(folder / "civmon.toml")}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    log = (folder / "streamlit.log").open("w")
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise RuntimeError(f"streamlit did not start: see {folder / 'streamlit.log'}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol: load a page, wait until Streamlit has finished the
+    script run and the charts have drawn, then capture (a fixed --screenshot cannot wait for the websocket)."""
+
+    def __init__(self, chromium: str, profile: str) -> None:
+        port = free_port()
+        self.process = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+             f"--user-data-dir={profile}", f"--window-size={WIDTH},1000", f"--remote-debugging-port={port}",
+             "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as answer:
+                    targets = [t for t in json.load(answer) if t["type"] == "page"]
+                if targets:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("chromium did not start")
+            time.sleep(0.3)
+        self.socket = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params: object) -> dict:
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def evaluate(self, expression: str) -> object:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def shoot(self, url: str, out: Path, height: int, timeout_s: float = 60) -> None:
+        window = self.call("Browser.getWindowForTarget")["windowId"]
+        self.call("Browser.setWindowBounds", windowId=window, bounds={"width": WIDTH, "height": height})
+        self.call("Page.navigate", url=url)
+        time.sleep(1.0)
+        deadline, settled = time.time() + timeout_s, 0
+        while time.time() < deadline:
+            if self.evaluate(READY):
+                settled += 1
+                if settled >= 4:  # ready for two seconds in a row: charts drawn, nothing running
+                    break
+            else:
+                settled = 0
+            time.sleep(0.5)
+        else:
+            print(f"  {out.name}: page still busy after {timeout_s:.0f} s; capturing anyway")
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        out.write_bytes(base64.b64decode(data))
+        print(f"{out} ({out.stat().st_size:,} bytes)")
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(10)
+
+
+# Streamlit is done when the script has run (no "running" status widget, an element in the main block) and
+# every Vega chart has drawn its canvas or SVG.
+READY = """(() => {
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  if (!main || !main.querySelector('[data-testid="stElementContainer"]')) return false;
+  if (document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
+  for (const chart of charts) { if (!chart.querySelector('canvas, svg')) return false; }
+  return true;
+})()"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--only", nargs="*", help="file-name prefixes of the pages to take (default: all)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    wanted = lambda name: not args.only or any(name.startswith(p) for p in args.only)  # noqa: E731
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        stores = {name: folder / name for name in ("seeded", "empty", "missing")}
+        for path in stores.values():
+            path.mkdir()
+        urls = {name: f"sqlite:///{path / 'civmon.db'}" for name, path in stores.items()}
+        engine = make_engine(urls["seeded"])
+        schema.upgrade(engine)
+        today = int(time.time()) // 86_400 * 86_400
+        dashboard_seed.build(engine, last_day=today - 86_400)  # up to yesterday: periods end there
+        with engine.connect() as connection:
+            derail = connection.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
+        engine.dispose()
+        empty = make_engine(urls["empty"])  # initialised, nothing collected; "missing" is never initialised
+        schema.upgrade(empty)
+        empty.dispose()
+        for name, path in stores.items():
+            write_config(path, urls[name])
+        browser = Browser(args.chromium, str(folder / "profile"))
+        try:
+            with serve(stores["seeded"], urls["seeded"]) as base:
+                for name, path, height in PAGES:
+                    if wanted(name):
+                        browser.shoot(f"{base}/{path.format(derail=derail)}", args.out / f"{name}.png", height)
+            # The messages that replace a page: an initialised but empty store, and one never initialised.
+            for name, store in (("7-empty", "empty"), ("8-uninitialised", "missing")):
+                if wanted(name):
+                    with serve(stores[store], urls[store]) as base:
+                        browser.shoot(f"{base}/", args.out / f"{name}.png", 900)
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()

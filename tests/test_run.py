@@ -1,0 +1,148 @@
+"""`civmon run`: the scheduler as a real process against recorded Reddit traffic — stopped with
+SIGTERM mid-work and restarted, one scheduler per database, dead holders taken over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+from sqlalchemy import func, select, text
+
+from monitor.replay import ReplayServer
+from monitor.store import lease
+from monitor.store.db import make_engine
+from monitor.store.models import CollectionRun, Comment, Lease, Rollup, Score
+
+from recordings import LARGE_THREAD, recorded, require_cassettes
+
+FUNNY_THREAD = "TestCommentForest.test_replace__all"
+
+
+@pytest.fixture(scope="module")
+def replay():
+    with ReplayServer(require_cassettes()) as server:
+        yield server
+
+
+@pytest.fixture
+def workdir(tmp_path, db_url, replay, untrained_model) -> Path:
+    config = {
+        "database": {"url": db_url},
+        "communities": [
+            {"platform": "reddit", "name": "announcements", "listings": [], "threads": ["n49rw"]},
+            {"platform": "reddit", "name": "funny", "listings": [], "threads": ["3hahrw"]},
+            {"platform": "reddit", "name": "askreddit"},
+        ],
+        "collector": {"interval_minutes": 0.05, "threads_per_run": 0, "submissions_per_run": 100,
+                      "comments_per_run": 100, "more_comments_budget": 1000, "retry_wait_seconds": 0.01,
+                      "request_timeout_seconds": 2.0},
+        "schedule": {"score_minutes": 0.05, "metrics_minutes": 0.05},
+        "reddit": {"oauth_url": replay.url, "reddit_url": replay.url, "user_agent": "civmon tests (scheduler)"},
+        "model": {"name": str(untrained_model), "runtime": "torch", "fallback_to_default": False},
+        "privacy": {"key_file": str(tmp_path / "civmon.key")},
+    }
+    (tmp_path / "civmon.toml").write_text(tomli_w.dumps(config))
+    assert civmon(tmp_path, "init").returncode == 0
+    return tmp_path
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "praw_client_id": "civmon-test", "praw_client_secret": "x", "COLUMNS": "200"}
+
+
+def civmon(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+def start(cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=cwd, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def count(db_url: str, query) -> int:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(query) or 0
+    finally:
+        engine.dispose()
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_scheduler_survives_sigterm_and_restart(workdir, db_url):
+    expected = recorded("t1", [LARGE_THREAD, FUNNY_THREAD, "TestSubredditListings.test_comments"])
+    first = start(workdir)
+    wait_for(lambda: count(db_url, select(func.count()).select_from(Comment)) > 0)
+    output = stop(first)  # mid-work: collection, scoring or rollups are in flight
+    assert "scheduler stopped" in output and "Traceback" not in output
+    assert count(db_url, select(func.count()).select_from(Lease)) == 0  # released
+    assert count(db_url, text("SELECT count(*) FROM apscheduler_jobs")) == 6  # the schedule is in the database
+
+    second = start(workdir)
+    scorable = select(func.count()).select_from(Comment).where(Comment.body.is_not(None))
+    scored = select(func.count()).select_from(Score).where(Score.hostility.is_not(None))
+    wait_for(lambda: count(db_url, select(func.count()).select_from(Comment)) == len(expected)
+             and count(db_url, select(func.count()).select_from(Score)) == count(db_url, scorable)
+             and count(db_url, select(func.sum(Rollup.comments)).where(Rollup.bucket == "day")) == len(expected)
+             and count(db_url, select(func.sum(Rollup.scored)).where(Rollup.bucket == "day")) == count(db_url, scored))
+    stop(second)
+
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        stored = set(connection.scalars(select(Comment.platform_id)))
+        per_comment = connection.execute(
+            select(Score.comment_id, Score.model_version, func.count()).group_by(Score.comment_id, Score.model_version)
+            .having(func.count() > 1)).all()
+        day_scored = connection.scalar(select(func.sum(Rollup.scored)).where(Rollup.bucket == "day"))
+        scored = connection.scalar(select(func.count()).select_from(Score).where(Score.hostility.is_not(None)))
+        runs = connection.execute(select(CollectionRun.job, CollectionRun.community_id, CollectionRun.started_utc,
+                                         CollectionRun.finished_utc)).all()
+    engine.dispose()
+    assert stored == set(expected) and per_comment == [] and day_scored == scored
+    by_job: dict[tuple, list] = {}
+    for job, community, started, finished in runs:
+        by_job.setdefault((job, community), []).append((started, finished or started))
+    for spans in by_job.values():  # a job never ran twice at the same time
+        spans.sort()
+        assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_second_scheduler_is_refused_and_dead_holder_taken_over(workdir, db_url):
+    config = tomllib.loads((workdir / "civmon.toml").read_text())
+    config["communities"] = config["communities"][1:2]  # one small thread keeps this test quick
+    (workdir / "civmon.toml").write_text(tomli_w.dumps(config))
+    first = start(workdir)
+    wait_for(lambda: count(db_url, select(func.count()).select_from(Lease)) == 1)
+    refused = civmon(workdir, "run")
+    stop(first)
+    assert refused.returncode == 2
+    assert "another civmon scheduler is running" in refused.stderr and "pid" in refused.stderr
+
+    engine = make_engine(db_url)
+    lease.acquire(engine, "scheduler", "ghost pid 1 since long ago", now=int(time.time()) - 3600)
+    engine.dispose()
+    once = civmon(workdir, "run", "--once")  # the ghost's heartbeat is an hour old: taken over
+    assert once.returncode == 0, once.stderr
+    assert count(db_url, select(func.count()).select_from(Lease)) == 0
+    assert count(db_url, select(func.count()).select_from(Comment)) > 0
