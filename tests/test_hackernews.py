@@ -76,3 +76,14 @@ def test_html_to_text():
     assert html_to_text("a &amp; b<p>c <code>d</code>") == "a & b\n\nc d"
     assert html_to_text(None) is None
     assert ITEMS[101]["text"].startswith("Nice")
+
+
+def test_missing_reddit_credentials_fail_only_reddit(hn, engine, db_url, tmp_path, monkeypatch):
+    monkeypatch.delenv("praw_client_id", raising=False)
+    monkeypatch.delenv("praw_client_secret", raising=False)
+    config = settings(hn.url, db_url, tmp_path / "k").model_dump()
+    config["communities"].insert(0, {"platform": "reddit", "name": "AskHistorians"})
+    reddit, hackernews = collect(Settings(**config), engine)
+    assert reddit.status == RunStatus.FAILED and "client_id and client_secret not set" in reddit.failure
+    assert "praw_client_id" in reddit.failure
+    assert hackernews.status == RunStatus.OK and hackernews.counts.new == 5

@@ -53,8 +53,6 @@ def select_communities(settings: Settings, only: str | None) -> list[CommunitySe
 
 def collect(settings: Settings, engine: Engine, only: str | None = None) -> list[Outcome]:
     communities = select_communities(settings, only)
-    if any(c.platform == "reddit" for c in communities) and (reason := credentials_problem(settings.reddit)):
-        raise CivmonError(reason, HOW_TO.format(site=settings.reddit.site))
     pseudonymiser = load_pseudonymiser(settings.privacy)
     return [collect_community(settings, engine, c, pseudonymiser) for c in communities if not stop_requested()]
 
@@ -102,6 +100,8 @@ def _collector(settings: Settings, community: CommunitySettings) -> reddit.Reddi
     budget = RequestBudget(c.request_budget)
     policy = RetryPolicy(c.retry_attempts, c.retry_wait_seconds, c.request_timeout_seconds)
     if community.platform == "reddit":
+        if reason := credentials_problem(settings.reddit):  # logged as this community's failure; others go on
+            raise reddit.CommunityUnavailable(f"{reason}: {HOW_TO.format(site=settings.reddit.site)}")
         return reddit.RedditCollector(reddit.make_reddit(settings.reddit, budget, policy), budget, community, c)
     session = polite_session(budget, policy, settings.reddit.user_agent, pool=hackernews.PARALLEL_REQUESTS)
     return HackerNewsCollector(
