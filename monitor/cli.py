@@ -498,6 +498,14 @@ def bench_rollups(
     out.print(report(sizes or [100_000, 1_000_000], postgres_url), markup=False)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard() -> None:
+    """Time to render the Overview and a Community page at 10k and 1M stored comments (cold cache)."""
+    from monitor.bench.dashboard import report
+
+    out.print(report(), markup=False)
+
+
 @bench_app.command("upsert")
 def bench_upsert(
     comments: Annotated[int, typer.Option(help="Comments per pass.")] = 100_000,

@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import dashboard_seed  # noqa: E402
 import websocket  # noqa: E402  (websocket-client, installed with streamlit)
 from sqlalchemy import select  # noqa: E402
 
-import dashboard_seed  # noqa: E402
 from monitor.store import schema  # noqa: E402
 from monitor.store.db import make_engine  # noqa: E402
 from monitor.store.models import Thread  # noqa: E402
@@ -38,7 +38,11 @@ WIDTH = 1400
 # (file name, URL path and query, window height: Streamlit scrolls inside the page, so long pages need tall windows)
 PAGES = [
     ("1-overview", "", 1200),
-    ("2-community", "community?community=reddit/seeded", 5600),
+    ("2a-community-trends", "community?community=reddit/seeded", 2000),
+    ("2b-community-distribution", "community?community=reddit/seeded&view=Distribution", 1400),
+    ("2c-community-escalation", "community?community=reddit/seeded&view=Escalation", 1800),
+    ("2d-community-threads", "community?community=reddit/seeded&view=Threads%20and%20comments", 1800),
+    ("2e-community-hourly", "community?community=reddit/seeded&period=Last%207%20days&bucket=hour", 1300),
     ("3-compare", "compare", 1500),
     ("4-thread", "thread?thread={derail}", 2400),
     ("5-alerts", "alerts", 1200),
@@ -64,9 +68,23 @@ def serve(folder: Path, url: str) -> Iterator[str]:
     """`streamlit run dashboard/app.py` in `folder` (its working folder, holding civmon.toml), on loopback."""
     port = free_port()
     env = {**os.environ, "CIVMON_DATABASE__URL": url, "CIVMON_CONFIG": str(folder / "civmon.toml")}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboard" / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -99,11 +117,23 @@ class Browser:
     def __init__(self, chromium: str, profile: str) -> None:
         port = free_port()
         self.process = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-             f"--user-data-dir={profile}", f"--window-size={WIDTH},1000", f"--remote-debugging-port={port}",
-             "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},1000",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.time() + 30
         while True:
@@ -189,7 +219,8 @@ def main() -> None:
         engine = make_engine(urls["seeded"])
         schema.upgrade(engine)
         today = int(time.time()) // 86_400 * 86_400
-        dashboard_seed.build(engine, last_day=today - 86_400)  # up to yesterday: periods end there
+        # Comments up to yesterday (periods end there), collection runs up to an hour ago.
+        dashboard_seed.build(engine, last_day=today - 86_400, runs_until=int(time.time()) - 3600)
         with engine.connect() as connection:
             derail = connection.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
         engine.dispose()

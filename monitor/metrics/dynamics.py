@@ -101,13 +101,22 @@ class Derailed:
 
 def derailed(session: Session, scope: Scope) -> list[Derailed]:
     threshold = hostile_threshold(session, scope.model_version)
-    active = select(Comment.thread_id).where(*_in_period(scope)).distinct().subquery()
+    active = select(Comment.thread_id).where(*_in_period(scope)).distinct()
     hostile = case((Score.hostility >= threshold, 1), else_=0)
+    # Ranking comments is the costly part: rank only threads that could qualify by their totals
+    # (enough comments, and enough hostile ones for the later share even if the opening is civil).
+    candidates = (
+        select(Comment.thread_id)
+        .join(Score, and_(*_scored(scope)))
+        .where(Comment.community_id == scope.community_id, Comment.thread_id.in_(active))
+        .group_by(Comment.thread_id)
+        .having(func.count() >= DERAIL_MIN_COMMENTS, func.sum(hostile) >= DERAIL_LATER_MIN * (func.count() - OPENING))
+    )
     rank = func.row_number().over(partition_by=Comment.thread_id, order_by=(Comment.created_utc, Comment.id))
     ranked = (
         select(Comment.thread_id, Comment.platform_id, hostile.label("hostile"), rank.label("rn"))
         .join(Score, and_(*_scored(scope)))
-        .where(Comment.community_id == scope.community_id, Comment.thread_id.in_(select(active.c.thread_id)))
+        .where(Comment.community_id == scope.community_id, Comment.thread_id.in_(candidates))
         .subquery()
     )
     opening = ranked.c.rn <= OPENING

@@ -1,0 +1,439 @@
+"""The dashboard, page by page, through streamlit.testing.v1.AppTest: no exception on an empty, a partial or a
+seeded store, and the numbers on each page equal those computed here straight from the comments and scores
+tables (not from the rollups the pages read)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import dashboard_seed
+import pandas as pd
+import pytest
+import streamlit
+from conftest import POSTGRES_URL
+from dashboard_seed import DAY, LAST_DAY, SPIKE
+from seed import MODEL, MONDAY, Seed, seed
+from sqlalchemy import Engine, and_, case, func, select
+from streamlit.testing.v1 import AppTest
+
+from monitor.metrics import dynamics
+from monitor.metrics.rollups import rebuild
+from monitor.store import schema
+from monitor.store.db import make_engine, scratch_postgres_database, transaction
+from monitor.store.models import Alert, CollectionRun, Comment, Community, Score, Thread
+from monitor.store.upsert import ensure_community
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+PAGES = ["overview", "community", "compare", "thread", "alerts", "health"]
+THRESHOLD = 0.5  # seed.py's model threshold
+
+
+def write_config(folder: Path, url: str) -> None:
+    lines = [f'[database]\nurl = "{url}"\n']
+    for ref, tz in dashboard_seed.TIMEZONES.items():
+        lines.append(f'[[communities]]\nplatform = "{ref.platform}"\nname = "{ref.name}"\ntimezone = "{tz}"\n')
+    (folder / "civmon.toml").write_text("\n".join(lines))
+
+
+def open_app(
+    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
+    url: str,
+    page: str = "overview",
+    query: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> AppTest:
+    """The app as `streamlit run` starts it in `folder` (its working folder), pointed at `url` by environment."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("CIVMON_DATABASE__URL", url)
+    monkeypatch.delenv("CIVMON_CONFIG", raising=False)
+    monkeypatch.delenv("CIVMON_EVAL_DIR", raising=False)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query or {})
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    [found] = [m.value for m in at.metric if m.label == label]
+    return found
+
+
+def messages(at: AppTest) -> str:
+    return " ".join(str(e.value) for e in [*at.error, *at.info, *at.warning, *at.success, *at.markdown])
+
+
+# --- seeded stores ----------------------------------------------------------------------------------------------
+
+
+def build(url: str, folder: Path) -> dashboard_seed.Seeded:
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    seeded = dashboard_seed.build(engine)
+    engine.dispose()
+    write_config(folder, url)
+    return seeded
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Engine]:
+    folder = tmp_path_factory.mktemp("seeded")
+    url = f"sqlite:///{folder / 'civmon.db'}"
+    build(url, folder)
+    engine = make_engine(url)
+    yield url, folder, engine
+    engine.dispose()
+
+
+def community_id(engine: Engine, key: str) -> int:
+    platform, name = key.split("/")
+    with engine.connect() as c:
+        return c.scalar(select(Community.id).where(Community.platform == platform, Community.name == name))
+
+
+def by_hand(engine: Engine, cid: int, since: int, until: int) -> dict[str, float]:
+    """Comments, scored, hostile share, mean hostility and alliance of a period, from the raw tables."""
+    query = (
+        select(
+            func.count(Comment.id),
+            func.count(Score.hostility),
+            func.sum(case((Score.hostility >= THRESHOLD, 1), else_=0)),
+            func.avg(Score.hostility),
+            func.avg(Score.alliance),
+        )
+        .select_from(Comment)
+        .outerjoin(Score, and_(Score.comment_id == Comment.id, Score.model_version == MODEL))
+        .where(Comment.community_id == cid, Comment.created_utc >= since, Comment.created_utc < until)
+    )
+    with engine.connect() as c:
+        n, scored, hostile, hostility, alliance = c.execute(query).one()
+    return {
+        "comments": n,
+        "scored": scored,
+        "share": (hostile or 0) / scored,
+        "hostility": hostility,
+        "alliance": alliance,
+    }
+
+
+def open_alerts(engine: Engine) -> dict[int, int]:
+    with engine.connect() as c:
+        return dict(
+            c.execute(
+                select(Alert.community_id, func.count())
+                .where(Alert.acknowledged_utc.is_(None))
+                .group_by(Alert.community_id)
+            ).all()
+        )
+
+
+def test_overview_numbers_match_the_database(seeded, monkeypatch):
+    url, folder, engine = seeded
+    at = open_app(monkeypatch, folder, url)
+    until = LAST_DAY + DAY
+    since, baseline_since = until - 7 * DAY, until - 35 * DAY
+    table = at.dataframe[0].value.set_index("community")
+    alerts = open_alerts(engine)
+    assert sorted(table.index) == sorted(r.key for r in dashboard_seed.TIMEZONES)
+    for key, row in table.iterrows():
+        cid = community_id(engine, key)
+        now, base = by_hand(engine, cid, since, until), by_hand(engine, cid, baseline_since, since)
+        assert row["comments"] == now["comments"]
+        assert row["hostile_share"] == pytest.approx(100 * now["share"])
+        assert row["alliance"] == pytest.approx(now["alliance"])
+        assert row["alliance_baseline"] == pytest.approx(base["alliance"])
+        assert row["hostile_share_change"] == pytest.approx(100 * (now["share"] - base["share"]))
+        assert row["open_alerts"] == alerts.get(cid, 0)
+        assert len(row["trend"]) > 0 and all(isinstance(v, float) for v in row["trend"])  # the sparkline draws
+    assert metric(at, "Comments, last 7 days") == f"{int(table['comments'].sum()):,}"
+    assert metric(at, "Open alerts") == str(sum(alerts.values())) != "0"
+
+
+def test_overview_row_opens_the_community_page(seeded, monkeypatch):
+    url, folder, _ = seeded
+    at = open_app(monkeypatch, folder, url)
+    rows = list(at.dataframe[0].value["community"])
+    at.session_state["overview-table"] = {"selection": {"rows": [rows.index(SPIKE.key)], "columns": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params.get("community") == SPIKE.key
+    assert any(t.value == "r/seeded" for t in at.title)
+
+
+def test_community_page_numbers_match_the_database(seeded, monkeypatch):
+    url, folder, engine = seeded
+    at = open_app(monkeypatch, folder, url, "community", {"community": SPIKE.key})
+    until = LAST_DAY + DAY
+    since = until - 28 * DAY  # the default period: the last 28 days
+    cid = community_id(engine, SPIKE.key)
+    hand = by_hand(engine, cid, since, until)
+    assert metric(at, "Comments in period") == f"{hand['comments']:,}"
+    assert metric(at, "Scored comments") == f"{hand['scored']:,}"
+    assert metric(at, "Hostile share") == f"{hand['share']:.1%}"
+    assert metric(at, "Mean hostility") == f"{hand['hostility']:.2f}"
+    assert metric(at, "Alliance index") == f"{hand['alliance']:+.2f}"
+    assert not at.dataframe  # the first view (trends) reads rollups only; the other views compute when opened
+    with transaction(engine) as session:
+        derailed = dynamics.derailed(session, dynamics.Scope(cid, MODEL, since, until))
+    assert [d.thread for d in derailed] == [dashboard_seed.DERAIL_THREAD]
+    at = open_app(monkeypatch, folder, url, "community", {"community": SPIKE.key, "view": "Escalation"})
+    [derail_table] = [d.value for d in at.dataframe if "opening" in d.value.columns]
+    assert derail_table["later"].tolist() == pytest.approx([100 * derailed[0].later_share])
+    # The most hostile comments: the period's highest scores, linked to reddit.com, with their text.
+    at = open_app(monkeypatch, folder, url, "community", {"community": SPIKE.key, "view": "Threads and comments"})
+    [worst] = [d.value for d in at.dataframe if "text" in d.value.columns]
+    with engine.connect() as c:
+        top = (
+            c.execute(
+                select(Score.hostility)
+                .join(Comment, Comment.id == Score.comment_id)
+                .where(Comment.community_id == cid, Comment.created_utc >= since, Comment.created_utc < until)
+                .order_by(Score.hostility.desc())
+                .limit(len(worst))
+            )
+            .scalars()
+            .all()
+        )
+    assert worst["hostility"].tolist() == pytest.approx(top)
+    assert all(link.startswith("https://www.reddit.com/r/seeded/comments/") for link in worst["link"])
+    assert worst["text"].notna().all()
+
+
+def test_community_page_hourly_and_in_other_time_zone(seeded, monkeypatch):
+    url, folder, engine = seeded
+    at = open_app(monkeypatch, folder, url, "community", {"community": "reddit/AskCalm"})
+    at.selectbox(key="period").set_value("Last 7 days")
+    at.button_group(key="bucket").set_value("hour").run()
+    assert not at.exception
+    # About one comment an hour: no hour has the 10 scored comments a number needs.
+    assert "Not enough data: no hour in this period has 10 scored comments" in messages(at)
+    assert not at.get("arrow_vega_lite_chart")
+
+
+def test_compare_page_csv_is_what_is_shown(seeded, monkeypatch):
+    url, folder, engine = seeded
+    downloads: list[bytes] = []
+    original = streamlit.download_button
+
+    def record(label, data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        downloads.append(data)
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", record)
+    at = open_app(monkeypatch, folder, url, "compare")
+    assert not at.exception
+    shown = at.dataframe[0].value
+    csv = pd.read_csv(io.BytesIO(downloads[-1]))
+    assert len(csv) == len(shown) and csv["value"].tolist() == pytest.approx(shown["value"].tolist())
+    assert set(csv["community"]) == {r.key for r in dashboard_seed.TIMEZONES}
+    # Mean hostility per UTC day, straight from the scores, for the days with enough scored comments.
+    cid = community_id(engine, SPIKE.key)
+    day = Comment.created_utc - Comment.created_utc % DAY
+    with engine.connect() as c:
+        rows = c.execute(
+            select(day, func.avg(Score.hostility), func.count())
+            .join(Score, Score.comment_id == Comment.id)
+            .where(Comment.community_id == cid, Comment.created_utc >= LAST_DAY - 27 * DAY)
+            .group_by(day)
+            .order_by(day)
+        ).all()
+    expected = {d: m for d, m, n in rows if n >= 10}
+    mine = csv[csv["community"] == SPIKE.key].set_index("start_utc")["value"].to_dict()
+    assert mine == pytest.approx(expected)
+
+
+def test_thread_page_marks_the_turn(seeded, monkeypatch):
+    url, folder, engine = seeded
+    with engine.connect() as c:
+        thread_id = c.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
+        n = c.scalar(select(func.count()).select_from(Comment).where(Comment.thread_id == thread_id))
+    at = open_app(monkeypatch, folder, url, "thread", {"thread": str(thread_id)})
+    cid = community_id(engine, SPIKE.key)
+    with transaction(engine) as session:
+        [derailed] = dynamics.derailed(session, dynamics.Scope(cid, MODEL, LAST_DAY - 27 * DAY, LAST_DAY + DAY))
+    assert metric(at, "Comments") == str(n) and metric(at, "Derailed") == "yes"
+    assert derailed.turn_comment == dashboard_seed.DERAIL_TURN
+    assert f"`{derailed.turn_comment}`" in messages(at)
+    tree = at.dataframe[0].value
+    [flagged] = [t for t in tree["comment"] if "⚑" in t]
+    assert len(tree) == n and "idiot" in flagged  # the turning comment's own text
+
+
+def test_thread_page_picker(seeded, monkeypatch):
+    url, folder, _ = seeded
+    at = open_app(monkeypatch, folder, url, "thread", {"community": SPIKE.key})
+    assert at.selectbox(key="thread-pick").value is not None
+    assert metric(at, "Comments")
+
+
+def test_alerts_page_and_acknowledge(tmp_path, monkeypatch):
+    folder = tmp_path
+    url = f"sqlite:///{folder / 'civmon.db'}"
+    build(url, folder)  # a store of its own: acknowledging changes it
+    engine = make_engine(url)
+    at = open_app(monkeypatch, folder, url, "alerts")
+    opened = sum(open_alerts(engine).values())
+    assert opened >= 1 and metric(at, "Open alerts") == str(opened)
+    with engine.connect() as c:
+        first = c.scalar(
+            select(Alert.id).where(Alert.acknowledged_utc.is_(None)).order_by(Alert.created_utc.desc(), Alert.id.desc())
+        )
+    at.button(key=f"ack-{first}").click().run()
+    assert not at.exception
+    with engine.connect() as c:
+        assert c.scalar(select(Alert.acknowledged_utc).where(Alert.id == first)) is not None
+    assert metric(at, "Open alerts") == str(opened - 1)
+    engine.dispose()
+
+
+def test_health_page_numbers_match_the_database(seeded, monkeypatch):
+    url, folder, engine = seeded
+    eval_dir = folder / "eval"
+    eval_dir.mkdir(exist_ok=True)
+    (eval_dir / "eval.md").write_text("# civmon eval\n\nhostility ROC-AUC **0.913**\n")
+    at = open_app(monkeypatch, folder, url, "health", env={"CIVMON_EVAL_DIR": str(eval_dir)})
+    with engine.connect() as c:
+        outcomes = dict(c.execute(select(CollectionRun.status, func.count()).group_by(CollectionRun.status)).all())
+        comments = c.scalar(select(func.count()).select_from(Comment))
+    for status in ("ok", "partial", "failed"):
+        assert metric(at, f"{status.capitalize()} runs") == str(outcomes.get(status, 0))
+    assert metric(at, "Scoring backlog") == "0"
+    table = at.dataframe[0].value
+    assert int(table["comments"].sum()) == comments
+    assert "429 Too Many Requests" in messages(at) and "0.913" in messages(at)
+
+
+# --- the messages that replace a page -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_uninitialised_database_says_run_init(tmp_path, monkeypatch, page):
+    write_config(tmp_path, f"sqlite:///{tmp_path / 'civmon.db'}")
+    at = open_app(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'civmon.db'}", page)
+    assert "civmon init" in messages(at)
+    assert not (tmp_path / "civmon.db").exists()  # a reader leaves nothing behind
+
+
+def test_unreachable_database_says_what_to_check(tmp_path, monkeypatch):
+    url = "postgresql://civmon@127.0.0.1:9/civmon"  # the discard port: nothing answers
+    write_config(tmp_path, url)
+    at = open_app(monkeypatch, tmp_path, url)
+    assert "cannot connect" in messages(at).lower() and "CIVMON_DATABASE__URL" in messages(at)
+
+
+def test_empty_database_every_page(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    schema.upgrade(make_engine(url))
+    write_config(tmp_path, url)
+    for page in PAGES:
+        at = open_app(monkeypatch, tmp_path, url, page)
+        text = messages(at)
+        if page == "health":
+            assert "civmon init" in text and "No runs recorded yet" in text
+        else:
+            assert "No communities yet" in text and "civmon collect" in text
+
+
+def test_registered_collected_scored_then_metrics(tmp_path, monkeypatch):
+    """Each stage before the pages have numbers names the command that comes next."""
+    url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    write_config(tmp_path, url)
+    ensure_community(engine, dashboard_seed.SPIKE)  # what `civmon init` does: registered, nothing collected
+    text = messages(open_app(monkeypatch, tmp_path, url))
+    assert "No comments yet" in text and "civmon collect" in text
+    seed(engine, [Seed(f"u{i}", MONDAY + i * 60, None) for i in range(5)])  # collected, not scored
+    for page in PAGES[:4]:
+        assert "civmon score" in messages(open_app(monkeypatch, tmp_path, url, page))
+    health = open_app(monkeypatch, tmp_path, url, "health")
+    assert "No scores yet" in messages(health)
+    seed(engine, [Seed(f"s{i}", MONDAY + i * 60, 0.2) for i in range(30)])  # scored, metrics not yet run
+    for page in PAGES[:4]:
+        assert "civmon metrics" in messages(open_app(monkeypatch, tmp_path, url, page))
+    engine.dispose()
+
+
+def test_one_community_no_alerts(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    write_config(tmp_path, url)
+    seed(
+        engine,
+        [
+            Seed(
+                f"o{i}",
+                MONDAY + i * 600,
+                0.9 if i % 5 == 0 else 0.1,
+                thread=f"t{i // 10}",
+                parent=f"o{i - 1}" if i % 10 else None,
+                depth=i % 10,
+            )
+            for i in range(60)
+        ],
+    )
+    rebuild(engine, MODEL)
+    overview = open_app(monkeypatch, tmp_path, url)
+    assert overview.dataframe[0].value["comments"].tolist() == [60]
+    assert "Only one community" in messages(open_app(monkeypatch, tmp_path, url, "compare"))
+    alerts = open_app(monkeypatch, tmp_path, url, "alerts")
+    assert metric(alerts, "Open alerts") == "0" and "No alerts yet" in messages(alerts)
+    community = open_app(monkeypatch, tmp_path, url, "community", {"view": "Escalation"})
+    assert metric(community, "Comments in period") == "60"
+    # Too few replies to hostile comments for reciprocity, too few hostile comments for concentration.
+    assert messages(community).count("Not enough data") >= 2
+    engine.dispose()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_every_page_on_postgresql(request, tmp_path, monkeypatch):
+    request.getfixturevalue("postgres_available")
+    with scratch_postgres_database(POSTGRES_URL) as url:
+        build(url, tmp_path)
+        engine = make_engine(url)
+        for page in PAGES:
+            at = open_app(monkeypatch, tmp_path, url, page, {"community": SPIKE.key})
+            if page == "overview":
+                row = at.dataframe[0].value.set_index("community").loc[SPIKE.key]
+                hand = by_hand(engine, community_id(engine, SPIKE.key), LAST_DAY - 6 * DAY, LAST_DAY + DAY)
+                assert row["comments"] == hand["comments"]
+                assert row["hostile_share"] == pytest.approx(100 * hand["share"])
+        engine.dispose()
+        streamlit.cache_resource.clear()  # close the app's connections before the database is dropped
+
+
+def test_bodies_not_kept_means_no_text(seeded, monkeypatch):
+    url, folder, engine = seeded
+    query = {"community": SPIKE.key, "view": "Threads and comments"}
+    at = open_app(monkeypatch, folder, url, "community", query, env={"CIVMON_PRIVACY__KEEP_BODIES": "false"})
+    [worst] = [d.value for d in at.dataframe if "hostility" in d.value.columns]
+    assert "text" not in worst.columns and "keep_bodies = false" in " ".join(c.value for c in at.caption)
+    with engine.connect() as c:
+        thread_id = c.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
+    at = open_app(
+        monkeypatch, folder, url, "thread", {"thread": str(thread_id)}, env={"CIVMON_PRIVACY__KEEP_BODIES": "false"}
+    )
+    assert not any("idiot" in t for t in at.dataframe[0].value["comment"])
+
+
+def test_bad_configuration_is_explained(tmp_path, monkeypatch):
+    (tmp_path / "civmon.toml").write_text('[database]\nurl = "mysql://nope"\n[alerts]\nmin_comment = 3\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CIVMON_DATABASE__URL", raising=False)
+    monkeypatch.delenv("CIVMON_CONFIG", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    text = messages(at) + " ".join(c.value for c in at.code)
+    assert "configuration has problems" in text and "min_comment" in text and "civmon config check" in text
