@@ -42,8 +42,10 @@ def test_malformed_toml_names_the_line(tmp_path):
 
 
 def test_wrong_type_names_the_field(tmp_path):
-    found = problems(tmp_path, '[collector]\ninterval_minutes = "often"\n[privacy]\nkeep_bodies = "yes please"\n')
-    assert "whole number" in found["collector.interval_minutes"]
+    found = problems(tmp_path, '[collector]\ninterval_minutes = "often"\nsubmissions_per_run = "many"\n'
+                               '[privacy]\nkeep_bodies = "yes please"\n')
+    assert "write a number" in found["collector.interval_minutes"]
+    assert "whole number" in found["collector.submissions_per_run"]
     assert "true or false" in found["privacy.keep_bodies"]
 
 
