@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 import time
 
-from records import COMMUNITY, comments, thread
-
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
 from monitor.store.db import make_engine, transaction
 from monitor.store.upsert import Writer
+
+from records import COMMUNITY, comments, thread
 
 BATCH = 100
 

@@ -87,8 +87,12 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _, base = load_base(128)
     encoder = get_peft_model(base, LoraConfig(r=4, target_modules=["query", "value"]))
     network = AllianceNetwork(encoder, ["hostility", "warmth", "respect"])
-    card = ModelCard(name="test-untrained", encoder="all-MiniLM-L6-v2", max_length=128,
-                     dimensions={d: DimensionCard(scale=4.0, threshold=0.5) for d in network.dimensions})
+    card = ModelCard(
+        name="test-untrained",
+        encoder="all-MiniLM-L6-v2",
+        max_length=128,
+        dimensions={d: DimensionCard(scale=4.0, threshold=0.5) for d in network.dimensions},
+    )
     folder = tmp_path_factory.mktemp("untrained-model")
     save_artefact(network, card, folder)
     return folder

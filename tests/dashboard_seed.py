@@ -11,7 +11,6 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from seed import DAY, MODEL, MONDAY, Seed, seed
 from sqlalchemy import Engine, select, update
 
 from monitor.config import AlertSettings
@@ -19,6 +18,8 @@ from monitor.metrics import alerts, rollups
 from monitor.sources.base import CommunityRef
 from monitor.store.db import transaction
 from monitor.store.models import Alert, CollectionRun, Comment, Community, ModelVersion, RunStatus, Thread
+
+from seed import DAY, MODEL, MONDAY, Seed, seed
 
 HOUR = 3600
 DAYS = 42  # the 7 days shown as "now", their 28-day baseline, and a week before

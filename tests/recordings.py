@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import shared_data
 
 PRAW_CASSETTES = shared_data() / "praw-cassettes" / "cassettes"

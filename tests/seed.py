@@ -37,22 +37,45 @@ class Seed:
 
 def seed(engine: Engine, items: list[Seed], community: CommunityRef = COMMUNITY, threshold: float = 0.5) -> None:
     threads = {i.thread for i in items}
-    records = [CommentRecord(i.id, i.thread, i.parent or i.thread, i.depth, i.author, f"text of {i.id}", i.created)
-               for i in items]
+    records = [
+        CommentRecord(i.id, i.thread, i.parent or i.thread, i.depth, i.author, f"text of {i.id}", i.created)
+        for i in items
+    ]
     with transaction(engine) as session:
         Writer(session, PrivacySettings(pseudonymise_authors=False), Pseudonymiser(None)).write(
-            community, [ThreadRecord(t, f"title {t}", "op", MONDAY - DAY) for t in threads], records)
+            community, [ThreadRecord(t, f"title {t}", "op", MONDAY - DAY) for t in threads], records
+        )
         if session.get(ModelVersion, MODEL) is None:
-            session.add(ModelVersion(version=MODEL, name="seeded", created_utc=0,
-                                     details=json.dumps({"thresholds": {"hostility": threshold}})))
+            session.add(
+                ModelVersion(
+                    version=MODEL,
+                    name="seeded",
+                    created_utc=0,
+                    details=json.dumps({"thresholds": {"hostility": threshold}}),
+                )
+            )
             session.flush()
         ids = dict(session.execute(select(Comment.platform_id, Comment.id)).all())
         for item in items:
             if item.first_seen is not None:
-                session.execute(update(Comment).where(Comment.id == ids[item.id]).values(first_seen_utc=item.first_seen))
-        rows = [{"comment_id": ids[i.id], "model_version": MODEL, "hostility": i.hostility, "respect": i.respect,
-                 "warmth": i.warmth, "stale": False, "scored_utc": i.first_seen or 0,
-                 "alliance": alliance_index({"hostility": i.hostility, "respect": i.respect, "warmth": i.warmth})
-                 if i.hostility is not None else None} for i in items if i.hostility is not None]
+                session.execute(
+                    update(Comment).where(Comment.id == ids[item.id]).values(first_seen_utc=item.first_seen)
+                )
+        rows = [
+            {
+                "comment_id": ids[i.id],
+                "model_version": MODEL,
+                "hostility": i.hostility,
+                "respect": i.respect,
+                "warmth": i.warmth,
+                "stale": False,
+                "scored_utc": i.first_seen or 0,
+                "alliance": alliance_index({"hostility": i.hostility, "respect": i.respect, "warmth": i.warmth})
+                if i.hostility is not None
+                else None,
+            }
+            for i in items
+            if i.hostility is not None
+        ]
         if rows:
             session.execute(insert(Score), rows)

@@ -20,15 +20,30 @@ SETTINGS = AlertSettings(min_comments=30, threshold_mads=3.0)
 
 
 def day(start: int, scored: int, hostile: int) -> Rollup:
-    return Rollup(bucket="day", start_utc=start, comments=scored, scored=scored, hostile=hostile,
-                  hostility_sum=0.3 * scored, hostility_sum2=0.1 * scored, hostility_sum3=0.04 * scored,
-                  hostility_sum4=0.02 * scored, respect_n=0, respect_sum=0, respect_sum2=0, warmth_n=0, warmth_sum=0,
-                  warmth_sum2=0, alliance_n=0, alliance_sum=0, alliance_sum2=0)
+    return Rollup(
+        bucket="day",
+        start_utc=start,
+        comments=scored,
+        scored=scored,
+        hostile=hostile,
+        hostility_sum=0.3 * scored,
+        hostility_sum2=0.1 * scored,
+        hostility_sum3=0.04 * scored,
+        hostility_sum4=0.02 * scored,
+        respect_n=0,
+        respect_sum=0,
+        respect_sum2=0,
+        warmth_n=0,
+        warmth_sum=0,
+        warmth_sum2=0,
+        alliance_n=0,
+        alliance_sum=0,
+        alliance_sum2=0,
+    )
 
 
 # Ten days at 10% hostile share, except two at 12% and two at 8%: median 0.10, MAD 0 -> the bucket's own noise rules.
 HISTORY = [day(MONDAY + i * DAY, 1000, h) for i, h in enumerate([100, 100, 120, 80, 100, 100, 120, 80, 100, 100])]
-
 
 
 def test_fires_just_above_the_limit_and_not_at_it():
@@ -58,8 +73,9 @@ def spike_database(engine, spike_days: int = 1) -> None:
     for d in range(10 + spike_days):
         rate = 0.6 if d >= 10 else 0.1
         for i in range(40):
-            items.append(Seed(f"d{d}c{i}", MONDAY + d * DAY + 3600 + i * 60, 0.9 if i < rate * 40 else 0.1,
-                              thread=f"t{d}"))
+            items.append(
+                Seed(f"d{d}c{i}", MONDAY + d * DAY + 3600 + i * 60, 0.9 if i < rate * 40 else 0.1, thread=f"t{d}")
+            )
     seed(engine, items)
     rebuild(engine, MODEL)
 

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
 
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
+
+from conftest import PROJECT
 
 CIVMON = [sys.executable, "-m", "monitor"]
 

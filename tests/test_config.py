@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
 
 from monitor.config import ConfigError, load_settings
 from monitor.errors import CivmonError
+
+from conftest import PROJECT
 
 
 def write(tmp_path: Path, content: str) -> Path:
@@ -42,8 +43,11 @@ def test_malformed_toml_names_the_line(tmp_path):
 
 
 def test_wrong_type_names_the_field(tmp_path):
-    found = problems(tmp_path, '[collector]\ninterval_minutes = "often"\nsubmissions_per_run = "many"\n'
-                               '[privacy]\nkeep_bodies = "yes please"\n')
+    found = problems(
+        tmp_path,
+        '[collector]\ninterval_minutes = "often"\nsubmissions_per_run = "many"\n'
+        '[privacy]\nkeep_bodies = "yes please"\n',
+    )
     assert "write a number" in found["collector.interval_minutes"]
     assert "whole number" in found["collector.submissions_per_run"]
     assert "true or false" in found["privacy.keep_bodies"]

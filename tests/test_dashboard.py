@@ -7,13 +7,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import dashboard_seed
 import pandas as pd
 import pytest
 import streamlit
-from conftest import POSTGRES_URL
-from dashboard_seed import DAY, LAST_DAY, SPIKE
-from seed import MODEL, MONDAY, Seed, seed
 from sqlalchemy import Engine, and_, case, func, select
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +19,11 @@ from monitor.store import schema
 from monitor.store.db import make_engine, scratch_postgres_database, transaction
 from monitor.store.models import Alert, CollectionRun, Comment, Community, Score, Thread
 from monitor.store.upsert import ensure_community
+
+import dashboard_seed
+from conftest import POSTGRES_URL
+from dashboard_seed import DAY, LAST_DAY, SPIKE
+from seed import MODEL, MONDAY, Seed, seed
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGES = ["overview", "community", "compare", "thread", "alerts", "health"]

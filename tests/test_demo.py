@@ -30,15 +30,36 @@ def test_offline_without_recordings_says_what_to_pass(monkeypatch):
 
 def test_demo_runs_the_pipeline_on_recorded_traffic(tmp_path):
     require_cassettes()
-    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--replay", str(PRAW_CASSETTES.parent),
-                             "--cycles", "2", "--no-dashboard"], cwd=tmp_path, env=clean_env(),
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "demo",
+            "--replay",
+            str(PRAW_CASSETTES.parent),
+            "--cycles",
+            "2",
+            "--no-dashboard",
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     assert "watching: recorded reddit.com traffic" in result.stdout
     assert "cycle 1/2: collected reddit/askreddit +100, reddit/announcements +1428, reddit/funny +541" in result.stdout
     assert "cycle 2/2: collected reddit/askreddit +0" in result.stdout
     assert (tmp_path / "civmon.db").exists() and (tmp_path / "civmon-demo.toml").exists()
-    status = subprocess.run([sys.executable, "-m", "monitor", "status", "--config", "civmon-demo.toml"],
-                            cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300)
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--config", "civmon-demo.toml"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert status.returncode == 0, status.stderr
     assert "reddit/announcements" in status.stdout and "1,428" in status.stdout

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 import zstandard
-from recordings import PRAW_CASSETTES, recorded
 from sqlalchemy import func, select
 
 from monitor.sources.dumps import parse_line
 from monitor.store.db import make_engine
 from monitor.store.models import Comment, Community, Thread
+
+from recordings import PRAW_CASSETTES, recorded
 
 pytestmark = pytest.mark.skipif(
     not PRAW_CASSETTES.is_dir(), reason=f"recorded Reddit traffic not found at {PRAW_CASSETTES}"

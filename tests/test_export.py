@@ -15,15 +15,23 @@ from seed import DAY, MODEL, MONDAY, Seed, seed
 
 
 def civmon(tmp_path, db_url, *args, keep_bodies=True):
-    env = {**os.environ, "CIVMON_DATABASE__URL": db_url, "CIVMON_PRIVACY__KEEP_BODIES": str(keep_bodies).lower(),
-           "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = {
+        **os.environ,
+        "CIVMON_DATABASE__URL": db_url,
+        "CIVMON_PRIVACY__KEEP_BODIES": str(keep_bodies).lower(),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def seeded(engine):
-    seed(engine, [Seed(f"c{i}", MONDAY + i * 3600, 0.1 * (i % 10), author=f"user{i % 3}") for i in range(48)]
-         + [Seed("unscored", MONDAY + 5, None)])
+    seed(
+        engine,
+        [Seed(f"c{i}", MONDAY + i * 3600, 0.1 * (i % 10), author=f"user{i % 3}") for i in range(48)]
+        + [Seed("unscored", MONDAY + 5, None)],
+    )
     rebuild(engine, MODEL)
 
 
@@ -43,7 +51,9 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
     assert table.num_rows == 25 and table.schema.field("hostility").type == "double"
     rollups = pq.read_table(out / "rollups.parquet").to_pylist()
     day = next(r for r in rollups if r["bucket"] == "day" and r["start_utc"] == MONDAY)
-    assert (day["comments"], day["scored"]) == (25, 24) and day["hostility_low"] < day["hostility"] < day["hostility_high"]
+    assert (day["comments"], day["scored"]) == (25, 24) and day["hostility_low"] < day["hostility"] < day[
+        "hostility_high"
+    ]
     dictionary = (out / "DATA_DICTIONARY.md").read_text()
     assert "| author | keyed-hash pseudonym" in dictionary and "Wilson" in dictionary
 

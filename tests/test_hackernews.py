@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from hn_fixture import ITEMS, HackerNewsFixture
 from sqlalchemy import select
 
 from monitor.config import Settings
@@ -11,6 +10,8 @@ from monitor.sources.base import ItemState
 from monitor.sources.collect import collect
 from monitor.sources.hackernews import html_to_text
 from monitor.store.models import CollectionRun, Comment, RunStatus, Thread
+
+from hn_fixture import ITEMS, HackerNewsFixture
 
 
 @pytest.fixture

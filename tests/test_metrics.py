@@ -27,8 +27,17 @@ def scope(engine, since=MONDAY, until=MONDAY + 7 * DAY) -> dynamics.Scope:
 
 
 def test_day_rollup_by_hand(engine):
-    seed(engine, [Seed("c1", MONDAY + 10, 0.1), Seed("c2", MONDAY + 20, 0.2), Seed("c3", MONDAY + 30, 0.8),
-                  Seed("c4", MONDAY + 40, 0.9), Seed("c5", MONDAY + 50, None), Seed("c6", MONDAY + DAY, 0.3)])
+    seed(
+        engine,
+        [
+            Seed("c1", MONDAY + 10, 0.1),
+            Seed("c2", MONDAY + 20, 0.2),
+            Seed("c3", MONDAY + 30, 0.8),
+            Seed("c4", MONDAY + 40, 0.9),
+            Seed("c5", MONDAY + 50, None),
+            Seed("c6", MONDAY + DAY, 0.3),
+        ],
+    )
     rebuild(engine, MODEL)
     with transaction(engine) as session:
         [day1, day2] = series(session, community_id(engine), MODEL, "day", MONDAY, MONDAY + 2 * DAY)
@@ -58,13 +67,23 @@ def rollup_table(engine) -> list[tuple]:
 
 def test_incremental_equals_full_rebuild(engine):
     rng = np.random.default_rng(3)
-    seed(engine, [Seed(f"a{i}", MONDAY + int(rng.integers(0, 14 * DAY)), float(rng.random()), first_seen=100)
-                  for i in range(300)])
+    seed(
+        engine,
+        [
+            Seed(f"a{i}", MONDAY + int(rng.integers(0, 14 * DAY)), float(rng.random()), first_seen=100)
+            for i in range(300)
+        ],
+    )
     refresh(engine, MODEL)  # the first refresh is a full rebuild
     later = 10**10
     # New comments in new and old buckets, and a rescored old comment, all after the watermark.
-    seed(engine, [Seed(f"b{i}", MONDAY + int(rng.integers(0, 21 * DAY)), float(rng.random()), first_seen=later)
-                  for i in range(50)])
+    seed(
+        engine,
+        [
+            Seed(f"b{i}", MONDAY + int(rng.integers(0, 21 * DAY)), float(rng.random()), first_seen=later)
+            for i in range(50)
+        ],
+    )
     with transaction(engine) as session:
         target = session.scalar(select(Comment.id).where(Comment.platform_id == "a7"))
         session.execute(update(Score).where(Score.comment_id == target).values(hostility=0.99, scored_utc=later))
@@ -112,11 +131,14 @@ def test_depth_and_small_samples_hidden(engine):
 
 
 def test_derailed_thread_found_with_its_turn(engine):
-    derailing = [Seed(f"x{i}", MONDAY + i, 0.1 if i < 10 else (0.9 if i in (12, 15, 18, 21, 24) else 0.2),
-                      thread="tx") for i in range(25)]  # opening 0% hostile, later 5/15 = 33%
+    derailing = [
+        Seed(f"x{i}", MONDAY + i, 0.1 if i < 10 else (0.9 if i in (12, 15, 18, 21, 24) else 0.2), thread="tx")
+        for i in range(25)
+    ]  # opening 0% hostile, later 5/15 = 33%
     civil_start_kept = [Seed(f"y{i}", MONDAY + i, 0.1, thread="ty") for i in range(25)]
-    hostile_opening = [Seed(f"z{i}", MONDAY + i, 0.9 if i in (1, 2) or i > 12 else 0.1, thread="tz")
-                       for i in range(25)]  # opening 20% hostile: not a derailment
+    hostile_opening = [
+        Seed(f"z{i}", MONDAY + i, 0.9 if i in (1, 2) or i > 12 else 0.1, thread="tz") for i in range(25)
+    ]  # opening 20% hostile: not a derailment
     seed(engine, derailing + civil_start_kept + hostile_opening)
     with transaction(engine) as session:
         [found] = dynamics.derailed(session, scope(engine))

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import tomli_w
-from recordings import LARGE_THREAD, recorded, require_cassettes
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,8 @@ from monitor.sources.base import ItemState
 from monitor.sources.collect import collect
 from monitor.sources.reddit_records import strip_prefix
 from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Thread
+
+from recordings import LARGE_THREAD, recorded, require_cassettes
 
 TIMEOUT_S = 1.0  # the collector's HTTP timeout in these tests; injected timeouts hold longer
 FUNNY_THREAD = "TestCommentForest.test_replace__all"  # 3hahrw

@@ -35,9 +35,10 @@ import praw
 import prawcore
 import pytest
 import requests
-from recordings import LARGE_THREAD, require_cassettes, responses, things
 
 from monitor.replay import BAD_CLIENT_ID, FAULT_KINDS, FaultPlan, ReplayServer
+
+from recordings import LARGE_THREAD, require_cassettes, responses, things
 
 T = TypeVar("T")
 

@@ -40,9 +40,15 @@ def workdir(tmp_path, db_url, replay, untrained_model) -> Path:
             {"platform": "reddit", "name": "funny", "listings": [], "threads": ["3hahrw"]},
             {"platform": "reddit", "name": "askreddit"},
         ],
-        "collector": {"interval_minutes": 0.05, "threads_per_run": 0, "submissions_per_run": 100,
-                      "comments_per_run": 100, "more_comments_budget": 1000, "retry_wait_seconds": 0.01,
-                      "request_timeout_seconds": 2.0},
+        "collector": {
+            "interval_minutes": 0.05,
+            "threads_per_run": 0,
+            "submissions_per_run": 100,
+            "comments_per_run": 100,
+            "more_comments_budget": 1000,
+            "retry_wait_seconds": 0.01,
+            "request_timeout_seconds": 2.0,
+        },
         "schedule": {"score_minutes": 0.05, "metrics_minutes": 0.05},
         "reddit": {"oauth_url": replay.url, "reddit_url": replay.url, "user_agent": "civmon tests (scheduler)"},
         "model": {"name": str(untrained_model), "runtime": "torch", "fallback_to_default": False},
@@ -58,13 +64,20 @@ def env() -> dict[str, str]:
 
 
 def civmon(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=cwd, env=env(), capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=600
+    )
 
 
 def start(cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=cwd, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run"],
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
@@ -102,22 +115,29 @@ def test_scheduler_survives_sigterm_and_restart(workdir, db_url):
     second = start(workdir)
     scorable = select(func.count()).select_from(Comment).where(Comment.body.is_not(None))
     scored = select(func.count()).select_from(Score).where(Score.hostility.is_not(None))
-    wait_for(lambda: count(db_url, select(func.count()).select_from(Comment)) == len(expected)
-             and count(db_url, select(func.count()).select_from(Score)) == count(db_url, scorable)
-             and count(db_url, select(func.sum(Rollup.comments)).where(Rollup.bucket == "day")) == len(expected)
-             and count(db_url, select(func.sum(Rollup.scored)).where(Rollup.bucket == "day")) == count(db_url, scored))
+    wait_for(
+        lambda: (
+            count(db_url, select(func.count()).select_from(Comment)) == len(expected)
+            and count(db_url, select(func.count()).select_from(Score)) == count(db_url, scorable)
+            and count(db_url, select(func.sum(Rollup.comments)).where(Rollup.bucket == "day")) == len(expected)
+            and count(db_url, select(func.sum(Rollup.scored)).where(Rollup.bucket == "day")) == count(db_url, scored)
+        )
+    )
     stop(second)
 
     engine = make_engine(db_url)
     with engine.connect() as connection:
         stored = set(connection.scalars(select(Comment.platform_id)))
         per_comment = connection.execute(
-            select(Score.comment_id, Score.model_version, func.count()).group_by(Score.comment_id, Score.model_version)
-            .having(func.count() > 1)).all()
+            select(Score.comment_id, Score.model_version, func.count())
+            .group_by(Score.comment_id, Score.model_version)
+            .having(func.count() > 1)
+        ).all()
         day_scored = connection.scalar(select(func.sum(Rollup.scored)).where(Rollup.bucket == "day"))
         scored = connection.scalar(select(func.count()).select_from(Score).where(Score.hostility.is_not(None)))
-        runs = connection.execute(select(CollectionRun.job, CollectionRun.community_id, CollectionRun.started_utc,
-                                         CollectionRun.finished_utc)).all()
+        runs = connection.execute(
+            select(CollectionRun.job, CollectionRun.community_id, CollectionRun.started_utc, CollectionRun.finished_utc)
+        ).all()
     engine.dispose()
     assert stored == set(expected) and per_comment == [] and day_scored == scored
     by_job: dict[tuple, list] = {}

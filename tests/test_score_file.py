@@ -50,8 +50,9 @@ def test_csv_rows_in_order_with_reasons(scorer, tmp_path):
 
 def test_jsonl_bad_lines_are_rows_too(scorer, tmp_path):
     source = tmp_path / "corpus.jsonl"
-    source.write_text('{"text": "Great point, thanks!"}\n{"text": 42}\nnot json\n{"body": "wrong field"}\n'
-                      '{"text": null}\n')
+    source.write_text(
+        '{"text": "Great point, thanks!"}\n{"text": 42}\nnot json\n{"body": "wrong field"}\n{"text": null}\n'
+    )
     target = tmp_path / "out.jsonl"
     score_file(scorer, source, "text", target)
     reasons = [r["reason"] for r in results(target)]
@@ -71,9 +72,14 @@ def test_command_line(untrained_model, tmp_path):
     source.write_text("text\nThanks, that helps.\nYou are an idiot.\n")
     (tmp_path / "civmon.toml").write_text(f'[model]\nname = "{untrained_model}"\nruntime = "torch"\n')
     env = {**os.environ, "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "monitor", "score", "--input", str(source), "--output",
-                             str(tmp_path / "out.jsonl")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "score", "--input", str(source), "--output", str(tmp_path / "out.jsonl")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "2 rows, 2 scored" in result.stdout
     assert len(results(tmp_path / "out.jsonl")) == 2

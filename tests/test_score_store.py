@@ -85,11 +85,15 @@ def test_another_model_version_keeps_the_old_scores(engine, privacy, stored, sco
     score_pending(engine, scorer, privacy)
     other_folder = tmp_path / "other"
     shutil.copytree(untrained_model, other_folder)
-    (other_folder / "model.json").write_text((other_folder / "model.json").read_text().replace("test-untrained", "other"))
+    (other_folder / "model.json").write_text(
+        (other_folder / "model.json").read_text().replace("test-untrained", "other")
+    )
     other = AllianceScorer(other_folder, device="cpu", runtime="torch")
     assert score_pending(engine, other, privacy).scored == 4
     with engine.connect() as connection:
-        per_version = dict(connection.execute(select(Score.model_version, func.count()).group_by(Score.model_version)).all())
+        per_version = dict(
+            connection.execute(select(Score.model_version, func.count()).group_by(Score.model_version)).all()
+        )
     assert per_version == {scorer.version: 5, other.version: 5}
 
 

@@ -93,24 +93,42 @@ def tiny_hf_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-hf")
     tokenizer, _ = load_base(128)
     labels = ["toxicity", "insult", "threat", "identity_attack"]
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, num_labels=4, id2label=dict(enumerate(labels)),
-                        label2id={label: i for i, label in enumerate(labels)}, problem_type="multi_label_classification")
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=4,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        problem_type="multi_label_classification",
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
 def test_hugging_face_model_maps_labels(tiny_hf_model):
-    scorer = HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "insult", "threat": "threat"},
-                               "sigmoid", {"hostility": 0.7}, device="cpu")
+    scorer = HuggingFaceScorer(
+        str(tiny_hf_model),
+        {"toxicity": "hostility", "insult": "insult", "threat": "threat"},
+        "sigmoid",
+        {"hostility": 0.7},
+        device="cpu",
+    )
     scores = scorer.score(TEXTS[:2])
     assert set(scores[0]) == {"hostility", "insult", "threat"}  # identity_attack unmapped: absent, not 0
     assert all(0 < v < 1 for s in scores for v in s.values())
     assert scorer.version.startswith(f"hf:{tiny_hf_model}@local-")
     assert scorer.thresholds == {"hostility": 0.7, "insult": 0.5, "threat": 0.5}
-    softmax = HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "insult", "threat": "threat",
-                                                     "identity_attack": "identity_attack"}, "softmax", {}, device="cpu")
+    softmax = HuggingFaceScorer(
+        str(tiny_hf_model),
+        {"toxicity": "hostility", "insult": "insult", "threat": "threat", "identity_attack": "identity_attack"},
+        "softmax",
+        {},
+        device="cpu",
+    )
     assert sum(softmax.score(TEXTS[:1])[0].values()) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -127,7 +145,10 @@ def test_hub_id_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
     with pytest.raises(CivmonError) as caught:
         HuggingFaceScorer("unitary/unbiased-toxic-roberta", {"toxicity": "hostility"}, "sigmoid", {})
     assert time.perf_counter() - start < 10
-    assert "hub cannot be reached" in caught.value.message and "hf download unitary/unbiased-toxic-roberta" in caught.value.hint
+    assert (
+        "hub cannot be reached" in caught.value.message
+        and "hf download unitary/unbiased-toxic-roberta" in caught.value.hint
+    )
 
 
 def test_fallback_only_when_allowed(monkeypatch, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from records import COMMUNITY, comments, edited, gone, thread
 from sqlalchemy import Engine, func, select, text, update
 
 from monitor.config import PrivacySettings
@@ -17,6 +16,8 @@ from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score, Thread
 from monitor.store.status import community_status
 from monitor.store.upsert import Writer, body_hash
+
+from records import COMMUNITY, comments, edited, gone, thread
 
 CONTENT_COLUMNS = [c for c in Comment.__table__.c.keys() if c != "last_seen_utc"]
 

@@ -17,7 +17,8 @@ def test_markdown_reduced_to_words():
 
 def test_urls_and_mentions_normalised():
     assert normalise("see https://example.org/a?b=1 and www.x.com, ask u/Some_User or /u/other @handle") == (
-        "see link and link ask @user or @user @handle".replace("@handle", "@user"))
+        "see link and link ask @user or @user @handle".replace("@handle", "@user")
+    )
 
 
 def test_long_text_chunked_on_sentences():

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets, train
+from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, ModelCard, load_artefact
 
 SHIPPED = HEADS_DIR / "alliance-minilm"
@@ -188,3 +192,20 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert (SHIPPED / "MODEL_CARD.md").is_file()
+
+
+def test_civmon_train_command_writes_a_loadable_model(tmp_path):
+    """The reproducible command itself, on a handful of rows."""
+    if not datasets.available():
+        pytest.skip(f"labelled data not found at {datasets.data_dir()}")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "train", "--out", str(tmp_path / "model"), "--max-rows", "16"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dimensions hostility, warmth, respect" in result.stdout
+    scorer = AllianceScorer(tmp_path / "model", device="cpu", runtime="torch")
+    assert 0 <= scorer.score(["thanks, that helps"])[0]["hostility"] <= 1
