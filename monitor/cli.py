@@ -480,7 +480,7 @@ def eval_(
 
 
 @bench_app.command("score")
-def bench_score(limit: Annotated[int, typer.Option(help="Comments to time (0: all).")] = 3000) -> None:
+def bench_score(limit: Annotated[int, typer.Option(help="Comments to time (0: all, the natural mix).")] = 0) -> None:
     """Scoring speed: plain PyTorch fp32 against the fast path, with hostility ROC-AUC of each."""
     from monitor.bench.score import report
 
