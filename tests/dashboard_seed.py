@@ -191,7 +191,6 @@ def _dress(engine: Engine, result: Seeded) -> None:
                         "permalink": f"/r/{ref.name}/comments/{pid}/"
                         if ref.platform == "reddit"
                         else f"https://news.ycombinator.com/item?id={pid}",
-                        "created_utc": result.last_day - 50 * DAY,
                     }
                     for pid, tid in threads.items()
                 ],

@@ -37,13 +37,16 @@ class Seed:
 
 def seed(engine: Engine, items: list[Seed], community: CommunityRef = COMMUNITY, threshold: float = 0.5) -> None:
     threads = {i.thread for i in items}
+    started = {
+        t: min(i.created for i in items if i.thread == t) for t in threads
+    }  # a thread starts with its first comment
     records = [
         CommentRecord(i.id, i.thread, i.parent or i.thread, i.depth, i.author, f"text of {i.id}", i.created)
         for i in items
     ]
     with transaction(engine) as session:
         Writer(session, PrivacySettings(pseudonymise_authors=False), Pseudonymiser(None)).write(
-            community, [ThreadRecord(t, f"title {t}", "op", MONDAY - DAY) for t in threads], records
+            community, [ThreadRecord(t, f"title {t}", "op", started[t]) for t in threads], records
         )
         if session.get(ModelVersion, MODEL) is None:
             session.add(

@@ -140,8 +140,11 @@ def test_derailed_thread_found_with_its_turn(engine):
         Seed(f"z{i}", MONDAY + i, 0.9 if i in (1, 2) or i > 12 else 0.1, thread="tz") for i in range(25)
     ]  # opening 20% hostile: not a derailment
     seed(engine, derailing + civil_start_kept + hostile_opening)
+    started_before = scope(engine)  # the seeded threads start with their first comment, on MONDAY
+    later_period = scope(engine, since=MONDAY + DAY)
     with transaction(engine) as session:
-        [found] = dynamics.derailed(session, scope(engine))
+        [found] = dynamics.derailed(session, started_before)
+        assert dynamics.derailed(session, later_period) == []  # a thread counts in the period it started
     assert (found.thread, found.opening_share, found.comments, found.turn_comment) == ("tx", 0.0, 25, "x12")
     assert found.later_share == pytest.approx(5 / 15)
 

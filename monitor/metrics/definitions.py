@@ -68,8 +68,9 @@ METRICS = {
     "derailed": Definition(
         "Derailed threads",
         "Threads that open civil and turn hostile.",
-        "threads with >= 20 scored comments whose first 10 (by time) are at most 10% hostile and whose later "
-        "comments are at least 30% hostile; the turn is the first hostile comment after the opening",
+        "threads started in the period with >= 20 scored comments whose first 10 (by time) are at most 10% "
+        "hostile and whose later comments are at least 30% hostile; the turn is the first hostile comment "
+        "after the opening",
         20,
         "scored comments in the thread",
     ),

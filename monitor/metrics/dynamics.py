@@ -101,7 +101,11 @@ class Derailed:
 
 def derailed(session: Session, scope: Scope) -> list[Derailed]:
     threshold = hostile_threshold(session, scope.model_version)
-    active = select(Comment.thread_id).where(*_in_period(scope)).distinct()
+    # A thread belongs to the period it started in (its whole history counts): bounded by the period.
+    started = func.coalesce(Thread.created_utc, Thread.first_seen_utc)
+    active = select(Thread.id).where(
+        Thread.community_id == scope.community_id, started >= scope.since, started < scope.until
+    )
     hostile = case((Score.hostility >= threshold, 1), else_=0)
     # Ranking comments is the costly part: rank only threads that could qualify by their totals
     # (enough comments, and enough hostile ones for the later share even if the opening is civil).
