@@ -98,11 +98,7 @@ def status(config: ConfigOption = None) -> None:
     for column in ("community", "comments", "scored", "last collection (UTC)", "outcome"):
         table.add_column(column, justify="right" if column in ("comments", "scored") else "left")
     for row in rows:
-        when = (
-            datetime.fromtimestamp(row.last_run_started_utc, UTC).strftime("%Y-%m-%d %H:%M")
-            if row.last_run_started_utc
-            else "never"
-        )
+        when = _utc(row.last_run_started_utc)
         outcome = (row.last_run_status or "—") + (f": {row.last_run_error}" if row.last_run_error else "")
         table.add_row(f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)

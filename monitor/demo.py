@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -27,6 +28,7 @@ from monitor.scoring.models import load_scorer
 from monitor.scoring.pending import score_pending
 from monitor.sources.base import CommunityRef
 from monitor.sources.collect import collect
+from monitor.sources.http import reachable
 from monitor.sources.reddit_credentials import credentials_problem
 from monitor.store import schema
 from monitor.store.db import make_engine
@@ -45,13 +47,7 @@ Say = Callable[[str], None]
 
 
 def _internet() -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("hacker-news.firebaseio.com", 443), timeout=3).close()
-    except OSError:
-        return False
-    return True
+    return reachable(urlsplit(Settings().hackernews.api_url).hostname or "")
 
 
 def _is_cassette(path: Path) -> bool:

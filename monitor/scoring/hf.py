@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from monitor.errors import CivmonError
 from monitor.scoring.base import DIMENSIONS
+from monitor.sources.http import reachable
 
 HUB_HOST = "huggingface.co"
 WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 
 
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    try:
-        socket.create_connection((HUB_HOST, 443), timeout=timeout_s).close()
-    except OSError:
-        return False
-    return True
+def _hub_reachable() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") != "1" and reachable(HUB_HOST)
 
 
 def resolve(model: str) -> tuple[Path, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,15 @@ class PoliteAdapter(HTTPAdapter):
             state.attempt_number,
             state.next_action.sleep if state.next_action else 0,
         )
+
+
+def reachable(host: str, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to host:443 opens: a quick offline check before a slow, retrying client."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def polite_session(budget: RequestBudget, policy: RetryPolicy, user_agent: str, pool: int = 10) -> requests.Session:
