@@ -81,6 +81,26 @@ def test_score_texts_combines_chunks_and_skips(torch_scorer):
     assert results[1].reason and "no text" in results[1].reason
 
 
+def test_chunks_follow_the_model_window(untrained_model, tmp_path):
+    """A model with a 256-token window scores long comments in chunks twice as long as a 128-token one."""
+    import shutil
+
+    wide = tmp_path / "wide"
+    shutil.copytree(untrained_model, wide)
+    card = (wide / "model.json").read_text().replace('"max_length": 128', '"max_length": 256')
+    (wide / "model.json").write_text(card)
+    narrow_scorer = AllianceScorer(untrained_model, device="cpu", runtime="torch")
+    wide_scorer = AllianceScorer(wide, device="cpu", runtime="torch")
+    assert (narrow_scorer.chunk_words, wide_scorer.chunk_words) == (90, 180)
+    text = "This sentence has exactly seven words. " * 24  # 168 words
+    for scorer, expected in ((narrow_scorer, 2), (wide_scorer, 1)):
+        seen: list[str] = []
+        score = scorer.score
+        scorer.score = lambda texts, score=score: seen.extend(texts) or score(texts)  # records what the model sees
+        score_texts(scorer, [text])
+        assert len(seen) == expected, scorer.card.max_length
+
+
 def test_alliance_index_formula():
     assert alliance_index({"hostility": 0.2, "respect": 0.8, "warmth": 0.6}) == pytest.approx(0.5)
     assert alliance_index({"hostility": 0.9, "warmth": 0.1}) == pytest.approx(-0.8)

@@ -23,7 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact
+from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
+from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "alliance-minilm"
@@ -45,12 +46,6 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def pick_device(device: str) -> str:
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class AllianceScorer:
     def __init__(
         self,
@@ -67,6 +62,7 @@ class AllianceScorer:
         self.version = f"{self.card.name}@{fingerprint(folder)}+{self.runtime}"
         self.dimensions = tuple(self.card.dimensions)
         self.thresholds = {d: c.threshold for d, c in self.card.dimensions.items()}
+        self.chunk_words = CHUNK_WORDS * self.card.max_length // CHUNK_TOKENS
         self._scale = np.array([c.scale for c in self.card.dimensions.values()], dtype=np.float32)
         self._shift = np.array([c.shift for c in self.card.dimensions.values()], dtype=np.float32)
         self._run = self._onnx_runner(folder) if self.runtime == "onnx-int8" else self._torch_runner()
@@ -148,7 +144,13 @@ class AllianceScorer:
                 dynamo=False,
             )
         partial = target.with_name(f"model.int8.{os.getpid()}.onnx")
-        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser logs a line per tensor, and a hint, on the root logger
+        try:
+            quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            root.setLevel(level)
         plain.unlink()
         partial.replace(target)  # atomic: a concurrent loader sees the whole file or none
         return target

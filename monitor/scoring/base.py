@@ -26,6 +26,7 @@ class Scorer(Protocol):
     version: str  # what the stored scores cite: encoder + heads fingerprint, or hub id + revision
     dimensions: tuple[str, ...]
     thresholds: Mapping[str, float]  # per binary dimension: above it, a comment counts as e.g. hostile
+    chunk_words: int  # longer comments are scored in chunks of at most this many words (the model's window)
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for texts already prepared by `monitor.scoring.text` (non-empty, English)."""

@@ -17,6 +17,7 @@ from typing import Literal
 
 from monitor.errors import CivmonError
 from monitor.scoring.base import DIMENSIONS
+from monitor.scoring.text import CHUNK_WORDS
 from monitor.sources.http import reachable
 
 HUB_HOST = "huggingface.co"
@@ -65,6 +66,8 @@ class HuggingFaceScorer:
     ) -> None:
         from transformers import pipeline
 
+        from monitor.scoring.network import pick_device
+
         unknown = sorted(set(labels.values()) - set(DIMENSIONS))
         if unknown or "hostility" not in labels.values():
             raise CivmonError(
@@ -78,13 +81,14 @@ class HuggingFaceScorer:
             model=str(folder),
             top_k=None,
             function_to_apply=activation,
-            device=-1 if device in ("cpu", "auto") else device,
+            device=pick_device(device),
         )
         self.labels = dict(labels)
         self.name = model
         self.version = f"hf:{model}@{revision}"
         self.dimensions = tuple(dict.fromkeys(labels.values()))
         self.thresholds = {d: thresholds.get(d, 0.5) for d in self.dimensions}
+        self.chunk_words = CHUNK_WORDS  # pipelines cut at the model's own limit; most are 512 tokens or more
         self.batch_size = batch_size
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:

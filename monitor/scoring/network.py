@@ -39,6 +39,13 @@ def packaged_encoder() -> Path:
         ) from None
 
 
+def pick_device(device: str) -> str:
+    """ "auto" means the GPU where torch sees one."""
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average of the token vectors, padding left out (sentence-transformers' pooling for this encoder)."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -98,7 +105,8 @@ def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> No
     folder.mkdir(parents=True, exist_ok=True)
     network.encoder.save_pretrained(folder / ADAPTER_DIR)  # a peft model saves only its adapters
     save_file(
-        {"weight": network.heads.weight.detach().contiguous(), "bias": network.heads.bias.detach()}, folder / HEADS_FILE
+        {"weight": network.heads.weight.detach().cpu().contiguous(), "bias": network.heads.bias.detach().cpu()},
+        folder / HEADS_FILE,
     )
     card.save(folder)
 

@@ -28,7 +28,7 @@ def combine(chunks: list[dict[str, float]]) -> dict[str, float]:
 
 
 def score_texts(scorer: Scorer, texts: Sequence[str | None]) -> list[Result]:
-    prepared = [prepare(text) for text in texts]
+    prepared = [prepare(text, scorer.chunk_words) for text in texts]
     flat = [chunk for p in prepared for chunk in p.chunks]
     chunk_scores = iter(scorer.score(flat) if flat else [])
     results = []

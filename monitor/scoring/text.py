@@ -20,7 +20,8 @@ from functools import cache
 
 from markdown_it import MarkdownIt
 
-CHUNK_WORDS = 90  # about 120 word pieces: inside the model's 128-token window
+CHUNK_WORDS = 90  # about 120 word pieces: inside a 128-token window
+CHUNK_TOKENS = 128
 MIN_WORDS_FOR_LANGUAGE = 3
 LANGUAGE_CONFIDENCE = 0.6
 PLACEHOLDERS = {"[deleted]", "[removed]", "[ removed by reddit ]"}
@@ -108,7 +109,7 @@ def language(text: str) -> str | None:
     return code if probability >= LANGUAGE_CONFIDENCE else None
 
 
-def prepare(raw: str | None) -> Prepared:
+def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS) -> Prepared:
     if raw is None or not raw.strip():
         return Prepared((), skip_reason="empty")
     if raw.strip().lower() in PLACEHOLDERS:
@@ -119,4 +120,4 @@ def prepare(raw: str | None) -> Prepared:
     lang = language(text)
     if lang not in (None, "en"):
         return Prepared((), language=lang, skip_reason=f"not English (language: {lang})")
-    return Prepared(chunk(text), language=lang or "en")
+    return Prepared(chunk(text, chunk_words), language=lang or "en")
