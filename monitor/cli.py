@@ -400,6 +400,7 @@ def train(
     max_rows: Annotated[
         int | None, typer.Option(help="Use at most this many training rows per task (a quick run).")
     ] = None,
+    device: Annotated[str, typer.Option(help='"cpu", "cuda" or "auto" (the GPU where there is one).')] = "cpu",
 ) -> None:
     """Train the alliance model's adapters and heads on the labelled data in ../shared/data."""
     from monitor.scoring.datasets import available, data_dir
@@ -411,7 +412,7 @@ def train(
             f"the labelled data sets are not at {data}", "set CIVMON_SHARED_DATA to the folder holding them"
         )
     with out.status("training...") as status:
-        card = run_training(out_dir, data, seed=seed, max_rows=max_rows, progress=status.update)
+        card = run_training(out_dir, data, seed=seed, max_rows=max_rows, device=device, progress=status.update)
     out.print(
         f"{out_dir}: model {card.name}, dimensions {', '.join(card.dimensions)}. "
         f'Score with it: [model] name = "{out_dir}"',
@@ -429,7 +430,7 @@ def eval_(
     from monitor.scoring import datasets
     from monitor.scoring.alliance import AllianceScorer
     from monitor.scoring.bias import audit
-    from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
+    from monitor.scoring.evaluate import evaluate, interval_cell, peer_functions, scorer_function, write_report
     from monitor.scoring.models import load_scorer
 
     settings = load_settings(config)
@@ -449,8 +450,9 @@ def eval_(
         rows = evaluate(models, progress=status.update)
         bias = audit(lambda texts: [s["hostility"] for s in configured.score(texts)])
     table = Table(title="held-out test splits")
-    for column in ("task", "dimension", "model", "n", "ROC-AUC", "PR-AUC", "F1", "ECE", "Spearman"):
-        table.add_column(column, justify="left" if column in ("task", "dimension", "model") else "right")
+    for column in ("task", "dimension", "model", "n", "ROC-AUC", "95% CI", "PR-AUC", "F1", "ECE", "Spearman"):
+        text = column in ("task", "dimension", "model")  # text wraps in a narrow terminal; figures never do
+        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
     fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
     for r in rows:
         table.add_row(
@@ -459,6 +461,7 @@ def eval_(
             r.model,
             f"{r.n:,}",
             fmt(r.roc_auc),
+            interval_cell(r.ci95),
             fmt(r.pr_auc),
             fmt(r.f1),
             fmt(r.ece),

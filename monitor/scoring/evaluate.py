@@ -4,7 +4,10 @@ and an identity-term bias audit.
 Metrics per dataset and dimension, on the test split only (never trained on, see
 `monitor.scoring.datasets`): ROC-AUC, PR-AUC (average precision), F1 at the model's
 shipped threshold, expected calibration error (10 equal-width bins) for binary labels;
-Spearman's rank correlation for continuous ones (politeness). Texts go through the same
+Spearman's rank correlation for continuous ones (politeness). The headline figure (ROC-AUC,
+or Spearman) comes with a 95% percentile-bootstrap interval over the test rows (seeded, so
+a rerun prints the same): a test split of a few hundred rows measures a model only so exactly,
+and a bar is met or missed by more than the interval's width, or not meaningfully at all. Texts go through the same
 preparation as the store's comments; rows a scorer declines (e.g. flagged non-English)
 are reported as coverage and left out of that scorer's metrics.
 
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import bootstrap, spearmanr
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from monitor.scoring import datasets
@@ -28,6 +31,7 @@ from monitor.scoring.base import Scorer
 from monitor.scoring.results import score_texts
 
 CALIBRATION_BINS = 10
+BOOTSTRAP_RESAMPLES = 1000
 ScoreFn = Callable[[list[str]], list[dict[str, float] | None]]
 
 
@@ -43,6 +47,7 @@ class Row:
     f1: float | None = None
     ece: float | None = None
     spearman: float | None = None
+    ci95: tuple[float, float] | None = None  # of roc_auc, or of spearman for continuous labels
 
 
 def expected_calibration_error(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -119,12 +124,33 @@ def _metrics(
     row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
     if info.kind == "continuous":
         row.spearman = float(spearmanr(s, y).statistic)
+        row.ci95 = confidence_interval(lambda y, s: spearmanr(s, y).statistic, y, s)
     elif 0 < y.sum() < len(y):
         row.roc_auc = float(roc_auc_score(y, s))
+        row.ci95 = confidence_interval(_roc_auc_or_nan, y, s)
         row.pr_auc = float(average_precision_score(y, s))
         row.f1 = float(f1_score(y, s >= threshold))
         row.ece = expected_calibration_error(y, s)
     return row
+
+
+def confidence_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, s: np.ndarray):  # type: ignore[no-untyped-def]
+    """95% percentile-bootstrap interval of statistic(labels, scores), resampling test rows in pairs."""
+    result = bootstrap(
+        (y, s),
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        random_state=np.random.default_rng(0),
+    )
+    interval = result.confidence_interval
+    return round(float(interval.low), 4), round(float(interval.high), 4)
+
+
+def _roc_auc_or_nan(y: np.ndarray, s: np.ndarray) -> float:
+    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")  # a resample may lack a class
 
 
 def write_report(rows: list[Row], bias: list[dict[str, object]], folder: Path) -> tuple[Path, Path]:
@@ -140,20 +166,25 @@ def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def interval_cell(interval: tuple[float, float] | None) -> str:
+    return "—" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}"
+
+
 def markdown(rows: list[Row], bias: list[dict[str, object]]) -> str:
     lines = [
         "# civmon eval",
         "",
         "Held-out test splits only. ROC-AUC, PR-AUC, F1 at the model's threshold, "
-        "calibration error (ECE); Spearman for continuous labels.",
+        "calibration error (ECE); Spearman for continuous labels. 95% CI: percentile bootstrap "
+        f"({BOOTSTRAP_RESAMPLES:,} resamples of the test rows) of ROC-AUC, or of Spearman.",
         "",
-        "| task | dimension | model | n | coverage | ROC-AUC | PR-AUC | F1 | ECE | Spearman |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | dimension | model | n | coverage | ROC-AUC | 95% CI | PR-AUC | F1 | ECE | Spearman |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r.task, r.dimension, r.model)):
         lines.append(
             f"| {r.task} | {r.dimension} | {r.model} | {r.n:,} | {r.coverage:.0%} | {_cell(r.roc_auc)} | "
-            f"{_cell(r.pr_auc)} | {_cell(r.f1)} | {_cell(r.ece)} | {_cell(r.spearman)} |"
+            f"{interval_cell(r.ci95)} | {_cell(r.pr_auc)} | {_cell(r.f1)} | {_cell(r.ece)} | {_cell(r.spearman)} |"
         )
     lines += [
         "",
