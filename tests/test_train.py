@@ -139,6 +139,7 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
         assert np.isfinite([dimension.scale, dimension.shift]).all() and 0 <= dimension.threshold <= 1
     t = card.training
     assert t["seed"] == 7 and t["steps"] == 8 and t["rows_seen"] == 64
+    assert t["environment"]["device"] == "cpu"  # type: ignore[index]
     assert {s: r["train_rows_per_epoch"] for s, r in t["rows"].items()} == dict.fromkeys(train.SOURCES, 16)  # type: ignore[union-attr]
     assert set(t["validation"]) == {  # type: ignore[arg-type]
         "selection",

