@@ -26,13 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import dashboard_seed  # noqa: E402
 import websocket  # noqa: E402  (websocket-client, installed with streamlit)
 from sqlalchemy import select  # noqa: E402
 
 from monitor.store import schema  # noqa: E402
 from monitor.store.db import make_engine  # noqa: E402
 from monitor.store.models import Thread  # noqa: E402
+
+import dashboard_seed  # noqa: E402
 
 WIDTH = 1400
 # (file name, URL path and query, window height: Streamlit scrolls inside the page, so long pages need tall windows)
