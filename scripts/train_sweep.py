@@ -110,14 +110,27 @@ def main() -> None:
                 tar.add(args.out / result["name"], arcname=result["name"])
 
 
+SHORT = {
+    "goemotions_hostile": "ge-hostile",
+    "goemotions_warmth": "ge-warmth",
+    "politeness_wikipedia": "polite-wp",
+    "politeness_stackexchange": "polite-se",
+}
+
+
+def _short(key: str) -> str:
+    task = key.removesuffix("_roc_auc").removesuffix("_spearman")
+    return SHORT.get(task, task)[:10]
+
+
 def _print_table(ranked: list[dict]) -> None:
     val_keys = [k for k in ranked[0]["validation"] if k != "selection"] if ranked else []
     print("\nranked by validation selection (test figures for information only)")
-    print("name".ljust(24), "select", *(k.split("_roc")[0].split("_spear")[0][:10].rjust(10) for k in val_keys))
+    print("name".ljust(24), "select", *(_short(k).rjust(10) for k in val_keys))
     for r in ranked:
         v = r["validation"]
         print(r["name"].ljust(24), f"{v['selection']:.4f}", *(f"{v[k] or float('nan'):10.4f}" for k in val_keys))
-    print("\ntest (score path):", " ".join(t[:10] for t in TEST_TASKS))
+    print("\n" + "test (score path)".ljust(24), *(_short(t).rjust(10) for t in TEST_TASKS))
     for r in ranked:
         print(r["name"].ljust(24), *(f"{r['test'][t]:10.4f}" for t in TEST_TASKS), f"{r['wall_s']:7.0f}s")
 
