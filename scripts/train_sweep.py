@@ -22,20 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-TEST_TASKS = (
-    "incivility",
-    "goemotions_hostile",
-    "goemotions_warmth",
-    "davidson",
-    "politeness_wikipedia",
-    "politeness_stackexchange",
-    "hatexplain",
-    "jigsaw",
-)
+from monitor.scoring import datasets
+
+TEST_TASKS = tuple(datasets.TASKS)  # every task has a test split
 
 
 def _test_figures(folder: Path, device: str) -> dict[str, float]:
-    from monitor.scoring import datasets
     from monitor.scoring.alliance import AllianceScorer
     from monitor.scoring.results import score_texts
     from monitor.scoring.train import roc_auc, spearman
