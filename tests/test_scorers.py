@@ -59,6 +59,25 @@ def test_onnx_int8_runtime_agrees_with_torch(untrained_model, torch_scorer, tmp_
     assert fast.version.endswith("+onnx-int8") and fast.version.split("+")[0] == torch_scorer.version.split("+")[0]
 
 
+def test_building_the_int8_runtime_logs_one_line_not_the_quantisers(untrained_model, tmp_path, monkeypatch, capsys):
+    import logging
+
+    from monitor import logs
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # a fresh cache: the export and quantisation run
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure()
+    try:
+        AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = capsys.readouterr().err.splitlines()
+    assert any("preparing the fast CPU runtime" in line for line in lines)
+    assert not [line for line in lines if " root: " in line]  # onnxruntime's per-tensor lines and hint
+
+
 def test_version_follows_the_weights(untrained_model, tmp_path):
     import shutil
 
@@ -96,7 +115,7 @@ def test_chunks_follow_the_model_window(untrained_model, tmp_path):
     for scorer, expected in ((narrow_scorer, 2), (wide_scorer, 1)):
         seen: list[str] = []
         score = scorer.score
-        scorer.score = lambda texts, score=score: seen.extend(texts) or score(texts)  # records what the model sees
+        scorer.score = lambda texts, score=score, seen=seen: seen.extend(texts) or score(texts)  # what the model sees
         score_texts(scorer, [text])
         assert len(seen) == expected, scorer.card.max_length
 

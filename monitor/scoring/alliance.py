@@ -144,13 +144,7 @@ class AllianceScorer:
                 dynamo=False,
             )
         partial = target.with_name(f"model.int8.{os.getpid()}.onnx")
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantiser logs a line per tensor, and a hint, on the root logger
-        try:
-            quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
-        finally:
-            root.setLevel(level)
+        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
         plain.unlink()
         partial.replace(target)  # atomic: a concurrent loader sees the whole file or none
         return target
