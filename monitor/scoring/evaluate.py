@@ -6,10 +6,9 @@ Metrics per dataset and dimension, on the test split only (never trained on, see
 shipped threshold, expected calibration error (10 equal-width bins) for binary labels;
 Spearman's rank correlation for continuous ones (politeness). The headline figure (ROC-AUC,
 or Spearman) comes with a 95% percentile-bootstrap interval over the test rows (seeded, so
-a rerun prints the same): a test split of a few hundred rows measures a model only so exactly,
-and a bar is met or missed by more than the interval's width, or not meaningfully at all. Texts go through the same
-preparation as the store's comments; rows a scorer declines (e.g. flagged non-English)
-are reported as coverage and left out of that scorer's metrics.
+a rerun prints the same): a test split of a few hundred rows measures a model only so
+exactly. Texts go through the same preparation as the store's comments; rows a scorer
+declines (e.g. flagged non-English) are reported as coverage and left out of that scorer's metrics.
 
 Peers (optional extra `civmon[eval]`): VADER (hostility = (1 - compound) / 2, warmth =
 (1 + compound) / 2) and alt-profanity-check (hostility = probability of profanity).
@@ -123,11 +122,11 @@ def _metrics(
     s = np.array([outputs[i][info.dimension] for i in kept])  # type: ignore[index]
     row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
     if info.kind == "continuous":
-        row.spearman = float(spearmanr(s, y).statistic)
-        row.ci95 = confidence_interval(lambda y, s: spearmanr(s, y).statistic, y, s)
+        row.spearman = _spearman(y, s)
+        row.ci95 = confidence_interval(_spearman, y, s)
     elif 0 < y.sum() < len(y):
-        row.roc_auc = float(roc_auc_score(y, s))
-        row.ci95 = confidence_interval(_roc_auc_or_nan, y, s)
+        row.roc_auc = _roc_auc(y, s)
+        row.ci95 = confidence_interval(_roc_auc, y, s)
         row.pr_auc = float(average_precision_score(y, s))
         row.f1 = float(f1_score(y, s >= threshold))
         row.ece = expected_calibration_error(y, s)
@@ -149,8 +148,12 @@ def confidence_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y:
     return round(float(interval.low), 4), round(float(interval.high), 4)
 
 
-def _roc_auc_or_nan(y: np.ndarray, s: np.ndarray) -> float:
+def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")  # a resample may lack a class
+
+
+def _spearman(y: np.ndarray, s: np.ndarray) -> float:
+    return float(spearmanr(s, y).statistic)
 
 
 def write_report(rows: list[Row], bias: list[dict[str, object]], folder: Path) -> tuple[Path, Path]:
