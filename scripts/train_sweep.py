@@ -20,30 +20,19 @@ import tarfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from monitor.scoring import datasets
 
 TEST_TASKS = tuple(datasets.TASKS)  # every task has a test split
 
 
 def _test_figures(folder: Path, device: str) -> dict[str, float]:
+    """Each test split's headline figure (ROC-AUC, or Spearman) through `civmon eval`'s own path."""
     from monitor.scoring.alliance import AllianceScorer
-    from monitor.scoring.results import score_texts
-    from monitor.scoring.train import roc_auc, spearman
+    from monitor.scoring.evaluate import evaluate, scorer_function
 
-    scorer = AllianceScorer(folder, device=device, runtime="torch" if device != "cpu" else None)
-    figures = {}
-    for task in TEST_TASKS:
-        examples = datasets.load(task, "test")
-        results = score_texts(scorer, [e.text for e in examples])
-        dimension = datasets.TASKS[task].dimension
-        kept = [i for i, r in enumerate(results) if r.scores]
-        s = np.array([results[i].scores[dimension] for i in kept])  # type: ignore[index]
-        y = np.array([examples[i].label for i in kept])
-        binary = datasets.TASKS[task].kind == "binary"
-        figures[task] = round(roc_auc(s, y) if binary else spearman(s, y), 4)
-    return figures
+    scorer = AllianceScorer(folder, device=device)
+    rows = evaluate({scorer.name: (scorer_function(scorer), dict(scorer.thresholds))}, tasks=TEST_TASKS)
+    return {r.task: round(r.roc_auc if r.roc_auc is not None else r.spearman, 4) for r in rows}  # type: ignore[arg-type]
 
 
 def _run(job: tuple[str, dict, Path, str]) -> dict:
