@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from monitor.config import ModelSettings
@@ -76,6 +77,14 @@ def test_building_the_int8_runtime_logs_one_line_not_the_quantisers(untrained_mo
     lines = capsys.readouterr().err.splitlines()
     assert any("preparing the fast CPU runtime" in line for line in lines)
     assert not [line for line in lines if " root: " in line]  # onnxruntime's per-tensor lines and hint
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU the test asks for")
+def test_a_missing_gpu_is_a_clear_error(untrained_model):
+    with pytest.raises(CivmonError, match='device "cuda" was asked for') as error:
+        AllianceScorer(untrained_model, device="cuda")
+    assert '"auto"' in error.value.hint
+    assert AllianceScorer(untrained_model, device="auto", runtime="torch").device == "cpu"
 
 
 def test_version_follows_the_weights(untrained_model, tmp_path):

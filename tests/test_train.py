@@ -195,6 +195,21 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     assert (SHIPPED / "MODEL_CARD.md").is_file()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU the test asks for")
+def test_civmon_train_on_a_missing_gpu_says_so(tmp_path):
+    if not datasets.available():
+        pytest.skip(f"labelled data not found at {datasets.data_dir()}")  # the command checks the data first
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "train", "--out", str(tmp_path / "model"), "--device", "cuda"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and 'device "cuda" was asked for' in result.stderr, result.stderr
+    assert not (tmp_path / "model").exists()
+
+
 def test_civmon_train_command_writes_a_loadable_model(tmp_path):
     """The reproducible command itself, on a handful of rows."""
     if not datasets.available():

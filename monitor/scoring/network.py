@@ -40,10 +40,16 @@ def packaged_encoder() -> Path:
 
 
 def pick_device(device: str) -> str:
-    """ "auto" means the GPU where torch sees one."""
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """ "auto" means the GPU where torch sees one; a GPU asked for by name must be there."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    present = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(device.split(":")[0])
+    if present and not present():
+        raise CivmonError(
+            f'device "{device}" was asked for, but torch sees no such GPU on this machine',
+            'use device "auto" (the GPU where there is one) or "cpu"; a GPU needs a torch build made for it',
+        )
+    return device
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

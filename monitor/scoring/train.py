@@ -121,6 +121,7 @@ def train(
         raise CivmonError(f"unknown training settings: {', '.join(sorted(unknown))}", "known: " + ", ".join(DEFAULTS))
     hp = copy.deepcopy(DEFAULTS)
     hp.update(copy.deepcopy(hyperparameters))
+    device = pick_device(device)  # a GPU that is not there fails now, not after the data is read
     say = progress or (lambda message: print(message, flush=True))
     data = datasets.data_dir() if data is None else Path(data)
     lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks])
@@ -177,7 +178,6 @@ def train(
         bias="none",
     )
     encoder = get_peft_model(base, lora)
-    device = pick_device(device)
     network = AllianceNetwork(encoder, list(DIMENSIONS)).to(device)
     adapter_params = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("heads.")]
     head_params = list(network.heads.parameters())
