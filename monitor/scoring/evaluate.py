@@ -122,11 +122,11 @@ def _metrics(
     s = np.array([outputs[i][info.dimension] for i in kept])  # type: ignore[index]
     row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
     if info.kind == "continuous":
-        row.spearman = _spearman(y, s)
-        row.ci95 = confidence_interval(_spearman, y, s)
+        row.spearman = spearman(y, s)
+        row.ci95 = confidence_interval(spearman, y, s)
     elif 0 < y.sum() < len(y):
-        row.roc_auc = _roc_auc(y, s)
-        row.ci95 = confidence_interval(_roc_auc, y, s)
+        row.roc_auc = roc_auc(y, s)
+        row.ci95 = confidence_interval(roc_auc, y, s)
         row.pr_auc = float(average_precision_score(y, s))
         row.f1 = float(f1_score(y, s >= threshold))
         row.ece = expected_calibration_error(y, s)
@@ -148,11 +148,13 @@ def confidence_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y:
     return round(float(interval.low), 4), round(float(interval.high), 4)
 
 
-def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")  # a resample may lack a class
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC-AUC of scores s against binary labels y; nan where y lacks a class (a small resample may)."""
+    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def _spearman(y: np.ndarray, s: np.ndarray) -> float:
+def spearman(y: np.ndarray, s: np.ndarray) -> float:
+    """Spearman's rank correlation of scores s with continuous labels y."""
     return float(spearmanr(s, y).statistic)
 
 

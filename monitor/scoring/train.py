@@ -13,10 +13,14 @@ set labels (a masked loss):
 
 Rows come from the train splits of `monitor.scoring.datasets` only; the val splits pick
 the checkpoint (mean of the validation ROC-AUCs and the respect Spearman) and fit the
-calibration; test splits are never read here. Calibration per binary dimension is Platt
-scaling, probability = sigmoid(scale * logit + shift), fitted on validation, with the
-threshold that maximises F1 there; hostility is calibrated on the Reddit sets (incivility
-and GoEmotions, each weighing half), not on tweets whose base rate is far from a forum's.
+calibration; test splits are never read here. A cross-validation run (`fold`, used by
+`scripts/train_sweep.py --folds K` to choose settings) validates incivility on a fold of its
+train and val rows instead, because its val split alone is too small to tell settings apart.
+
+Calibration per binary dimension is Platt scaling, probability = sigmoid(scale * logit +
+shift), fitted on validation, with the threshold that maximises F1 there; hostility is
+calibrated on the Reddit sets (incivility and GoEmotions, each weighing half), not on
+tweets whose base rate is far from a forum's.
 Respect is mapped to the predicted normalized politeness score by least squares, then
 stretched so that 90% of validation scores fall within [0.1, 0.9]; 0.5 means a predicted
 score of 0 (neither polite nor impolite), its threshold.
@@ -39,9 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets
+from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import (
     ADAPTER_DIR,
     AllianceNetwork,
@@ -62,6 +68,10 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "davidson": ("davidson",),
     "politeness_wikipedia": ("politeness_wikipedia",),
 }
+
+# The source whose validation split is too small to choose settings by (52 uncivil comments):
+# cross-validation runs (`fold`) validate on a fold of all its non-test rows instead.
+FOLDED_SOURCE = "incivility"
 
 # Every linear layer of the six transformer layers (attention q/k/v/output, feed-forward
 # in/out); not the unused pooler.
@@ -95,6 +105,7 @@ DEFAULTS: dict[str, object] = {
 }
 
 DEFAULT_EPOCHS = 1.0
+LabelledRow = tuple[str, list[float]]  # text, one label per dimension (nan: unlabelled)
 ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -106,6 +117,7 @@ def train(
     max_rows: int | None = None,
     epochs: float = DEFAULT_EPOCHS,
     device: str = "cpu",
+    fold: tuple[int, int] | None = None,
     progress: Callable[[str], None] | None = None,
     **hyperparameters: object,
 ) -> ModelCard:
@@ -114,11 +126,16 @@ def train(
     max_rows caps the rows of every source, in training and in validation (quick trials, tests).
     device: "cpu", "cuda" or "auto"; the card records which (GPU kernels add in no fixed order,
     so a GPU run repeats only nearly).
+    fold: (k, K) makes this a cross-validation run for choosing settings, not a model to ship:
+    the incivility rows outside its test split (train and val) are divided into K folds by
+    text hash (`datasets.fold`); fold k validates and the other folds train.
     hyperparameters override DEFAULTS (unknown names are an error).
     """
     unknown = set(hyperparameters) - set(DEFAULTS)
     if unknown:
         raise CivmonError(f"unknown training settings: {', '.join(sorted(unknown))}", "known: " + ", ".join(DEFAULTS))
+    if fold is not None and not 0 <= fold[0] < fold[1]:
+        raise CivmonError(f"fold {fold[0]} of {fold[1]} does not exist", f"choose a fold from 0 to {fold[1] - 1}")
     hp = copy.deepcopy(DEFAULTS)
     hp.update(copy.deepcopy(hyperparameters))
     device = pick_device(device)  # a GPU that is not there fails now, not after the data is read
@@ -142,7 +159,9 @@ def train(
     val_sets: dict[str, tuple[list[str], np.ndarray]] = {}  # task -> texts, labels
     rows_used: dict[str, dict[str, int]] = {}
     for source, tasks in SOURCES.items():
-        train_rows = _rows(tasks, "train", data)
+        train_rows, val_rows = _rows(tasks, "train", data), _rows(tasks, "val", data)
+        if fold is not None and source == FOLDED_SOURCE:
+            train_rows, val_rows = refold(train_rows + val_rows, *fold)
         wanted = rows_per_source.get(source, 0)
         if max_rows is not None:
             wanted = min(wanted, max_rows)
@@ -151,7 +170,7 @@ def train(
             text, labels = train_rows[i]
             train_texts.append(text)
             train_labels.append(labels)
-        val_rows = _rows(tasks, "val", data)[: min(int(hp["val_rows"]), max_rows or 10**9)]  # type: ignore[call-overload]
+        val_rows = val_rows[: min(int(hp["val_rows"]), max_rows or 10**9)]  # type: ignore[call-overload]
         for task in tasks:
             column = DIMENSIONS.index(datasets.TASKS[task].dimension)
             val_sets[task] = ([t for t, _ in val_rows], np.array([lab[column] for _, lab in val_rows]))
@@ -266,7 +285,7 @@ def train(
         if dimension in BINARY:
             z, y, w = _pooled(tasks, val_logits, val_sets)
             scale, shift = platt(z, y, w)
-            threshold = f1_threshold(_sigmoid(scale * z + shift), y, w)
+            threshold = f1_threshold(expit(scale * z + shift), y, w)
         else:
             (task,) = tasks
             scale, shift = _stretch(val_logits[task], val_sets[task][1])
@@ -281,7 +300,13 @@ def train(
         dimensions=dimension_cards,
         training={
             "function": "monitor.scoring.train.train",
-            "call": {"seed": seed, "max_rows": max_rows, "epochs": epochs, **hyperparameters},
+            "call": {
+                "seed": seed,
+                "max_rows": max_rows,
+                "epochs": epochs,
+                **({"fold": list(fold)} if fold else {}),
+                **hyperparameters,
+            },
             "datasets": {
                 task: {
                     "dataset": datasets.TASKS[task].dataset,
@@ -323,7 +348,7 @@ def train(
 # --------------------------------------------------------------------------- data
 
 
-def _rows(tasks: Sequence[str], split: str, data: Path) -> list[tuple[str, list[float]]]:
+def _rows(tasks: Sequence[str], split: str, data: Path) -> list[LabelledRow]:
     """Rows of one source: text (normalised as the scorer does) and one label per dimension (nan: unlabelled)."""
     from monitor.scoring.text import normalise
 
@@ -337,6 +362,11 @@ def _rows(tasks: Sequence[str], split: str, data: Path) -> list[tuple[str, list[
             labels[DIMENSIONS.index(datasets.TASKS[task].dimension)] = example.label
         rows.append((normalise(examples[0].text), labels))
     return rows
+
+
+def refold(rows: list[LabelledRow], k: int, folds: int) -> tuple[list[LabelledRow], list[LabelledRow]]:
+    """(train, validation) rows of cross-validation fold k of `folds`: fold k validates, the rest train."""
+    return [r for r in rows if datasets.fold(r[0], folds) != k], [r for r in rows if datasets.fold(r[0], folds) == k]
 
 
 def _sample(available: int, wanted: int, rng: random.Random) -> list[int]:
@@ -431,47 +461,13 @@ def _metrics(logits: dict[str, np.ndarray], val_sets) -> dict[str, float]:  # ty
     for task, z in logits.items():
         y = val_sets[task][1]
         if datasets.TASKS[task].kind == "binary":
-            out[f"{task}_roc_auc"] = roc_auc(z, y)
+            out[f"{task}_roc_auc"] = roc_auc(y, z)
         else:
-            out[f"{task}_spearman"] = spearman(z, y)
+            out[f"{task}_spearman"] = spearman(y, z)
     return out
 
 
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their mean rank."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    sorted_x = x[order]
-    boundaries = np.flatnonzero(np.diff(sorted_x)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(x)]])
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = (s + e + 1) / 2
-    return ranks
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    labels = np.asarray(labels) > 0.5
-    positives, negatives = labels.sum(), (~labels).sum()
-    if not positives or not negatives:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = rankdata(a), rankdata(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 # --------------------------------------------------------------------------- calibration
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 def _pooled(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -490,7 +486,7 @@ def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, l2: float =
     t = np.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     a, b = 1.0, 0.0
     for _ in range(100):
-        p = _sigmoid(a * z + b)
+        p = expit(a * z + b)
         g = np.array([np.sum(w * (p - t) * z) + l2 * a, np.sum(w * (p - t))])
         s = w * p * (1 - p)
         h = np.array([[np.sum(s * z * z) + l2, np.sum(s * z)], [np.sum(s * z), np.sum(s) + 1e-12]])
