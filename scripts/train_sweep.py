@@ -7,9 +7,11 @@ VARIANTS.json maps a variant's name to the keyword arguments of `monitor.scoring
 (seed, epochs and any hyperparameter). Each variant is trained into OUT/<name>; OUT/sweep.jsonl
 gets one line per variant (its validation record and, for information, test figures through the
 shipped scoring path); the table printed at the end is ranked by the validation selection score
-alone, which is how `train.DEFAULTS` are chosen: test splits never choose. `--keep N` packs the
-N best artefacts into OUT/best.tar.gz. Chunks for the test figures are sized to each variant's
-window (90 words per 128 tokens), as the scorer does.
+alone, which is how `train.DEFAULTS` are chosen: test splits never choose. Started again with
+the same OUT, a sweep skips the runs OUT/sweep.jsonl already holds (after a crash, or to add
+variants to a comparison). `--keep N` packs the N best artefacts into OUT/best.tar.gz. Chunks
+for the test figures are sized to each variant's window (90 words per 128 tokens), as the
+scorer does.
 
 `--folds K` cross-validates instead: each variant is trained K times, validating incivility on
 fold k of its train and val rows (`train(fold=(k, K))`), so settings are compared on all
@@ -71,17 +73,30 @@ def _run(job: Job) -> dict:
             test = _test_figures(out / run, device) if fold is None else None
         except Exception as error:  # one broken variant must not end the sweep
             print(f"failed: {error!r}", file=log)
-            return {"name": name, "fold": None if fold is None else fold[0], "kwargs": kwargs, "error": repr(error)}
+            return {**_identity(job), "error": repr(error)}
     return {
-        "name": name,
-        "fold": None if fold is None else fold[0],
-        "kwargs": kwargs,
+        **_identity(job),
         "validation": card.training["validation"],
         "chosen_step": card.training["chosen_step"],
         "steps": card.training["steps"],
         "test": test,
         "wall_s": round(time.monotonic() - started, 1),
     }
+
+
+def _identity(job: Job) -> dict:
+    name, kwargs, fold, _, _ = job
+    return {"name": name, "kwargs": kwargs, "fold": fold and fold[0], "folds": fold and fold[1]}
+
+
+def _key(result: dict) -> str:
+    return json.dumps([result[k] for k in ("name", "kwargs", "fold", "folds")], sort_keys=True)
+
+
+def _finished(sink: Path) -> dict[str, dict]:
+    """Results already in OUT/sweep.jsonl, by job: a sweep started again in its folder resumes."""
+    lines = sink.read_text().splitlines() if sink.exists() else []
+    return {_key(r): r for r in map(json.loads, lines) if "validation" in r}
 
 
 def main() -> None:
@@ -98,9 +113,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     folds = [(k, args.folds) for k in range(args.folds)] if args.folds else [None]
     jobs = [(name, kwargs, fold, args.out, args.device) for name, kwargs in variants.items() for fold in folds]
-    results = []
+    finished = _finished(args.out / "sweep.jsonl")
+    results = [finished[_key(_identity(j))] for j in jobs if _key(_identity(j)) in finished]
+    pending = [j for j in jobs if _key(_identity(j)) not in finished]
+    if results:
+        print(f"resuming: {len(results)} of {len(jobs)} runs already in {args.out / 'sweep.jsonl'}", flush=True)
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool, (args.out / "sweep.jsonl").open("a") as sink:
-        for result in pool.imap_unordered(_run, jobs):
+        for result in pool.imap_unordered(_run, pending):
             results.append(result)
             sink.write(json.dumps(result) + "\n")
             sink.flush()

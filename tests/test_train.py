@@ -219,6 +219,9 @@ def test_sweep_cross_validates_variants_against_a_baseline(tmp_path: Path) -> No
     assert "cross-validated" in result.stdout and "(baseline)" in result.stdout
     rank4 = next(line for line in result.stdout.splitlines() if line.startswith("rank4") and "select" in line)
     assert "incivility" in rank4 and "[" in rank4
+    again = subprocess.run(command, cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+    assert "resuming: 4 of 4 runs" in again.stdout and rank4 in again.stdout  # nothing retrained, same comparison
+    assert len((tmp_path / "out" / "sweep.jsonl").read_text().splitlines()) == 4
 
 
 def test_cross_validated_differences_by_hand() -> None:
