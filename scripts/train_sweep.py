@@ -113,22 +113,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     folds = [(k, args.folds) for k in range(args.folds)] if args.folds else [None]
     jobs = [(name, kwargs, fold, args.out, args.device) for name, kwargs in variants.items() for fold in folds]
-    finished = _finished(args.out / "sweep.jsonl")
-    results = [finished[_key(_identity(j))] for j in jobs if _key(_identity(j)) in finished]
-    pending = [j for j in jobs if _key(_identity(j)) not in finished]
-    if results:
-        print(f"resuming: {len(results)} of {len(jobs)} runs already in {args.out / 'sweep.jsonl'}", flush=True)
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool, (args.out / "sweep.jsonl").open("a") as sink:
-        for result in pool.imap_unordered(_run, pending):
-            results.append(result)
-            sink.write(json.dumps(result) + "\n")
-            sink.flush()
-            print(
-                f"[{len(results)}/{len(jobs)}] {result['name']}"
-                + ("" if result["fold"] is None else f" fold {result['fold']}")
-                + f": {result.get('validation', {}).get('selection', result.get('error'))}",
-                flush=True,
-            )
+    results = _execute(jobs, args.out / "sweep.jsonl", args.workers)
     if args.folds:
         _print_cross_validation(cross_validated(results, args.baseline or next(iter(variants)), args.folds))
         return
@@ -138,6 +123,24 @@ def main() -> None:
         with tarfile.open(args.out / "best.tar.gz", "w:gz") as tar:
             for result in ranked[: args.keep]:
                 tar.add(args.out / result["name"], arcname=result["name"])
+
+
+def _execute(jobs: list[Job], sink: Path, workers: int) -> list[dict]:
+    """Every job's result: those already in `sink` as they are, the others trained (and appended)."""
+    finished = _finished(sink)
+    results = [finished[_key(_identity(j))] for j in jobs if _key(_identity(j)) in finished]
+    pending = [j for j in jobs if _key(_identity(j)) not in finished]
+    if results:
+        print(f"resuming: {len(results)} of {len(jobs)} runs already in {sink}", flush=True)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool, sink.open("a") as out:
+        for result in pool.imap_unordered(_run, pending):
+            results.append(result)
+            out.write(json.dumps(result) + "\n")
+            out.flush()
+            fold = "" if result["fold"] is None else f" fold {result['fold']}"
+            outcome = result.get("validation", {}).get("selection", result.get("error"))
+            print(f"[{len(results)}/{len(jobs)}] {result['name']}{fold}: {outcome}", flush=True)
+    return results
 
 
 def cross_validated(results: list[dict], baseline: str, folds: int) -> list[dict]:
