@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="the variant others are compared with (default: the first)")
     args = parser.parse_args()
     variants: dict[str, dict] = json.loads(args.variants.read_text())
+    if args.baseline is not None and args.baseline not in variants:
+        parser.error(f"--baseline {args.baseline!r} is not a variant in {args.variants}: one of: {', '.join(variants)}")
     args.out.mkdir(parents=True, exist_ok=True)
     folds = [(k, args.folds) for k in range(args.folds)] if args.folds else [None]
     jobs = [(name, kwargs, fold, args.out, args.device) for name, kwargs in variants.items() for fold in folds]
@@ -128,8 +130,9 @@ def main() -> None:
 def _execute(jobs: list[Job], sink: Path, workers: int) -> list[dict]:
     """Every job's result: those already in `sink` as they are, the others trained (and appended)."""
     finished = _finished(sink)
-    results = [finished[_key(_identity(j))] for j in jobs if _key(_identity(j)) in finished]
-    pending = [j for j in jobs if _key(_identity(j)) not in finished]
+    keys = [_key(_identity(j)) for j in jobs]
+    results = [finished[k] for k in keys if k in finished]
+    pending = [j for j, k in zip(jobs, keys, strict=True) if k not in finished]
     if results:
         print(f"resuming: {len(results)} of {len(jobs)} runs already in {sink}", flush=True)
     with multiprocessing.get_context("spawn").Pool(workers) as pool, sink.open("a") as out:

@@ -88,6 +88,8 @@ def test_refold_holds_out_one_fold() -> None:
 def test_a_fold_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CivmonError, match="fold 5 of 5 does not exist"):
         train.train(tmp_path / "m", tmp_path, fold=(5, 5))
+    with pytest.raises(CivmonError, match="at least 2 folds"):  # one fold would leave nothing to train on
+        train.train(tmp_path / "m", tmp_path, fold=(0, 1))
 
 
 def test_unknown_setting_is_refused(tmp_path: Path) -> None:
@@ -224,6 +226,16 @@ def test_sweep_cross_validates_variants_against_a_baseline(tmp_path: Path) -> No
     assert len((tmp_path / "out" / "sweep.jsonl").read_text().splitlines()) == 4
 
 
+def test_sweep_refuses_a_baseline_that_is_not_a_variant(tmp_path: Path) -> None:
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"base": TINY}))
+    command = [sys.executable, "scripts/train_sweep.py", str(variants), str(tmp_path / "out"), "--baseline", "bsae"]
+    result = subprocess.run(command, cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--baseline 'bsae' is not a variant" in result.stderr
+    assert "one of: base" in result.stderr
+    assert not (tmp_path / "out" / "sweep.jsonl").exists()  # nothing trained
+
+
 def test_cross_validated_differences_by_hand() -> None:
     sweep = _load_script("train_sweep")
     runs = []
@@ -265,17 +277,22 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     assert (SHIPPED / "MODEL_CARD.md").is_file()
 
 
+def civmon_train(out: Path, *options: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    """`civmon train --out OUT OPTIONS` as a user runs it, in a wide terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "train", "--out", str(out), *options],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU the test asks for")
 def test_civmon_train_on_a_missing_gpu_says_so(tmp_path):
     if not datasets.available():
         pytest.skip(f"labelled data not found at {datasets.data_dir()}")  # the command checks the data first
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "train", "--out", str(tmp_path / "model"), "--device", "cuda"],
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = civmon_train(tmp_path / "model", "--device", "cuda", timeout=120)
     assert result.returncode == 2 and 'device "cuda" was asked for' in result.stderr, result.stderr
     assert not (tmp_path / "model").exists()
 
@@ -284,13 +301,7 @@ def test_civmon_train_command_writes_a_loadable_model(tmp_path):
     """The reproducible command itself, on a handful of rows."""
     if not datasets.available():
         pytest.skip(f"labelled data not found at {datasets.data_dir()}")
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "train", "--out", str(tmp_path / "model"), "--max-rows", "16"],
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = civmon_train(tmp_path / "model", "--max-rows", "16", timeout=600)
     assert result.returncode == 0, result.stderr
     assert "dimensions hostility, warmth, respect" in result.stdout
     scorer = AllianceScorer(tmp_path / "model", device="cpu", runtime="torch")

@@ -207,14 +207,19 @@ def load(task: str, split: str, data: Path | None = None) -> list[Example]:
 Rows = list[tuple[str, float]]
 
 
+def _digest(text: str) -> int:
+    """SHA-256 of a (cleaned) text as a number: the same on every machine and run."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16)
+
+
 def bucket(text: str) -> int:
-    """Hash bucket 0-9 of a (cleaned) text: SHA-256, so the same on every machine and run."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 10
+    """Hash bucket 0-9 of a (cleaned) text."""
+    return _digest(text) % 10
 
 
 def fold(text: str, folds: int) -> int:
-    """Cross-validation fold 0..folds-1 of a text: the same SHA-256, past the digit that gives its bucket."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) // 10 % folds
+    """Cross-validation fold 0..folds-1 of a text: its digest past the digit that gives its bucket."""
+    return _digest(text) // 10 % folds
 
 
 @functools.lru_cache(maxsize=32)

@@ -134,8 +134,10 @@ def train(
     unknown = set(hyperparameters) - set(DEFAULTS)
     if unknown:
         raise CivmonError(f"unknown training settings: {', '.join(sorted(unknown))}", "known: " + ", ".join(DEFAULTS))
-    if fold is not None and not 0 <= fold[0] < fold[1]:
-        raise CivmonError(f"fold {fold[0]} of {fold[1]} does not exist", f"choose a fold from 0 to {fold[1] - 1}")
+    if fold is not None and not (0 <= fold[0] < fold[1] and fold[1] >= 2):
+        raise CivmonError(
+            f"fold {fold[0]} of {fold[1]} does not exist", "use at least 2 folds, and a fold from 0 to their number - 1"
+        )
     hp = copy.deepcopy(DEFAULTS)
     hp.update(copy.deepcopy(hyperparameters))
     device = pick_device(device)  # a GPU that is not there fails now, not after the data is read
@@ -366,7 +368,11 @@ def _rows(tasks: Sequence[str], split: str, data: Path) -> list[LabelledRow]:
 
 def refold(rows: list[LabelledRow], k: int, folds: int) -> tuple[list[LabelledRow], list[LabelledRow]]:
     """(train, validation) rows of cross-validation fold k of `folds`: fold k validates, the rest train."""
-    return [r for r in rows if datasets.fold(r[0], folds) != k], [r for r in rows if datasets.fold(r[0], folds) == k]
+    rest: list[LabelledRow] = []
+    held: list[LabelledRow] = []
+    for row in rows:
+        (held if datasets.fold(row[0], folds) == k else rest).append(row)
+    return rest, held
 
 
 def _sample(available: int, wanted: int, rng: random.Random) -> list[int]:
