@@ -21,6 +21,11 @@ from the baseline variant with a 95% interval. Folds share most of their trainin
 plain t-interval over them is too narrow; the interval uses Nadeau & Bengio's corrected
 variance (Machine Learning 52, 2003): the sample variance times 1/K + 1/(K - 1). No test
 figures are computed: fold models are for choosing settings, never for shipping.
+
+Every run is also put through `civmon eval`'s identity-term bias audit (the spread of hostility
+across identity groups on neutral sentences, torch runtime): a setting that gains accuracy by
+learning that naming a group is hostile shows here, before a model is trained to ship. With
+`--folds` the table gives each category's mean and highest spread over the folds.
 """
 
 from __future__ import annotations
@@ -54,6 +59,17 @@ def _test_figures(folder: Path, device: str) -> dict[str, float]:
     return {r.task: round(r.roc_auc if r.roc_auc is not None else r.spearman, 4) for r in rows}  # type: ignore[arg-type]
 
 
+def _neutral_spreads(folder: Path, device: str) -> dict[str, float]:
+    """`civmon eval`'s identity-term audit: per category, the spread of hostility on neutral sentences.
+    Recorded for every run, so a setting that raises bias shows before a model is trained to ship."""
+    from monitor.scoring.alliance import AllianceScorer
+    from monitor.scoring.bias import audit
+
+    scorer = AllianceScorer(folder, device=device, runtime="torch")
+    report = audit(lambda texts: [s["hostility"] for s in scorer.score(texts)])
+    return {str(r["category"]): round(float(r["neutral_spread"]), 4) for r in report}  # type: ignore[arg-type]
+
+
 Job = tuple[str, dict, tuple[int, int] | None, Path, str]  # variant, train() arguments, fold, out, device
 
 
@@ -71,6 +87,7 @@ def _run(job: Job) -> dict:
             say = functools.partial(print, file=log, flush=True)
             card = train(out / run, device=device, fold=fold, progress=say, **kwargs)
             test = _test_figures(out / run, device) if fold is None else None
+            bias = _neutral_spreads(out / run, device)
         except Exception as error:  # one broken variant must not end the sweep
             print(f"failed: {error!r}", file=log)
             return {**_identity(job), "error": repr(error)}
@@ -80,6 +97,7 @@ def _run(job: Job) -> dict:
         "chosen_step": card.training["chosen_step"],
         "steps": card.training["steps"],
         "test": test,
+        "bias": bias,
         "wall_s": round(time.monotonic() - started, 1),
     }
 
@@ -114,7 +132,8 @@ def main() -> None:
         parser.error(f"--baseline {args.baseline!r} is not a variant in {args.variants}: one of: {', '.join(variants)}")
     args.out.mkdir(parents=True, exist_ok=True)
     folds = [(k, args.folds) for k in range(args.folds)] if args.folds else [None]
-    jobs = [(name, kwargs, fold, args.out, args.device) for name, kwargs in variants.items() for fold in folds]
+    # fold by fold, so that a sweep cut short still compares every variant on the folds it finished
+    jobs = [(name, kwargs, fold, args.out, args.device) for fold in folds for name, kwargs in variants.items()]
     results = _execute(jobs, args.out / "sweep.jsonl", args.workers)
     if args.folds:
         _print_cross_validation(cross_validated(results, args.baseline or next(iter(variants)), args.folds))
@@ -150,9 +169,11 @@ def cross_validated(results: list[dict], baseline: str, folds: int) -> list[dict
     """Per variant: mean validation figures over its folds, and its difference from the baseline
     on the folds both completed (mean and Nadeau-Bengio corrected 95% interval), best first."""
     by_variant: dict[str, dict[int, dict]] = defaultdict(dict)
+    spreads: dict[str, list[dict[str, float]]] = defaultdict(list)
     for result in results:
         if "validation" in result:
             by_variant[result["name"]][result["fold"]] = result["validation"]
+            spreads[result["name"]] += [result["bias"]] if result.get("bias") else []
     base = by_variant.get(baseline, {})
     summary = []
     for name, validation in by_variant.items():
@@ -160,7 +181,11 @@ def cross_validated(results: list[dict], baseline: str, folds: int) -> list[dict
         mean = {k: float(np.mean([v[k] for v in validation.values() if v[k] is not None] or [np.nan])) for k in keys}
         shared = sorted(set(validation) & set(base))
         difference = {k: _paired(validation, base, shared, k, folds) for k in COMPARED if name != baseline}
-        summary.append({"name": name, "folds": len(validation), "mean": mean, "difference": difference})
+        bias = {
+            c: (float(np.mean([b[c] for b in spreads[name]])), max(b[c] for b in spreads[name]))
+            for c in (spreads[name][0] if spreads[name] else {})
+        }  # category: mean and highest neutral spread
+        summary.append({"name": name, "folds": len(validation), "mean": mean, "difference": difference, "bias": bias})
     return sorted(summary, key=lambda s: -s["mean"]["selection"])
 
 
@@ -185,6 +210,25 @@ def _print_cross_validation(summary: list[dict]) -> None:
     for s in summary:
         cells = [f"{_short(k)} {_difference(d)}" for k, d in s["difference"].items()]
         print(s["name"].ljust(24), "   ".join(cells) or "(baseline)")
+    title = "identity-term bias: neutral spread, mean (highest) over folds"
+    _print_bias({s["name"]: s["bias"] for s in summary}, title)
+
+
+def _print_bias(by_name: dict[str, dict], title: str) -> None:
+    """Per variant and identity category, the neutral-sentence spread: a figure, or a (mean, highest) pair."""
+    categories = next((list(b) for b in by_name.values() if b), [])
+    if not categories:
+        return
+    print(f"\n{title}")
+    print("name".ljust(24), *(c[:13].rjust(13) for c in categories))
+    for name, bias in by_name.items():
+        print(name.ljust(24), *(_spread(bias.get(c)).rjust(13) for c in categories))
+
+
+def _spread(value: float | tuple[float, float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else "{:.3f} ({:.3f})".format(*value)
 
 
 def _difference(d: tuple[float, float, float] | None) -> str:
@@ -215,6 +259,7 @@ def _print_table(ranked: list[dict]) -> None:
     print("\n" + "test (score path)".ljust(24), *(_short(t).rjust(10) for t in TEST_TASKS))
     for r in ranked:
         print(r["name"].ljust(24), *(f"{r['test'][t]:10.4f}" for t in TEST_TASKS), f"{r['wall_s']:7.0f}s")
+    _print_bias({r["name"]: r.get("bias") or {} for r in ranked}, "identity-term bias: neutral spread")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
-from monitor.scoring import datasets, train
+from monitor.scoring import bias, datasets, train
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, ModelCard, load_artefact
 from monitor.scoring.text import normalise
@@ -218,6 +218,8 @@ def test_sweep_cross_validates_variants_against_a_baseline(tmp_path: Path) -> No
     lines = [json.loads(line) for line in (tmp_path / "out" / "sweep.jsonl").read_text().splitlines()]
     assert sorted((r["name"], r["fold"]) for r in lines) == [("base", 0), ("base", 1), ("rank4", 0), ("rank4", 1)]
     assert all(r["test"] is None for r in lines)  # fold models never see a test split
+    assert all(set(r["bias"]) == set(bias.GROUPS) and all(0 <= v <= 1 for v in r["bias"].values()) for r in lines)
+    assert "identity-term bias: neutral spread, mean (highest) over folds" in result.stdout
     assert "cross-validated" in result.stdout and "(baseline)" in result.stdout
     rank4 = next(line for line in result.stdout.splitlines() if line.startswith("rank4") and "select" in line)
     assert "incivility" in rank4 and "[" in rank4
@@ -240,8 +242,10 @@ def test_cross_validated_differences_by_hand() -> None:
     sweep = _load_script("train_sweep")
     runs = []
     for fold, (base, other) in enumerate([(0.80, 0.82), (0.70, 0.71), (0.90, 0.93)]):
+        spread = {"religion": 0.1 * fold, "gender": 0.05}
         runs.append({"name": "base", "fold": fold, "validation": {"selection": base, "incivility_roc_auc": base}})
-        runs.append({"name": "other", "fold": fold, "validation": {"selection": other, "incivility_roc_auc": None}})
+        other_validation = {"selection": other, "incivility_roc_auc": None}
+        runs.append({"name": "other", "fold": fold, "validation": other_validation, "bias": spread})
     summary = {s["name"]: s for s in sweep.cross_validated(runs, "base", 3)}
     assert summary["other"]["mean"]["selection"] == pytest.approx(0.82)
     mean, low, high = summary["other"]["difference"]["selection"]
@@ -252,6 +256,8 @@ def test_cross_validated_differences_by_hand() -> None:
     assert summary["other"]["difference"]["incivility_roc_auc"] is None  # undefined on every fold
     assert summary["base"]["difference"] == {}
     assert np.isnan(summary["other"]["mean"]["incivility_roc_auc"])
+    assert summary["other"]["bias"] == {"religion": pytest.approx((0.1, 0.2)), "gender": pytest.approx((0.05, 0.05))}
+    assert summary["base"]["bias"] == {}  # runs recorded before the audit joined the sweep
 
 
 def _load_script(name: str):  # type: ignore[no-untyped-def]
