@@ -3,6 +3,7 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,10 @@ app.add_typer(config_app, name="config")
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 out = Console(soft_wrap=True, highlight=False)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    # written to a file or pipe (cron, CI), rich would fit tables into 80 columns and fold eval's
+    # model names a letter a line; a log has no width to fit
+    out.width = 200
 
 ConfigOption = Annotated[
     Path | None,
@@ -430,7 +435,7 @@ def eval_(
     from monitor.scoring import datasets
     from monitor.scoring.alliance import AllianceScorer
     from monitor.scoring.bias import audit
-    from monitor.scoring.evaluate import evaluate, interval_cell, peer_functions, scorer_function, write_report
+    from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
     from monitor.scoring.models import load_scorer
 
     settings = load_settings(config)
@@ -449,25 +454,7 @@ def eval_(
     with out.status("evaluating...") as status:
         rows = evaluate(models, progress=status.update)
         bias = audit(lambda texts: [s["hostility"] for s in configured.score(texts)])
-    table = Table(title="held-out test splits")
-    for column in ("task", "dimension", "model", "n", "ROC-AUC", "95% CI", "PR-AUC", "F1", "ECE", "Spearman"):
-        text = column in ("task", "dimension", "model")  # text wraps in a narrow terminal; figures never do
-        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
-    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
-    for r in rows:
-        table.add_row(
-            r.task,
-            r.dimension,
-            r.model,
-            f"{r.n:,}",
-            fmt(r.roc_auc),
-            interval_cell(r.ci95),
-            fmt(r.pr_auc),
-            fmt(r.f1),
-            fmt(r.ece),
-            fmt(r.spearman),
-        )
-    out.print(table)
+    out.print(eval_table(rows))
     for b in bias:
         out.print(
             f"bias audit, {b['category']}: neutral spread {b['neutral_spread']:.3f}, hostile spread "
@@ -476,6 +463,21 @@ def eval_(
         )
     as_json, as_markdown = write_report(rows, bias, out_dir)
     out.print(f"written: {as_json}, {as_markdown}", markup=False)
+
+
+def eval_table(rows: list[Any]) -> Table:
+    """`civmon eval`'s figures, one row per model, task and dimension."""
+    from monitor.scoring.evaluate import interval_cell
+
+    table = Table(title="held-out test splits")
+    for column in ("task", "dimension", "model", "n", "ROC-AUC", "95% CI", "PR-AUC", "F1", "ECE", "Spearman"):
+        text = column in ("task", "dimension", "model")  # text wraps in a narrow terminal; figures never do
+        table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
+    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+    for r in rows:
+        figures = [fmt(r.roc_auc), interval_cell(r.ci95), fmt(r.pr_auc), fmt(r.f1), fmt(r.ece), fmt(r.spearman)]
+        table.add_row(r.task, r.dimension, r.model, f"{r.n:,}", *figures)
+    return table
 
 
 @bench_app.command("score")

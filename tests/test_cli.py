@@ -112,3 +112,17 @@ def test_bad_config_starts_nothing(workdir):
     assert result.returncode == 2
     assert "collector.interval_minutes" in result.stderr and "nothing was started" in result.stderr
     assert not (workdir / "civmon.db").exists()
+
+
+def test_tables_written_to_a_pipe_keep_their_text_whole():
+    """`civmon eval > eval.log` (cron, CI): no terminal width to fit, so no model name folded a letter a line."""
+    model = "alliance-minilm@56ba9d9fb5a9+onnx-int8"
+    code = (
+        "from monitor.cli import eval_table, out; from monitor.scoring.evaluate import Row; "
+        f"out.print(eval_table([Row('{model}', 'goemotions_hostile', 'hostility', 5421, 1.0, 0.874, 0.55, 0.53, "
+        "0.02, None, (0.862, 0.885))]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert model in result.stdout and "goemotions_hostile" in result.stdout and "0.862–0.885" in result.stdout
