@@ -7,8 +7,10 @@ failure: one bad run is logged and never takes the scheduler, or the other jobs,
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -22,10 +24,11 @@ from monitor.sources.collect import collect_community
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
 from monitor.store.retention import purge
-from monitor.store.runs import recorded_run
+from monitor.store.runs import RunCounts, recorded_run
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 6 * 3600
+JobBody = Callable[[Settings, Engine, RunCounts], None]
 
 
 def _settings(config: str | None) -> Settings:
@@ -90,42 +93,44 @@ def collect_job(config: str | None, community_key: str) -> None:
         log.exception("collect %s failed", community_key)
 
 
-def score_job(config: str | None) -> None:
+def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], None]]:
+    """Make a job of `body(settings, engine, counts)`: it loads the configuration, logs its run, and
+    logs a failure rather than raising it, since one bad run must not take the scheduler down."""
+
+    def make(body: JobBody) -> Callable[[str | None], None]:
+        @functools.wraps(body)
+        def run(config: str | None) -> None:
+            try:
+                settings = _settings(config)
+                engine = engine_for(settings.database.url)
+                with recorded_run(engine, job, None) as counts:
+                    body(settings, engine, counts)
+            except Exception:
+                log.exception("%s failed", job)
+
+        return run
+
+    return make
+
+
+@_pipeline_job("score")
+def score_job(settings: Settings, engine: Engine, counts: RunCounts) -> None:
     from monitor.scoring.pending import score_pending
 
-    try:
-        settings = _settings(config)
-        engine = engine_for(settings.database.url)
-        with recorded_run(engine, "score", None) as counts:
-            summary = score_pending(engine, scorer_for(settings.model), settings.privacy)
-            counts.new = summary.scored
-        log.info(
-            "score: %d scored, %d not scored, model %s", summary.scored, summary.skipped.total(), summary.model_version
-        )
-    except Exception:
-        log.exception("score failed")
+    summary = score_pending(engine, scorer_for(settings.model), settings.privacy)
+    counts.new = summary.scored
+    skipped = summary.skipped.total()
+    log.info("score: %d scored, %d not scored, model %s", summary.scored, skipped, summary.model_version)
 
 
-def metrics_job(config: str | None) -> None:
-    try:
-        settings = _settings(config)
-        engine = engine_for(settings.database.url)
-        with recorded_run(engine, "metrics", None) as counts:
-            summary = run_metrics(engine, settings.alerts)
-            counts.new = len(summary.alerts)
-        log.info(
-            "metrics: %d bucket rows recomputed, %d new alerts", sum(summary.rollup_rows.values()), len(summary.alerts)
-        )
-    except Exception:
-        log.exception("metrics failed")
+@_pipeline_job("metrics")
+def metrics_job(settings: Settings, engine: Engine, counts: RunCounts) -> None:
+    summary = run_metrics(engine, settings.alerts)
+    counts.new = len(summary.alerts)
+    log.info("metrics: %d bucket rows recomputed, %d new alerts", sum(summary.rollup_rows.values()), counts.new)
 
 
-def retention_job(config: str | None) -> None:
-    try:
-        settings = _settings(config)
-        engine = engine_for(settings.database.url)
-        with recorded_run(engine, "retention", None) as counts:
-            counts.deleted, trimmed = purge(engine, settings.privacy)
-        log.info("retention: %d comment bodies purged, %d old run-log rows removed", counts.deleted, trimmed)
-    except Exception:
-        log.exception("retention failed")
+@_pipeline_job("retention")
+def retention_job(settings: Settings, engine: Engine, counts: RunCounts) -> None:
+    counts.deleted, trimmed = purge(engine, settings.privacy)
+    log.info("retention: %d comment bodies purged, %d old run-log rows removed", counts.deleted, trimmed)

@@ -166,3 +166,17 @@ def test_second_scheduler_is_refused_and_dead_holder_taken_over(workdir, db_url)
     assert once.returncode == 0, once.stderr
     assert count(db_url, select(func.count()).select_from(Lease)) == 0
     assert count(db_url, select(func.count()).select_from(Comment)) > 0
+
+
+def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplog):
+    """A job logs its run, and a failing one logs the error rather than raising it into the scheduler."""
+    from monitor import jobs
+
+    db_url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    config = {"database": {"url": db_url}, "privacy": {"key_file": str(tmp_path / "civmon.key")}}
+    (tmp_path / "civmon.toml").write_text(tomli_w.dumps(config))
+    assert civmon(tmp_path, "init").returncode == 0
+    jobs.metrics_job(str(tmp_path / "civmon.toml"))
+    assert count(db_url, select(func.count()).where(CollectionRun.job == "metrics", CollectionRun.status == "ok")) == 1
+    jobs.retention_job(str(tmp_path / "missing.toml"))  # no such configuration: logged, not raised
+    assert "retention failed" in caplog.text
