@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,11 @@ from monitor.store import schema
 from monitor.store.db import check_connection, display_url, make_engine, transaction
 from monitor.store.status import community_status, job_status
 from monitor.store.upsert import ensure_community
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from monitor.scoring.evaluate import Row
 
 app = typer.Typer(help="civmon: a self-hosted civility monitor for online communities.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -465,7 +470,7 @@ def eval_(
     out.print(f"written: {as_json}, {as_markdown}", markup=False)
 
 
-def eval_table(rows: list[Any]) -> Table:
+def eval_table(rows: Sequence[Row]) -> Table:
     """`civmon eval`'s figures, one row per model, task and dimension."""
     from monitor.scoring.evaluate import interval_cell
 

@@ -7,7 +7,6 @@ failure: one bad run is logged and never takes the scheduler, or the other jobs,
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -98,7 +97,6 @@ def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], None]]
     logs a failure rather than raising it, since one bad run must not take the scheduler down."""
 
     def make(body: JobBody) -> Callable[[str | None], None]:
-        @functools.wraps(body)
         def run(config: str | None) -> None:
             try:
                 settings = _settings(config)
@@ -108,6 +106,10 @@ def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], None]]
             except Exception:
                 log.exception("%s failed", job)
 
+        # APScheduler stores the job by module and name; not functools.wraps, which would make the
+        # job look as if it took the body's arguments rather than a config path
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(run, attribute, getattr(body, attribute))
         return run
 
     return make

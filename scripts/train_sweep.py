@@ -37,7 +37,9 @@ import multiprocessing
 import tarfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from scipy import stats
@@ -86,11 +88,11 @@ def _run(job: Job) -> dict:
         try:
             say = functools.partial(print, file=log, flush=True)
             card = train(out / run, device=device, fold=fold, progress=say, **kwargs)
-            test = _test_figures(out / run, device) if fold is None else None
-            bias = _neutral_spreads(out / run, device)
         except Exception as error:  # one broken variant must not end the sweep
             print(f"failed: {error!r}", file=log)
             return {**_identity(job), "error": repr(error)}
+        test = _measure(lambda: _test_figures(out / run, device), "test figures", log) if fold is None else None
+        bias = _measure(lambda: _neutral_spreads(out / run, device), "bias audit", log)
     return {
         **_identity(job),
         "validation": card.training["validation"],
@@ -100,6 +102,15 @@ def _run(job: Job) -> dict:
         "bias": bias,
         "wall_s": round(time.monotonic() - started, 1),
     }
+
+
+def _measure(measurement: Callable[[], dict[str, float]], what: str, log: TextIO) -> dict[str, float] | None:
+    """A figure of a trained run; should it fail, the run and its validation record are kept all the same."""
+    try:
+        return measurement()
+    except Exception as error:
+        print(f"{what} failed: {error!r}", file=log)
+        return None
 
 
 def _identity(job: Job) -> dict:
@@ -181,12 +192,15 @@ def cross_validated(results: list[dict], baseline: str, folds: int) -> list[dict
         mean = {k: float(np.mean([v[k] for v in validation.values() if v[k] is not None] or [np.nan])) for k in keys}
         shared = sorted(set(validation) & set(base))
         difference = {k: _paired(validation, base, shared, k, folds) for k in COMPARED if name != baseline}
-        bias = {
-            c: (float(np.mean([b[c] for b in spreads[name]])), max(b[c] for b in spreads[name]))
-            for c in (spreads[name][0] if spreads[name] else {})
-        }  # category: mean and highest neutral spread
+        bias = _spread_summary(spreads[name])
         summary.append({"name": name, "folds": len(validation), "mean": mean, "difference": difference, "bias": bias})
     return sorted(summary, key=lambda s: -s["mean"]["selection"])
+
+
+def _spread_summary(spreads: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+    """Per category: the mean and highest neutral spread over the runs that were audited."""
+    categories = dict.fromkeys(c for b in spreads for c in b)
+    return {c: (float(np.mean(v := [b[c] for b in spreads if c in b])), max(v)) for c in categories}
 
 
 def _paired(runs: dict, base: dict, shared: list[int], key: str, folds: int) -> tuple[float, float, float] | None:
@@ -258,7 +272,8 @@ def _print_table(ranked: list[dict]) -> None:
         print(r["name"].ljust(24), f"{v['selection']:.4f}", *(f"{v[k] or float('nan'):10.4f}" for k in val_keys))
     print("\n" + "test (score path)".ljust(24), *(_short(t).rjust(10) for t in TEST_TASKS))
     for r in ranked:
-        print(r["name"].ljust(24), *(f"{r['test'][t]:10.4f}" for t in TEST_TASKS), f"{r['wall_s']:7.0f}s")
+        test = r["test"] or {}
+        print(r["name"].ljust(24), *(f"{test.get(t, float('nan')):10.4f}" for t in TEST_TASKS), f"{r['wall_s']:7.0f}s")
     _print_bias({r["name"]: r.get("bias") or {} for r in ranked}, "identity-term bias: neutral spread")
 
 

@@ -122,7 +122,7 @@ def test_tables_written_to_a_pipe_keep_their_text_whole():
         f"out.print(eval_table([Row('{model}', 'goemotions_hostile', 'hostility', 5421, 1.0, 0.874, 0.55, 0.53, "
         "0.02, None, (0.862, 0.885))]))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert model in result.stdout and "goemotions_hostile" in result.stdout and "0.862–0.885" in result.stdout

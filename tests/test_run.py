@@ -3,6 +3,7 @@ SIGTERM mid-work and restarted, one scheduler per database, dead holders taken o
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -168,7 +169,7 @@ def test_second_scheduler_is_refused_and_dead_holder_taken_over(workdir, db_url)
     assert count(db_url, select(func.count()).select_from(Comment)) > 0
 
 
-def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplog):
+def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplog, monkeypatch):
     """A job logs its run, and a failing one logs the error rather than raising it into the scheduler."""
     from monitor import jobs
 
@@ -180,3 +181,17 @@ def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplo
     assert count(db_url, select(func.count()).where(CollectionRun.job == "metrics", CollectionRun.status == "ok")) == 1
     jobs.retention_job(str(tmp_path / "missing.toml"))  # no such configuration: logged, not raised
     assert "retention failed" in caplog.text
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the rollups broke")
+
+    monkeypatch.setattr(jobs, "run_metrics", broken)
+    jobs.metrics_job(str(tmp_path / "civmon.toml"))  # fails mid-run: the run log says so, the caller goes on
+    assert "metrics failed" in caplog.text
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        failed = CollectionRun.job == "metrics", CollectionRun.status == "failed"
+        error = connection.scalar(select(CollectionRun.error).where(*failed))
+    engine.dispose()
+    assert error is not None and "the rollups broke" in error
+    assert inspect.signature(jobs.metrics_job).parameters.keys() == {"config"}  # what the scheduler passes

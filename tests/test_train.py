@@ -7,6 +7,7 @@ packaged encoder is absent); it checks the artefact format, not the model's qual
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import random
@@ -192,8 +193,9 @@ def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_pat
     assert again.dimensions == card.dimensions
 
 
-def test_saving_an_artefact_asks_the_hub_for_nothing(tmp_path: Path) -> None:
+def test_saving_an_artefact_asks_the_hub_for_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """peft used to look the base model's config up online on every save (a warning, or a wait, offline)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as a user without internet: a lookup would warn
     from peft import LoraConfig, get_peft_model
 
     from monitor.scoring.network import AllianceNetwork, DimensionCard, load_base, save_artefact
@@ -262,7 +264,7 @@ def test_cross_validated_differences_by_hand() -> None:
     sweep = _load_script("train_sweep")
     runs = []
     for fold, (base, other) in enumerate([(0.80, 0.82), (0.70, 0.71), (0.90, 0.93)]):
-        spread = {"religion": 0.1 * fold, "gender": 0.05}
+        spread = {"religion": 0.1 * fold, "gender": 0.05} if fold < 2 else {"religion": 0.2}  # one not audited
         runs.append({"name": "base", "fold": fold, "validation": {"selection": base, "incivility_roc_auc": base}})
         other_validation = {"selection": other, "incivility_roc_auc": None}
         runs.append({"name": "other", "fold": fold, "validation": other_validation, "bias": spread})
@@ -278,6 +280,12 @@ def test_cross_validated_differences_by_hand() -> None:
     assert np.isnan(summary["other"]["mean"]["incivility_roc_auc"])
     assert summary["other"]["bias"] == {"religion": pytest.approx((0.1, 0.2)), "gender": pytest.approx((0.05, 0.05))}
     assert summary["base"]["bias"] == {}  # runs recorded before the audit joined the sweep
+
+
+def test_a_failed_measurement_keeps_the_trained_run() -> None:
+    log = io.StringIO()
+    assert _load_script("train_sweep")._measure(lambda: {"x": 1 / 0}, "bias audit", log) is None
+    assert "bias audit failed: ZeroDivisionError" in log.getvalue()
 
 
 def _load_script(name: str):  # type: ignore[no-untyped-def]
