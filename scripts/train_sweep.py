@@ -230,7 +230,7 @@ def _print_cross_validation(summary: list[dict]) -> None:
 
 def _print_bias(by_name: dict[str, dict], title: str) -> None:
     """Per variant and identity category, the neutral-sentence spread: a figure, or a (mean, highest) pair."""
-    categories = next((list(b) for b in by_name.values() if b), [])
+    categories = list(dict.fromkeys(c for bias in by_name.values() for c in bias))
     if not categories:
         return
     print(f"\n{title}")

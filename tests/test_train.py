@@ -282,6 +282,13 @@ def test_cross_validated_differences_by_hand() -> None:
     assert summary["base"]["bias"] == {}  # runs recorded before the audit joined the sweep
 
 
+def test_bias_table_lists_every_audited_category(capsys: pytest.CaptureFixture[str]) -> None:
+    _load_script("train_sweep")._print_bias({"a": {"religion": 0.1}, "b": {"gender": (0.2, 0.3)}}, "spread")
+    header, first, second = capsys.readouterr().out.strip().splitlines()[1:]
+    assert "religion" in header and "gender" in header
+    assert first.split()[1:] == ["0.100", "n/a"] and second.split()[1:] == ["n/a", "0.200", "(0.300)"]
+
+
 def test_a_failed_measurement_keeps_the_trained_run() -> None:
     log = io.StringIO()
     assert _load_script("train_sweep")._measure(lambda: {"x": 1 / 0}, "bias audit", log) is None
