@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_recall_curve
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets
@@ -485,36 +487,24 @@ def _pooled(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndar
 
 
 def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, l2: float = 1e-4) -> tuple[float, float]:
-    """scale, shift minimising the (weighted) log loss of sigmoid(scale * z + shift) (Newton's method)."""
+    """scale, shift minimising the (weighted) log loss of sigmoid(scale * z + shift) on Platt's targets."""
     w = np.ones_like(z) if w is None else w
     # Platt's targets: a little short of 0 and 1, so separable data does not drive the scale to infinity
     n_pos, n_neg = w[y > 0.5].sum(), w[y <= 0.5].sum()
     t = np.where(y > 0.5, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-    a, b = 1.0, 0.0
-    for _ in range(100):
-        p = expit(a * z + b)
-        g = np.array([np.sum(w * (p - t) * z) + l2 * a, np.sum(w * (p - t))])
-        s = w * p * (1 - p)
-        h = np.array([[np.sum(s * z * z) + l2, np.sum(s * z)], [np.sum(s * z), np.sum(s) + 1e-12]])
-        delta = np.linalg.solve(h, g)
-        a, b = a - delta[0], b - delta[1]
-        if np.abs(delta).max() < 1e-10:
-            break
-    return float(a), float(b)
+    # a soft target is two weighted rows: positive with weight w * t, negative with w * (1 - t)
+    model = LogisticRegression(C=1 / l2, tol=1e-10, max_iter=1000)
+    model.fit(np.r_[z, z][:, None], np.r_[np.ones_like(z), np.zeros_like(z)], sample_weight=np.r_[w * t, w * (1 - t)])
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
 def f1_threshold(p: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
     """The threshold (predict positive when p >= it) with the best (weighted) F1; midway between two scores."""
-    w = np.ones_like(p) if w is None else w
-    order = np.argsort(-p, kind="mergesort")
-    p, y, w = p[order], (y[order] > 0.5), w[order]
-    tp = np.cumsum(w * y)
-    fp = np.cumsum(w * ~y)
-    total_pos = tp[-1]
-    last_of_value = np.r_[p[1:] != p[:-1], True]  # cut only between distinct scores
-    f1 = np.where(last_of_value, 2 * tp / (tp + fp + total_pos), -1.0)
-    k = int(np.argmax(f1))
-    return float((p[k] + p[k + 1]) / 2) if k + 1 < len(p) else float(p[k])
+    precision, recall, cuts = precision_recall_curve(y > 0.5, p, sample_weight=w)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, np.finfo(float).tiny)
+    cut = cuts[int(np.argmax(f1[:-1]))]  # the last point (recall 0) has no threshold
+    below = p[p < cut]
+    return float((cut + below.max()) / 2) if below.size else float(cut)
 
 
 def _stretch(z: np.ndarray, score: np.ndarray) -> tuple[float, float]:
