@@ -299,13 +299,17 @@ def score(
     ] = None,
     text_column: Annotated[str, typer.Option(help="With --input: the column or field holding the text.")] = "text",
     output: Annotated[Path | None, typer.Option(help="With --input: where to write the JSON Lines results.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Score at most this many comments from the store.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score at most this many comments from the store.")] = None,
 ) -> None:
     """Score pending comments in the store (safe to stop and restart), or a file with --input/--output."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from monitor.scoring.models import load_scorer
 
+    if input_file is None and (output is not None or text_column != "text"):
+        raise CivmonError("--output and --text-column only apply to --input", "add --input FILE, or drop them")
+    if input_file is not None and limit is not None:
+        raise CivmonError("--limit applies to the store, not to --input", "drop --limit: every row of a file is scored")
     settings = load_settings(config)
     if input_file is not None:
         return _score_file(settings, input_file, text_column, output)

@@ -126,3 +126,15 @@ def test_tables_written_to_a_pipe_keep_their_text_whole():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert model in result.stdout and "goemotions_hostile" in result.stdout and "0.862–0.885" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--output", "out.jsonl"), "only apply to --input"),
+        (("--input", "corpus.csv", "--output", "out.jsonl", "--limit", "3"), "--limit applies to the store"),
+    ],
+)
+def test_score_refuses_options_it_would_ignore(workdir, args, message):
+    result = civmon(workdir, "score", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr

@@ -59,6 +59,48 @@ def test_jsonl_bad_lines_are_rows_too(scorer, tmp_path):
     assert reasons == [None, "'text' is not text", "not JSON (Expecting value)", "no 'text' field", "empty"]
 
 
+def test_spreadsheet_csv_with_byte_order_mark_and_short_rows(scorer, tmp_path):
+    source = tmp_path / "export.csv"
+    source.write_bytes("\ufeffid,text\n1,Thanks a lot!\n2\n".encode())
+    target = tmp_path / "out.jsonl"
+    score_file(scorer, source, "text", target)
+    assert [r["reason"] for r in results(target)] == [None, "no 'text' field (the row is short)"]
+
+
+def test_json_array_file(scorer, tmp_path):
+    source = tmp_path / "corpus.json"
+    source.write_text(json.dumps([{"text": "Nice work."}, {"body": "x"}, "bare"], indent=2))
+    target = tmp_path / "out.jsonl"
+    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 1, "not scored": 2}
+    (tmp_path / "object.json").write_text('{"text": "one object"}')
+    with pytest.raises(CivmonError, match="not an array"):
+        score_file(scorer, tmp_path / "object.json", "text", target)
+
+
+def test_output_over_the_input_is_refused_and_the_corpus_kept(scorer, tmp_path):
+    source = tmp_path / "corpus.jsonl"
+    source.write_text('{"text": "Keep me."}\n')
+    with pytest.raises(CivmonError, match="is the input file"):
+        score_file(scorer, source, "text", tmp_path / "." / "corpus.jsonl")
+    assert source.read_text() == '{"text": "Keep me."}\n'
+
+
+def test_a_crash_mid_file_leaves_the_previous_output_whole(scorer, tmp_path, monkeypatch):
+    source = tmp_path / "corpus.jsonl"
+    source.write_text('{"text": "Fine."}\n')
+    target = tmp_path / "out.jsonl"
+    target.write_text("earlier results\n")
+
+    def crash(texts):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(scorer, "score", crash)
+    with pytest.raises(RuntimeError):
+        score_file(scorer, source, "text", target)
+    assert target.read_text() == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out.jsonl"]
+
+
 def test_missing_column_is_a_clear_error(scorer, tmp_path):
     source = tmp_path / "corpus.csv"
     source.write_text("id,body\n1,hello\n")

@@ -3,15 +3,19 @@
 Output: JSON Lines, one object per input row, in input order: `row` (1-based), a key per
 dimension of the model, `alliance`, `language`, `model_version`, and `reason` — null when
 the row was scored, else why not (missing column, not UTF-8, not English, empty, ...).
-Rows are streamed in batches, so the file can be larger than memory.
+CSV and JSON Lines rows are streamed in batches, so the file can be larger than memory; a
+.json file holds one array of objects and is read whole. The output is written beside its
+final name and moved there at the end, so a crash never leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -31,15 +35,19 @@ class Row:
     problem: str | None = None
 
 
+_SHORT_ROW = object()  # DictReader's filler for a row with fewer fields than the header
+
+
 def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
-    reader = csv.DictReader(handle)
+    reader = csv.DictReader(handle, restval=_SHORT_ROW)
     if reader.fieldnames is None or column not in reader.fieldnames:
         raise CivmonError(
             f"the CSV file has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
             "pass the name of the column holding the text with --text-column",
         )
     for record in reader:
-        yield _checked(record.get(column))
+        value = record[column]
+        yield Row(None, f"no {column!r} field (the row is short)") if value is _SHORT_ROW else _checked(value)
 
 
 def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
@@ -51,11 +59,28 @@ def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
         except json.JSONDecodeError as exc:
             yield Row(None, f"not JSON ({exc.msg})")
             continue
-        if not isinstance(record, dict) or column not in record:
-            yield Row(None, f"no {column!r} field")
-            continue
-        value = record[column]
-        yield _checked(value) if value is None or isinstance(value, str) else Row(None, f"{column!r} is not text")
+        yield _field(record, column)
+
+
+def _json_array_rows(handle: IO[str], column: str, path: Path) -> Iterator[Row]:
+    try:
+        records = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise CivmonError(
+            f"{path} is not JSON ({exc.msg}, line {exc.lineno})",
+            "a .json file must hold one array of objects; name a JSON Lines file .jsonl",
+        ) from exc
+    if not isinstance(records, list):
+        raise CivmonError(f"{path} holds a JSON {type(records).__name__}, not an array", "give an array of objects")
+    for record in records:
+        yield _field(record, column)
+
+
+def _field(record: object, column: str) -> Row:
+    if not isinstance(record, dict) or column not in record:
+        return Row(None, f"no {column!r} field")
+    value = record[column]
+    return _checked(value) if value is None or isinstance(value, str) else Row(None, f"{column!r} is not text")
 
 
 def _checked(text: str | None) -> Row:
@@ -67,14 +92,17 @@ def _checked(text: str | None) -> Row:
 
 def read_rows(path: Path, column: str) -> tuple[IO[str], Iterator[Row]]:
     if not path.is_file():
-        raise CivmonError(f"{path} is not a file", "give a .csv, .jsonl or .ndjson file")
-    handle = path.open(encoding="utf-8", errors="surrogateescape", newline="")
-    if path.suffix.lower() == ".csv":
+        raise CivmonError(f"{path} is not a file", "give a .csv, .jsonl, .ndjson or .json file")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
+        raise CivmonError(f"{path}: unknown file type {path.suffix!r}", "use a .csv, .jsonl (JSON Lines) or .json file")
+    # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
+    handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    if suffix == ".csv":
         return handle, _csv_rows(handle, column)
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        return handle, _jsonl_rows(handle, column)
-    handle.close()
-    raise CivmonError(f"{path}: unknown file type {path.suffix!r}", "use a .csv or a .jsonl (JSON Lines) file")
+    if suffix == ".json":
+        return handle, _json_array_rows(handle, column, path)
+    return handle, _jsonl_rows(handle, column)
 
 
 def _record(number: int, row: Row, result: Result | None, scorer: Scorer) -> dict[str, Any]:
@@ -93,9 +121,11 @@ def score_file(
     scorer: Scorer, source: Path, column: str, target: Path, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Score every row; returns counts of scored and unscored rows."""
+    if source.is_file() and target.exists() and os.path.samefile(source, target):
+        raise CivmonError(f"--output {target} is the input file: writing it would erase the corpus", "name a new file")
     counts = {"rows": 0, "scored": 0, "not scored": 0}
     handle, rows = read_rows(source, column)
-    with handle, target.open("w", encoding="utf-8") as out:
+    with handle, _replacing(target) as out:
         while batch := list(islice(rows, BATCH)):
             scorable = [r for r in batch if r.problem is None]
             results = iter(score_texts(scorer, [r.text for r in scorable]))
@@ -107,3 +137,16 @@ def score_file(
             if progress:
                 progress(counts["rows"])
     return counts
+
+
+@contextmanager
+def _replacing(target: Path) -> Iterator[IO[str]]:
+    """A new file beside `target` that takes its name only once it is complete."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            yield out
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
