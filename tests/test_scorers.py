@@ -187,6 +187,23 @@ def test_hugging_face_mapping_must_name_hostility(tiny_hf_model):
         HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility", "insult": "rudeness"}, "sigmoid", {})
 
 
+def test_labels_the_model_lacks_are_named_with_the_ones_it_has(tiny_hf_model):
+    with pytest.raises(CivmonError, match="has no label 'toxic'") as caught:
+        HuggingFaceScorer(str(tiny_hf_model), {"toxic": "hostility"}, "sigmoid", {}, device="cpu")
+    assert "'toxicity'" in caught.value.hint
+
+
+def test_a_folder_that_is_no_model_is_a_clear_error_and_may_fall_back(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(CivmonError, match="does not load as a text-classification model"):
+        HuggingFaceScorer(str(tmp_path), {"toxicity": "hostility"}, "sigmoid", {}, device="cpu")
+    (tmp_path / "model.json").write_text("{broken")
+    settings = {"name": str(tmp_path), "labels": {"toxicity": "hostility"}, "runtime": "torch"}
+    with pytest.raises(CivmonError, match="not a readable model card"):
+        load_scorer(ModelSettings(**settings, fallback_to_default=False))
+    assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
+
+
 def test_hub_id_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     start = time.perf_counter()
@@ -206,3 +223,10 @@ def test_fallback_only_when_allowed(monkeypatch, tmp_path):
         load_scorer(ModelSettings(**settings, fallback_to_default=False))
     scorer = load_scorer(ModelSettings(**settings, fallback_to_default=True))
     assert scorer.name == "alliance-minilm"
+
+
+def test_a_comment_the_model_returns_nothing_for_carries_a_reason(tiny_hf_model, monkeypatch):
+    scorer = HuggingFaceScorer(str(tiny_hf_model), {"toxicity": "hostility"}, "sigmoid", {}, device="cpu")
+    monkeypatch.setattr(scorer, "labels", {})  # a model whose outputs map to no dimension
+    (result,) = score_texts(scorer, ["A perfectly ordinary comment about the weather."])
+    assert result.scores is None and result.reason == "the model returned no scores"

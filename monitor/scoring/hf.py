@@ -10,7 +10,6 @@ without it, loading fails at once with a message saying how to fetch the model.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -25,7 +24,9 @@ WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 
 
 def _hub_reachable() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE") != "1" and reachable(HUB_HOST)
+    from huggingface_hub import constants
+
+    return not constants.is_offline_mode() and reachable(HUB_HOST)
 
 
 def resolve(model: str) -> tuple[Path, str]:
@@ -38,7 +39,7 @@ def resolve(model: str) -> tuple[Path, str]:
                 digest.update((folder / name).read_bytes())
         return folder, f"local-{digest.hexdigest()[:12]}"
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
         path = Path(snapshot_download(model, local_files_only=True))
@@ -50,8 +51,24 @@ def resolve(model: str) -> tuple[Path, str]:
                 f"on a machine with internet run once: `hf download {model}` (or `huggingface-cli download {model}`), "
                 "then copy ~/.cache/huggingface here; or set [model] name to a local folder",
             ) from None
-        path = Path(snapshot_download(model))
+        try:
+            path = Path(snapshot_download(model))
+        except (HfHubHTTPError, OSError) as exc:
+            raise CivmonError(
+                f"the model {model!r} could not be downloaded from the Hugging Face hub: {exc}",
+                "check the model id on huggingface.co (and `hf auth login` for a gated model)",
+            ) from None
     return path, path.name  # the snapshot folder is named after the commit
+
+
+def _check_labels(labels: Mapping[str, str], known: Mapping[str, int], model: str) -> None:
+    """Every configured label must be one the model outputs, or its dimension would be empty for every comment."""
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise CivmonError(
+            f"{model!r} has no label {', '.join(map(repr, unknown))}",
+            f"its labels are {', '.join(map(repr, known))}: use those as the keys of [model] labels",
+        )
 
 
 class HuggingFaceScorer:
@@ -76,13 +93,20 @@ class HuggingFaceScorer:
                 'e.g. labels = { toxicity = "hostility", insult = "insult" }',
             )
         folder, revision = resolve(model)
-        self.pipe = pipeline(
-            "text-classification",
-            model=str(folder),
-            top_k=None,
-            function_to_apply=activation,
-            device=pick_device(device),
-        )
+        try:
+            self.pipe = pipeline(
+                "text-classification",
+                model=str(folder),
+                top_k=None,
+                function_to_apply=activation,
+                device=pick_device(device),
+            )
+        except (ValueError, OSError) as exc:
+            raise CivmonError(
+                f"{model!r} does not load as a text-classification model: {exc}",
+                "point [model] name at a folder saved with save_pretrained (config.json, weights, tokenizer)",
+            ) from None
+        _check_labels(labels, self.pipe.model.config.label2id, model)
         self.labels = dict(labels)
         self.name = model
         self.version = f"hf:{model}@{revision}"

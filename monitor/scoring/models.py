@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.config import ModelSettings
 from monitor.errors import CivmonError
-from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer
+from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer, Runtime
 from monitor.scoring.base import Scorer
 from monitor.scoring.hf import HuggingFaceScorer
 from monitor.scoring.network import CARD_FILE
@@ -16,20 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def load_scorer(settings: ModelSettings) -> Scorer:
+    """The configured scorer; the built-in model instead where it fails to load and the config allows that."""
     runtime = None if settings.runtime == "auto" else settings.runtime
     if settings.name == DEFAULT_MODEL:
         return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)
-    if (Path(settings.name) / CARD_FILE).exists():  # a model trained with `civmon train --out FOLDER`
-        return AllianceScorer(Path(settings.name), settings.device, runtime, settings.batch_size)
     try:
-        return HuggingFaceScorer(
-            settings.name,
-            settings.labels,
-            settings.activation,
-            settings.thresholds,
-            settings.device,
-            settings.batch_size,
-        )
+        return _configured(settings, runtime)
     except CivmonError as exc:
         if not settings.fallback_to_default:
             raise
@@ -37,3 +29,12 @@ def load_scorer(settings: ModelSettings) -> Scorer:
             "%s; scoring with the built-in %s instead ([model] fallback_to_default)", exc.message, DEFAULT_MODEL
         )
         return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)
+
+
+def _configured(settings: ModelSettings, runtime: Runtime | None) -> Scorer:
+    folder = Path(settings.name).expanduser()
+    if (folder / CARD_FILE).exists():  # a model trained with `civmon train --out FOLDER`
+        return AllianceScorer(folder, settings.device, runtime, settings.batch_size)
+    return HuggingFaceScorer(
+        settings.name, settings.labels, settings.activation, settings.thresholds, settings.device, settings.batch_size
+    )

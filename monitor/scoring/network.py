@@ -94,9 +94,15 @@ class ModelCard:
 
     @classmethod
     def load(cls, folder: Path) -> ModelCard:
-        data = json.loads((folder / CARD_FILE).read_text())
-        data["dimensions"] = {k: DimensionCard(**v) for k, v in data["dimensions"].items()}
-        return cls(**data)
+        try:
+            data = json.loads((folder / CARD_FILE).read_text())
+            data["dimensions"] = {k: DimensionCard(**v) for k, v in data["dimensions"].items()}
+            return cls(**data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CivmonError(
+                f"{folder / CARD_FILE} is not a readable model card ({type(exc).__name__}: {exc})",
+                "train the model again with `civmon train --out FOLDER`, or restore the folder from a copy",
+            ) from None
 
 
 def load_base(max_length: int) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

@@ -37,5 +37,8 @@ def score_texts(scorer: Scorer, texts: Sequence[str | None]) -> list[Result]:
             results.append(Result(None, None, p.language, p.skip_reason))
             continue
         scores = combine([next(chunk_scores) for _ in p.chunks])
+        if not scores:  # never silently "scored" with nothing in it
+            results.append(Result(None, None, p.language, "the model returned no scores"))
+            continue
         results.append(Result(scores, alliance_index(scores), p.language))
     return results
