@@ -8,7 +8,17 @@ from sklearn.metrics import roc_auc_score
 
 from monitor.scoring import datasets
 from monitor.scoring.bias import GROUPS, NEUTRAL, audit, sentences
-from monitor.scoring.evaluate import Row, evaluate, expected_calibration_error, markdown, peer_functions, roc_auc
+from monitor.scoring.evaluate import (
+    Row,
+    confidence_interval,
+    evaluate,
+    expected_calibration_error,
+    markdown,
+    peer_functions,
+    roc_auc,
+    spearman,
+    write_report,
+)
 
 needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
@@ -23,6 +33,28 @@ def test_expected_calibration_error_by_hand():
 def test_roc_auc_is_undefined_without_both_classes():
     assert np.isnan(roc_auc(np.array([1.0, 1.0, 1.0]), np.array([0.2, 0.5, 0.9])))  # a small resample may do that
     assert roc_auc(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+
+
+def test_intervals_leave_out_resamples_where_the_figure_is_undefined():
+    rng = np.random.default_rng(0)
+    y = np.zeros(60)
+    y[:3] = 1  # most resamples hold a positive; some do not, and their ROC-AUC is undefined
+    s = y * 0.5 + rng.random(60)
+    low, high = confidence_interval(roc_auc, y, s)
+    assert 0 <= low < roc_auc(y, s) < high <= 1
+    assert np.isnan(spearman(np.arange(5.0), np.ones(5)))  # constant scores rank nothing, in any resample
+    assert confidence_interval(spearman, np.arange(5.0), np.ones(5)) is None
+
+
+@needs_data
+def test_a_figure_that_is_undefined_is_written_as_null(tmp_path):
+    def constant(texts):
+        return [{"respect": 0.5} for _ in texts]
+
+    (row,) = evaluate({"flat": (constant, {})}, tasks=["politeness_wikipedia"])
+    assert row.spearman is None and row.ci95 is None
+    written, _ = write_report([row], [], tmp_path)
+    assert '"spearman": null' in written.read_text()
 
 
 def test_bias_audit_measures_spread():

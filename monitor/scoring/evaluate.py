@@ -17,6 +17,7 @@ Peers (optional extra `civmon[eval]`): VADER (hostility = (1 - compound) / 2, wa
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -122,7 +123,8 @@ def _metrics(
     s = np.array([outputs[i][info.dimension] for i in kept])  # type: ignore[index]
     row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
     if info.kind == "continuous":
-        row.spearman = spearman(y, s)
+        rho = spearman(y, s)
+        row.spearman = None if np.isnan(rho) else rho  # constant scores rank nothing
         row.ci95 = confidence_interval(spearman, y, s)
     elif 0 < y.sum() < len(y):
         row.roc_auc = roc_auc(y, s)
@@ -133,19 +135,28 @@ def _metrics(
     return row
 
 
-def confidence_interval(statistic: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, s: np.ndarray):  # type: ignore[no-untyped-def]
-    """95% percentile-bootstrap interval of statistic(labels, scores), resampling test rows in pairs."""
-    result = bootstrap(
-        (y, s),
-        statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        method="percentile",
-        random_state=np.random.default_rng(0),
-    )
-    interval = result.confidence_interval
-    return round(float(interval.low), 4), round(float(interval.high), 4)
+def confidence_interval(
+    statistic: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, s: np.ndarray
+) -> tuple[float, float] | None:
+    """95% percentile-bootstrap interval of statistic(labels, scores), resampling test rows in pairs.
+    Resamples where it is undefined (one class only, constant scores) are left out; where most are,
+    there is no interval to give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns of the undefined resamples handled here
+        result = bootstrap(
+            (y, s),
+            statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            random_state=np.random.default_rng(0),
+        )
+    defined = result.bootstrap_distribution[np.isfinite(result.bootstrap_distribution)]
+    if defined.size < BOOTSTRAP_RESAMPLES / 2:
+        return None
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
 
 
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -161,7 +172,8 @@ def spearman(y: np.ndarray, s: np.ndarray) -> float:
 def write_report(rows: list[Row], bias: list[dict[str, object]], folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     as_json = folder / "eval.json"
-    as_json.write_text(json.dumps({"metrics": [asdict(r) for r in rows], "bias_audit": bias}, indent=2) + "\n")
+    report = {"metrics": [asdict(r) for r in rows], "bias_audit": bias}
+    as_json.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")  # NaN is not JSON
     as_markdown = folder / "eval.md"
     as_markdown.write_text(markdown(rows, bias))
     return as_json, as_markdown
