@@ -417,16 +417,10 @@ def train(
     device: Annotated[str, typer.Option(help='"cpu", "cuda" or "auto" (the GPU where there is one).')] = "cpu",
 ) -> None:
     """Train the alliance model's adapters and heads on the labelled data in ../shared/data."""
-    from monitor.scoring.datasets import available, data_dir
     from monitor.scoring.train import train as run_training
 
-    data = data_dir()
-    if not available(data):
-        raise CivmonError(
-            f"the labelled data sets are not at {data}", "set CIVMON_SHARED_DATA to the folder holding them"
-        )
-    with out.status("training...") as status:
-        card = run_training(out_dir, data, seed=seed, max_rows=max_rows, device=device, progress=status.update)
+    with out.status("training...") as status:  # train() names any training file that is missing
+        card = run_training(out_dir, seed=seed, max_rows=max_rows, device=device, progress=status.update)
     out.print(
         f"{out_dir}: model {card.name}, dimensions {', '.join(card.dimensions)}. "
         f'Score with it: [model] name = "{out_dir}"',

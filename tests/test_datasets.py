@@ -42,10 +42,9 @@ def test_task_table() -> None:
         assert info.dimension in {"hostility", "warmth", "respect"}, name
         assert info.kind == ("continuous" if info.dimension == "respect" else "binary"), name
         assert set(info.splits) <= {"train", "val", "test"} and "test" in info.splits, name
-        assert info.trainable == ("train" in info.splits), name
     # evaluation-only sets are never offered for training
     for name in ("hatexplain", "jigsaw", "politeness_stackexchange"):
-        assert TASKS[name].splits == ("test",) and not TASKS[name].trainable
+        assert TASKS[name].splits == ("test",)
 
 
 def test_data_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -83,7 +82,6 @@ def test_tweet_cleaning() -> None:
 
 def test_bucket_is_stable() -> None:
     # SHA-256, not Python's salted hash(): the same on every machine and run
-    assert [bucket(t) for t in ("hello", "you idiot", "")] == [bucket(t) for t in ("hello", "you idiot", "")]
     assert bucket("hello") == int("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", 16) % 10
 
 

@@ -17,6 +17,7 @@ from monitor.scoring.hf import HuggingFaceScorer
 from monitor.scoring.models import load_scorer
 from monitor.scoring.network import load_base
 from monitor.scoring.results import score_texts
+from monitor.scoring.text import prepare
 
 TEXTS = [
     "Thank you so much, that is really kind of you.",
@@ -103,8 +104,10 @@ def test_score_texts_combines_chunks_and_skips(torch_scorer):
     long_text = "I appreciate the help. " * 30 + "But you are an idiot. " * 5
     results = score_texts(torch_scorer, [long_text, "[deleted]", "", TEXTS[0]])
     assert results[0].scores is not None and results[1].scores is None and results[2].scores is None
-    chunks = torch_scorer.score(["I appreciate the help. " * 30])
-    assert results[0].scores["hostility"] >= chunks[0]["hostility"] - 1e-6  # the worst chunk counts
+    chunks = torch_scorer.score(list(prepare(long_text, torch_scorer.chunk_words).chunks))
+    assert len(chunks) > 1
+    assert results[0].scores["hostility"] == pytest.approx(max(c["hostility"] for c in chunks))  # the worst chunk
+    assert results[0].scores["warmth"] == pytest.approx(np.mean([c["warmth"] for c in chunks]))  # on average
     assert results[3].alliance == pytest.approx(alliance_index(results[3].scores))
     assert results[1].reason and "no text" in results[1].reason
 

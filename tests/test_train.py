@@ -19,12 +19,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from peft import PeftModel
 from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
 from monitor.scoring import bias, datasets, train
 from monitor.scoring.alliance import AllianceScorer
-from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, ModelCard, load_artefact
+from monitor.scoring.network import (
+    ADAPTER_DIR,
+    CARD_FILE,
+    HEADS_DIR,
+    HEADS_FILE,
+    AllianceNetwork,
+    ModelCard,
+    load_artefact,
+    load_base,
+)
 from monitor.scoring.text import normalise
 
 SHIPPED = HEADS_DIR / "alliance-minilm"
@@ -178,9 +188,16 @@ def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]])
     for column, dimension in enumerate(loaded.dimensions.values()):
         p = 1 / (1 + np.exp(-(dimension.scale * logits[:, column] + dimension.shift)))
         assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
-    # the merged network gives what the trained one gave: same logits for a validation text
-    again = train.logits_for(network, tokenizer, texts, loaded.max_length)
-    assert np.array_equal(logits, again)
+    # merging the adapters into the encoder changes nothing: the unmerged adapters give the same logits,
+    # and the encoder without them does not
+    _, base = load_base(loaded.max_length)
+    unmerged = AllianceNetwork(PeftModel.from_pretrained(base, out / ADAPTER_DIR), list(loaded.dimensions))
+    unmerged.heads.load_state_dict(network.heads.state_dict())
+    unmerged_logits = train.logits_for(unmerged.eval(), tokenizer, texts, loaded.max_length)
+    assert np.allclose(unmerged_logits, logits, atol=1e-5)
+    bare = AllianceNetwork(load_base(loaded.max_length)[1], list(loaded.dimensions))
+    bare.heads.load_state_dict(network.heads.state_dict())
+    assert np.abs(train.logits_for(bare.eval(), tokenizer, texts, loaded.max_length) - logits).max() > 0.01
 
 
 def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_path: Path) -> None:

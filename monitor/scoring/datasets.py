@@ -75,8 +75,7 @@ class TaskInfo:
     dimension: str
     kind: Literal["binary", "continuous"]
     dataset: str  # folder under the data directory
-    splits: tuple[str, ...]
-    trainable: bool  # whether a shipped model may be trained on its train split
+    splits: tuple[str, ...]  # a set without a train split is for evaluation only: nothing can train on it
     description: str
 
 
@@ -90,7 +89,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "reddit-incivility-davidson2020",
         ALL_SPLITS,
-        True,
         "Reddit comments coded uncivil (1) or civil (0), Davidson, Sun & Wojcieszak 2020; "
         "test = given test file; val = hash bucket 0 of the given train file, train = buckets 1-9",
     ),
@@ -99,7 +97,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "goemotions",
         ALL_SPLITS,
-        True,
         "GoEmotions Reddit comments, 1 = any of " + ", ".join(HOSTILE_EMOTIONS) + "; given train / dev (= val) / test",
     ),
     "goemotions_warmth": TaskInfo(
@@ -107,7 +104,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "goemotions",
         ALL_SPLITS,
-        True,
         "GoEmotions Reddit comments, 1 = any of " + ", ".join(WARM_EMOTIONS) + "; given train / dev (= val) / test",
     ),
     "davidson": TaskInfo(
@@ -115,7 +111,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "davidson-hate-offensive",
         ALL_SPLITS,
-        True,
         "tweets, 1 = hate speech or offensive, 0 = neither (Davidson et al. 2017); "
         "hash buckets: 0 test, 1 val, 2-9 train",
     ),
@@ -124,7 +119,6 @@ TASKS: dict[str, TaskInfo] = {
         "continuous",
         "stanford-politeness",
         ALL_SPLITS,
-        True,
         "Wikipedia talk-page requests, normalized politeness score (Danescu-Niculescu-Mizil et al. 2013; "
         "research data); hash buckets: 0 test, 1 val, 2-9 train",
     ),
@@ -133,7 +127,6 @@ TASKS: dict[str, TaskInfo] = {
         "continuous",
         "stanford-politeness",
         ("test",),
-        False,
         "Stack Exchange requests, normalized politeness score (Danescu-Niculescu-Mizil et al. 2013); "
         "all rows, test only",
     ),
@@ -142,7 +135,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "hatexplain",
         ("test",),
-        False,
         "Twitter and Gab posts (HateXplain), 1 = hatespeech or offensive, 0 = normal, no-majority dropped; "
         "the original test division; evaluation only",
     ),
@@ -151,7 +143,6 @@ TASKS: dict[str, TaskInfo] = {
         "binary",
         "jigsaw-toxic-sample",
         ("test",),
-        False,
         "101 Wikipedia comments from the Jigsaw toxic comment test set, 1 = toxic; evaluation only",
     ),
 }
