@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Engine, insert
 
+from monitor.bench import scratch_database, timed
 from monitor.metrics.rollups import rebuild, refresh
+from monitor.scoring.base import alliance_index
 from monitor.store import schema
-from monitor.store.db import make_engine, scratch_postgres_database, transaction
+from monitor.store.db import make_engine, transaction
 from monitor.store.models import Comment, Community, ModelVersion, Score, Thread
 
 MODEL = "bench@1"
@@ -58,15 +56,14 @@ def fill(engine: Engine, first: int, count: int, seen_utc: int, seed: int = 0) -
                     {
                         "comment_id": i + 1,
                         "model_version": MODEL,
-                        "hostility": h,
-                        "respect": 1 - h,
-                        "warmth": rng.random(),
-                        "alliance": (1 - h) / 2 - h,
+                        **scores,
+                        "alliance": alliance_index(scores),
                         "stale": False,
                         "scored_utc": seen_utc,
                     }
                     for i in ids
                     for h in [rng.betavariate(2, 6)]
+                    for scores in [{"hostility": h, "respect": 1 - h, "warmth": rng.random()}]
                 ],
             )
 
@@ -100,33 +97,17 @@ def prepare(engine: Engine, count: int) -> None:
     fill(engine, 0, count, seen_utc=100)
 
 
-def timed(work) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    if url:
-        with scratch_postgres_database(url) as scratch:
-            yield scratch
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{Path(folder) / 'bench.db'}"
-
-
 def report(sizes: list[int], postgres_url: str | None) -> str:
     lines = []
     for size in sizes:
-        with database(postgres_url) as url:
+        with scratch_database(postgres_url) as url:
             engine = make_engine(url)
             prepare(engine, size)
-            full = timed(lambda e=engine: rebuild(e, MODEL))
+            full, _ = timed(lambda e=engine: rebuild(e, MODEL))
             line = f"  {size:>9,} comments: full rebuild {full:6.2f} s"
             if size == max(sizes):
                 fill(engine, size, 1000, seen_utc=int(time.time()), seed=1)  # 1,000 new comments, scored
-                incremental = timed(lambda e=engine: refresh(e, MODEL))
+                incremental, _ = timed(lambda e=engine: refresh(e, MODEL))
                 line += f"; incremental refresh after 1,000 new {incremental:6.3f} s (1/{full / incremental:,.0f})"
             lines.append(line)
             engine.dispose()

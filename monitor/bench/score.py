@@ -4,13 +4,13 @@ hostility ROC-AUC of each on the incivility test split (the fast path must not c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from monitor.bench import timed
 from monitor.scoring import datasets
 from monitor.scoring.alliance import AllianceScorer
 
@@ -41,12 +41,6 @@ def fast(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
     return lambda texts: np.array([s["hostility"] for s in scorer.score(texts)])
 
 
-def timed(run: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
-    scores = run(texts)
-    return len(texts) / (time.perf_counter() - start), scores
-
-
 def report(limit: int) -> str:
     incivility = datasets.load("incivility", "test")
     reddit = [e.text for e in datasets.load("goemotions_hostile", "test")] + [e.text for e in incivility]
@@ -64,7 +58,8 @@ def report(limit: int) -> str:
     }
     baseline = None
     for name, run in paths.items():
-        rate, _ = timed(run, texts)
+        seconds, _ = timed(lambda run=run: run(texts))
+        rate = len(texts) / seconds
         auc = roc_auc_score(labels, run([e.text for e in incivility]))
         baseline = baseline or rate
         lines.append(

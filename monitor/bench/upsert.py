@@ -9,18 +9,16 @@ edited and 2% deleted.
 from __future__ import annotations
 
 import random
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 
+from monitor.bench import scratch_database, timed
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
 from monitor.sources.base import CommentRecord, CommunityRef, ItemState, ThreadRecord
 from monitor.store import schema
-from monitor.store.db import display_url, make_engine, scratch_postgres_database, transaction
+from monitor.store.db import display_url, make_engine, transaction
 from monitor.store.upsert import UpsertResult, Writer
 
 COMMUNITY = CommunityRef("reddit", "benchmark")
@@ -89,29 +87,23 @@ def run_passes(url: str, count: int, batch: int) -> list[Pass]:
         return total
 
     passes = [
-        _timed("insert", lambda: upsert(comments)),
-        _timed("same again", lambda: upsert(comments)),
-        _timed("12% edited/deleted", lambda: upsert(changed(comments))),
+        Pass("insert", *timed(lambda: upsert(comments))),
+        Pass("same again", *timed(lambda: upsert(comments))),
+        Pass("12% edited/deleted", *timed(lambda: upsert(changed(comments)))),
     ]
     engine.dispose()
     return passes
 
 
-def _timed(name: str, work: Callable[[], UpsertResult]) -> Pass:
-    start = time.perf_counter()
-    result = work()
-    return Pass(name, time.perf_counter() - start, result)
-
-
 @contextmanager
 def bench_databases(postgres_url: str | None) -> Iterator[list[str]]:
-    with tempfile.TemporaryDirectory() as folder:
-        urls = [f"sqlite:///{Path(folder) / 'bench.db'}"]
+    """A SQLite file, and a database on the PostgreSQL server where one is given."""
+    with scratch_database(None) as sqlite:
         if postgres_url is None:
-            yield urls
+            yield [sqlite]
             return
-        with scratch_postgres_database(postgres_url) as scratch:
-            yield urls + [scratch]
+        with scratch_database(postgres_url) as postgres:
+            yield [sqlite, postgres]
 
 
 def report(url: str, count: int, passes: list[Pass]) -> str:
