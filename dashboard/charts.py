@@ -254,7 +254,10 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
     frame["hours"] = (frame["created_utc"] - frame["created_utc"].min()) / 3600
     frame["when"] = local_time(frame["created_utc"], tz)
     frame["depth"] = frame["depth"].fillna(0)
-    frame["score"] = frame["hostility"].map(lambda h: "not scored" if pd.isna(h) else f"{h:.2f}")
+    frame["score"] = [
+        f"{h:.2f}" if not pd.isna(h) else f"not scored: {why}" if isinstance(why, str) else "not scored"
+        for h, why in zip(frame["hostility"], frame["skip_reason"], strict=True)
+    ]
     frame["hostile"] = frame["hostility"].map(
         lambda h: "—" if pd.isna(h) else ("hostile" if h >= threshold else "civil")
     )

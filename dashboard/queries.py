@@ -405,6 +405,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
             Score.hostility,
             Score.respect,
             Score.warmth,
+            Score.skip_reason,
             Thread.platform_id.label("thread_pid"),
             Community.platform,
         )
@@ -431,6 +432,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
                 "hostility": r.hostility,
                 "respect": r.respect,
                 "warmth": r.warmth,
+                "skip_reason": r.skip_reason,
                 "link": link(r.platform, r.permalink, r.thread_pid, r.platform_id),
             }
             for r in rows
@@ -447,6 +449,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
             "hostility",
             "respect",
             "warmth",
+            "skip_reason",
             "link",
         ],
     )

@@ -438,3 +438,21 @@ def test_bad_configuration_is_explained(tmp_path, monkeypatch):
     assert not at.exception
     text = messages(at) + " ".join(c.value for c in at.code)
     assert "configuration has problems" in text and "min_comment" in text and "civmon config check" in text
+
+
+def test_thread_tree_says_why_a_comment_is_not_scored():
+    from dashboard.charts import thread_tree
+
+    comments = pd.DataFrame(
+        {
+            "platform_id": ["a", "b", "c"],
+            "parent": [None, "a", "a"],
+            "depth": [0, 1, 1],
+            "created_utc": [0, 60, 120],
+            "text": ["Hello there", "Das ist eine schlechte Idee.", "fine"],
+            "hostility": [0.1, None, None],
+            "skip_reason": [None, "not English (language: de)", None],
+        }
+    )
+    data = str(thread_tree(comments, THRESHOLD, None, "UTC").to_dict())
+    assert "not scored: not English (language: de)" in data and "'0.10'" in data and "'not scored'" in data

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from monitor.config import PrivacySettings
 from monitor.scoring.alliance import AllianceScorer
-from monitor.scoring.pending import count_pending, score_pending
+from monitor.scoring.pending import EDITED, count_pending, score_pending
 from monitor.sources.base import ItemState
 from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score
@@ -59,6 +59,7 @@ def test_scores_every_pending_comment_once(engine, privacy, stored, scorer):
     rows = scores(engine, scorer.version)
     assert set(rows) == {"c0", "c1", "c2", "c3", "c4"}  # the deleted comment c9 has no text: not scored
     assert rows["c3"].language == "de" and rows["c3"].hostility is None
+    assert "not English" in rows["c3"].skip_reason and rows["c0"].skip_reason is None  # why, kept with the row
     assert all(0 <= rows[c].hostility <= 1 and rows[c].alliance is not None for c in ("c0", "c1", "c2", "c4"))
     assert rows["c0"].insult is None  # a dimension the model lacks stays NULL
     again = score_pending(engine, scorer, privacy)
@@ -77,6 +78,23 @@ def test_edited_comment_is_rescored(engine, privacy, pseudonymiser, stored, scor
     assert summary.scored == 1
     after = scores(engine, scorer.version)["c1"]
     assert after.stale is False and after.hostility != before
+
+
+def test_a_comment_edited_while_the_model_works_stays_pending(
+    engine, privacy, pseudonymiser, stored, scorer, monkeypatch
+):
+    score = scorer.score
+
+    def collector_edits_meanwhile(texts):
+        monkeypatch.setattr(scorer, "score", score)
+        write(engine, privacy, pseudonymiser, [edited(stored[1], "On second thought, you make a fair point.")])
+        return score(texts)
+
+    monkeypatch.setattr(scorer, "score", collector_edits_meanwhile)
+    summary = score_pending(engine, scorer, privacy)
+    assert summary.scored == 3 and summary.skipped[EDITED] == 1  # not counted as scored
+    assert "c1" not in scores(engine, scorer.version)
+    assert score_pending(engine, scorer, privacy).scored == 1  # its new text, next run
 
 
 def test_another_model_version_keeps_the_old_scores(engine, privacy, stored, scorer, untrained_model, tmp_path):

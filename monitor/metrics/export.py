@@ -42,6 +42,7 @@ COMMENT_COLUMNS = {
     },
     "alliance": "alliance index in [-1, 1]: mean(respect, warmth) - hostility",
     "language": "the comment's language where detected; non-English comments are not scored",
+    "skip_reason": "why the comment has no scores (empty, [removed], not English, ...); empty when it was scored",
 }
 ROLLUP_COLUMNS = {
     "community": "platform/name of the community",
@@ -112,6 +113,7 @@ def comment_batches(session: Session, filters: Filters, with_bodies: bool) -> It
             *(Score.__table__.c[d] for d in DIMENSIONS),
             Score.alliance,
             Score.language,
+            Score.skip_reason,
         )
         .join(Community, Community.id == Comment.community_id)
         .join(Thread, Thread.id == Comment.thread_id)

@@ -18,10 +18,11 @@ from monitor.scoring.results import Result, score_texts
 from monitor.sources.base import ItemState
 from monitor.stopping import stop_requested
 from monitor.store.db import transaction
-from monitor.store.models import Comment, ModelVersion, Score
+from monitor.store.models import SKIP_REASON_LENGTH, Comment, ModelVersion, Score
 from monitor.store.upsert import dialect_insert
 
 BATCH = 256
+EDITED = "edited while being scored (its new text is scored next run)"
 Progress = Callable[[int, int], None]  # (done, total)
 
 
@@ -78,8 +79,11 @@ def score_pending(
         after = rows[-1].id
         results = score_texts(scorer, [r.body for r in rows])  # no transaction held while the model works
         with transaction(engine) as session:
-            _write(session, scorer.version, rows, results, privacy)
-        for result in results:
+            edited = _write(session, scorer.version, rows, results, privacy)
+        summary.skipped[EDITED] += len(edited)
+        for row, result in zip(rows, results, strict=True):
+            if row.id in edited:
+                continue
             if result.scores is None:
                 summary.skipped[result.reason or "not scored"] += 1
             else:
@@ -90,8 +94,9 @@ def score_pending(
     return summary
 
 
-def _write(session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings) -> None:  # type: ignore[type-arg]
-    # A comment edited while the model worked keeps its pending state: its new text gets scored next time.
+def _write(session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings) -> set[int]:  # type: ignore[type-arg]
+    """Store the results; returns the ids of comments edited while the model worked, which are not stored:
+    they stay pending, so their new text gets scored next time."""
     current = dict(
         session.execute(select(Comment.id, Comment.body_hash).where(Comment.id.in_([r.id for r in rows]))).all()
     )
@@ -104,15 +109,17 @@ def _write(session: Session, version: str, rows: list, results: list[Result], pr
             "scored_utc": now,
             "language": res.language,
             "alliance": res.alliance,
+            "skip_reason": res.reason and res.reason[:SKIP_REASON_LENGTH],
             **{d: (res.scores or {}).get(d) for d in DIMENSIONS},
         }
         for r, res in zip(rows, results, strict=True)
         if current.get(r.id) == r.body_hash
     ]
+    edited = {r.id for r in rows} - {v["comment_id"] for v in values}
     if not values:
-        return
+        return edited
     stmt = dialect_insert(session, Score.__table__)
-    columns = ["stale", "scored_utc", "language", "alliance", *DIMENSIONS]
+    columns = ["stale", "scored_utc", "language", "alliance", "skip_reason", *DIMENSIONS]
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["comment_id", "model_version"], set_={c: stmt.excluded[c] for c in columns}
@@ -121,3 +128,4 @@ def _write(session: Session, version: str, rows: list, results: list[Result], pr
     )
     if not privacy.keep_bodies:  # scored: the text is no longer needed (its hash still detects edits)
         session.execute(update(Comment).where(Comment.id.in_([v["comment_id"] for v in values])).values(body=None))
+    return edited

@@ -126,6 +126,9 @@ class ModelVersion(Base):
     created_utc: Mapped[int] = mapped_column(BigInteger)
 
 
+SKIP_REASON_LENGTH = 200
+
+
 class Score(Base):
     """One comment scored by one model version; a dimension the model lacks stays NULL."""
 
@@ -148,6 +151,8 @@ class Score(Base):
     profanity: Mapped[float | None] = mapped_column(Float)
     alliance: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(16))
+    # Why the scores are NULL (empty, [removed], not English, ...); NULL when the comment was scored.
+    skip_reason: Mapped[str | None] = mapped_column(String(SKIP_REASON_LENGTH))
     # Set when the comment's text changed after it was scored: the scorer rescores it.
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
     scored_utc: Mapped[int] = mapped_column(BigInteger)
