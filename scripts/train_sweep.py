@@ -34,6 +34,7 @@ import argparse
 import functools
 import json
 import multiprocessing
+import sys
 import tarfile
 import time
 from collections import defaultdict
@@ -58,7 +59,8 @@ def _test_figures(folder: Path, device: str) -> dict[str, float]:
 
     scorer = AllianceScorer(folder, device=device)
     rows = evaluate({scorer.name: (scorer_function(scorer), dict(scorer.thresholds))}, tasks=TEST_TASKS)
-    return {r.task: round(r.roc_auc if r.roc_auc is not None else r.spearman, 4) for r in rows}  # type: ignore[arg-type]
+    figures = {r.task: r.roc_auc if r.roc_auc is not None else r.spearman for r in rows}
+    return {task: round(figure, 4) for task, figure in figures.items() if figure is not None}  # undefined: left out
 
 
 def _neutral_spreads(folder: Path, device: str) -> dict[str, float]:
@@ -123,9 +125,18 @@ def _key(result: dict) -> str:
 
 
 def _finished(sink: Path) -> dict[str, dict]:
-    """Results already in OUT/sweep.jsonl, by job: a sweep started again in its folder resumes."""
-    lines = sink.read_text().splitlines() if sink.exists() else []
-    return {_key(r): r for r in map(json.loads, lines) if "validation" in r}
+    """Results already in OUT/sweep.jsonl, by job: a sweep started again in its folder resumes.
+    A line cut short by the crash that ended the last sweep is skipped: that job runs again."""
+    done = {}
+    for number, line in enumerate(sink.read_text().splitlines() if sink.exists() else [], 1):
+        try:
+            result = json.loads(line)
+        except json.JSONDecodeError:
+            print(f"{sink}:{number}: not a whole result, run again", file=sys.stderr)
+            continue
+        if "validation" in result:
+            done[_key(result)] = result
+    return done
 
 
 def main() -> None:
@@ -138,6 +149,10 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=0, help="cross-validate over this many incivility folds")
     parser.add_argument("--baseline", help="the variant others are compared with (default: the first)")
     args = parser.parse_args()
+    if args.folds < 0 or args.folds == 1:
+        parser.error("--folds needs at least 2 folds (or 0: no cross-validation)")
+    if args.keep and args.folds:
+        parser.error("--keep keeps the best models of a plain sweep; cross-validation folds are not models to keep")
     variants: dict[str, dict] = json.loads(args.variants.read_text())
     if args.baseline is not None and args.baseline not in variants:
         parser.error(f"--baseline {args.baseline!r} is not a variant in {args.variants}: one of: {', '.join(variants)}")

@@ -277,6 +277,25 @@ def test_sweep_refuses_a_baseline_that_is_not_a_variant(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "sweep.jsonl").exists()  # nothing trained
 
 
+@pytest.mark.parametrize(
+    ("options", "message"), [(["--folds", "1"], "at least 2 folds"), (["--keep", "2", "--folds", "3"], "--keep")]
+)
+def test_sweep_refuses_options_that_cannot_work(tmp_path: Path, options: list[str], message: str) -> None:
+    variants = tmp_path / "variants.json"
+    variants.write_text(json.dumps({"base": TINY}))
+    command = [sys.executable, "scripts/train_sweep.py", str(variants), str(tmp_path / "out"), *options]
+    result = subprocess.run(command, cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_sweep_resumes_past_a_result_cut_short(tmp_path: Path) -> None:
+    sweep = _load_script("train_sweep")
+    whole = {"name": "base", "kwargs": {}, "fold": 0, "folds": 2, "validation": {"selection": 0.8}}
+    sink = tmp_path / "sweep.jsonl"
+    sink.write_text(json.dumps(whole) + "\n" + json.dumps({**whole, "fold": 1})[:30] + "\n")
+    assert list(sweep._finished(sink).values()) == [whole]  # the cut line's job runs again
+
+
 def test_cross_validated_differences_by_hand() -> None:
     sweep = _load_script("train_sweep")
     runs = []
