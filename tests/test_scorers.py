@@ -233,3 +233,20 @@ def test_a_comment_the_model_returns_nothing_for_carries_a_reason(tiny_hf_model,
     monkeypatch.setattr(scorer, "labels", {})  # a model whose outputs map to no dimension
     (result,) = score_texts(scorer, ["A perfectly ordinary comment about the weather."])
     assert result.scores is None and result.reason == "the model returned no scores"
+
+
+def test_a_local_model_version_follows_its_tokenizer_and_weight_shards(tiny_hf_model, tmp_path):
+    import shutil
+
+    from monitor.scoring.hf import resolve
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_hf_model, copy)
+    version = resolve(str(copy))[1]
+    (copy / "README.md").write_text("notes change nothing")
+    assert resolve(str(copy))[1] == version
+    (copy / "tokenizer_config.json").write_text((copy / "tokenizer_config.json").read_text().replace("}", " }", 1))
+    assert resolve(str(copy))[1] != version
+    changed = resolve(str(copy))[1]
+    (copy / "model-00002-of-00002.safetensors").write_bytes(b"a second shard")
+    assert resolve(str(copy))[1] != changed

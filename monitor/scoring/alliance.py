@@ -12,7 +12,6 @@ padded to the length of long ones.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from monitor.scoring.base import files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
 from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS
 
@@ -38,12 +38,7 @@ def cache_dir() -> Path:
 
 def fingerprint(folder: Path) -> str:
     """Hash of everything that decides the scores: adapters, heads, card (the encoder is pinned by its package)."""
-    digest = hashlib.sha256()
-    files = [folder / CARD_FILE, folder / HEADS_FILE, *sorted((folder / ADAPTER_DIR).glob("*"))]
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return files_digest([folder / CARD_FILE, folder / HEADS_FILE, *sorted((folder / ADAPTER_DIR).glob("*"))])
 
 
 class AllianceScorer:

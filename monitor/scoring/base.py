@@ -14,7 +14,9 @@ hostile one with neither. A model with neither respect nor warmth has no allianc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 DIMENSIONS = ("hostility", "respect", "warmth", "insult", "threat", "identity_attack", "profanity")
@@ -38,3 +40,14 @@ def alliance_index(scores: Mapping[str, float]) -> float | None:
     if not positives or "hostility" not in scores:
         return None
     return sum(positives) / len(positives) - scores["hostility"]
+
+
+def files_digest(paths: Iterable[Path]) -> str:
+    """A short hash of files' names and contents (read in blocks: weights can be gigabytes), for model versions."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()[:12]

@@ -9,18 +9,18 @@ without it, loading fails at once with a message saying how to fetch the model.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from monitor.errors import CivmonError
-from monitor.scoring.base import DIMENSIONS
+from monitor.scoring.base import DIMENSIONS, files_digest
 from monitor.scoring.text import CHUNK_WORDS
 from monitor.sources.http import reachable
 
 HUB_HOST = "huggingface.co"
-WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+# what decides a local model's outputs: config, tokenizer and weights (sharded or not); not its README
+MODEL_FILE_SUFFIXES = {".json", ".safetensors", ".bin", ".txt", ".model"}
 
 
 def _hub_reachable() -> bool:
@@ -33,11 +33,8 @@ def resolve(model: str) -> tuple[Path, str]:
     """(local folder, revision) for a folder or a hub id; a CivmonError if it cannot be had."""
     folder = Path(model).expanduser()
     if folder.is_dir():
-        digest = hashlib.sha256()
-        for name in WEIGHT_FILES:
-            if (folder / name).exists():
-                digest.update((folder / name).read_bytes())
-        return folder, f"local-{digest.hexdigest()[:12]}"
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES)
+        return folder, f"local-{files_digest(files)}"
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
