@@ -436,7 +436,7 @@ def eval_(
 ) -> None:
     """Accuracy on held-out test splits (with offline peers side by side) and an identity-term bias audit."""
     from monitor.scoring import datasets
-    from monitor.scoring.alliance import AllianceScorer
+    from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer
     from monitor.scoring.bias import audit
     from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
     from monitor.scoring.models import load_scorer
@@ -447,11 +447,12 @@ def eval_(
             f"the labelled data sets are not at {datasets.data_dir()}",
             "set CIVMON_SHARED_DATA to the folder holding them",
         )
-    default = AllianceScorer(device=settings.model.device)
-    scorers = {default.version: default}
     configured = load_scorer(settings.model)
-    scorers.setdefault(configured.version, configured)
-    models = {v: (scorer_function(s), dict(s.thresholds)) for v, s in scorers.items()}
+    scorers = [configured]
+    if configured.name != DEFAULT_MODEL:  # the built-in model side by side with the configured one
+        runtime = None if settings.model.runtime == "auto" else settings.model.runtime
+        scorers.insert(0, AllianceScorer(device=settings.model.device, runtime=runtime))
+    models = {s.version: (scorer_function(s), dict(s.thresholds)) for s in scorers}
     if peers:
         models |= {name: (fn, {"hostility": 0.5, "warmth": 0.5}) for name, fn in peer_functions().items()}
     with out.status("evaluating...") as status:
@@ -460,26 +461,24 @@ def eval_(
     out.print(eval_table(rows))
     for b in bias:
         out.print(
-            f"bias audit, {b['category']}: neutral spread {b['neutral_spread']:.3f}, hostile spread "
-            f"{b['hostile_spread']:.3f} (most flagged: {b['worst_group']})",
+            f"bias audit of {configured.version}, {b['category']}: neutral spread {b['neutral_spread']:.3f}, "
+            f"hostile spread {b['hostile_spread']:.3f} (most flagged: {b['worst_group']})",
             markup=False,
         )
-    as_json, as_markdown = write_report(rows, bias, out_dir)
+    as_json, as_markdown = write_report(rows, bias, out_dir, audited=configured.version)
     out.print(f"written: {as_json}, {as_markdown}", markup=False)
 
 
 def eval_table(rows: Sequence[Row]) -> Table:
     """`civmon eval`'s figures, one row per model, task and dimension."""
-    from monitor.scoring.evaluate import interval_cell
+    from monitor.scoring.evaluate import cells
 
     table = Table(title="held-out test splits")
     for column in ("task", "dimension", "model", "n", "ROC-AUC", "95% CI", "PR-AUC", "F1", "ECE", "Spearman"):
         text = column in ("task", "dimension", "model")  # text wraps in a narrow terminal; figures never do
         table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
-    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
     for r in rows:
-        figures = [fmt(r.roc_auc), interval_cell(r.ci95), fmt(r.pr_auc), fmt(r.f1), fmt(r.ece), fmt(r.spearman)]
-        table.add_row(r.task, r.dimension, r.model, f"{r.n:,}", *figures)
+        table.add_row(r.task, r.dimension, r.model, f"{r.n:,}", *cells(r))
     return table
 
 

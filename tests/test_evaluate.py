@@ -47,6 +47,18 @@ def test_intervals_leave_out_resamples_where_the_figure_is_undefined():
 
 
 @needs_data
+def test_tasks_that_share_texts_are_scored_once():
+    calls = []
+
+    def constant(texts):
+        calls.append(len(texts))
+        return [{"hostility": 0.5, "warmth": 0.5} for _ in texts]
+
+    rows = evaluate({"flat": (constant, {})}, tasks=["goemotions_hostile", "goemotions_warmth"])
+    assert [r.dimension for r in rows] == ["hostility", "warmth"] and len(calls) == 1
+
+
+@needs_data
 def test_a_figure_that_is_undefined_is_written_as_null(tmp_path):
     def constant(texts):
         return [{"respect": 0.5} for _ in texts]

@@ -96,6 +96,7 @@ def evaluate(
     """Rows for every (model, test task) where the model provides the task's dimension.
     `models`: name -> (scoring function, thresholds per dimension)."""
     rows = []
+    scored: dict[tuple[str, int], list[dict[str, float] | None]] = {}  # tasks that share texts are scored once
     for task in tasks or [t for t, info in datasets.TASKS.items() if "test" in info.splits]:
         info = datasets.TASKS[task]
         examples = datasets.load(task, "test")
@@ -103,7 +104,10 @@ def evaluate(
         labels = np.array([e.label for e in examples], dtype=float)
         for name, (score, thresholds) in models.items():
             progress(f"{name} on {task} ({len(texts):,} texts)")
-            outputs = score(texts)
+            key = (name, hash(tuple(texts)))
+            if key not in scored:
+                scored[key] = score(texts)
+            outputs = scored[key]
             if not any(o and info.dimension in o for o in outputs):
                 continue
             rows.append(_metrics(name, task, info, labels, outputs, thresholds.get(info.dimension, 0.5)))
@@ -169,17 +173,20 @@ def spearman(y: np.ndarray, s: np.ndarray) -> float:
     return float(spearmanr(s, y).statistic)
 
 
-def write_report(rows: list[Row], bias: list[dict[str, object]], folder: Path) -> tuple[Path, Path]:
+def write_report(
+    rows: list[Row], bias: list[dict[str, object]], folder: Path, audited: str | None = None
+) -> tuple[Path, Path]:
+    """eval.json and eval.md; `audited`: the model the bias audit scored."""
     folder.mkdir(parents=True, exist_ok=True)
     as_json = folder / "eval.json"
-    report = {"metrics": [asdict(r) for r in rows], "bias_audit": bias}
+    report = {"metrics": [asdict(r) for r in rows], "bias_audit": bias, "bias_audit_model": audited}
     as_json.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")  # NaN is not JSON
     as_markdown = folder / "eval.md"
-    as_markdown.write_text(markdown(rows, bias))
+    as_markdown.write_text(markdown(rows, bias, audited))
     return as_json, as_markdown
 
 
-def _cell(value: float | None) -> str:
+def figure_cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
@@ -187,7 +194,13 @@ def interval_cell(interval: tuple[float, float] | None) -> str:
     return "—" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}"
 
 
-def markdown(rows: list[Row], bias: list[dict[str, object]]) -> str:
+def cells(row: Row) -> list[str]:
+    """A row's figures as printed: ROC-AUC, its interval, PR-AUC, F1, ECE, Spearman."""
+    figures = (row.pr_auc, row.f1, row.ece, row.spearman)
+    return [figure_cell(row.roc_auc), interval_cell(row.ci95), *map(figure_cell, figures)]
+
+
+def markdown(rows: list[Row], bias: list[dict[str, object]], audited: str | None = None) -> str:
     lines = [
         "# civmon eval",
         "",
@@ -199,13 +212,10 @@ def markdown(rows: list[Row], bias: list[dict[str, object]]) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r.task, r.dimension, r.model)):
-        lines.append(
-            f"| {r.task} | {r.dimension} | {r.model} | {r.n:,} | {r.coverage:.0%} | {_cell(r.roc_auc)} | "
-            f"{interval_cell(r.ci95)} | {_cell(r.pr_auc)} | {_cell(r.f1)} | {_cell(r.ece)} | {_cell(r.spearman)} |"
-        )
+        lines.append(f"| {r.task} | {r.dimension} | {r.model} | {r.n:,} | {r.coverage:.0%} | {' | '.join(cells(r))} |")
     lines += [
         "",
-        "## Identity-term bias audit",
+        "## Identity-term bias audit" + (f" of {audited}" if audited else ""),
         "",
         "Mean hostility of the same template sentences across identity groups; spread = highest minus "
         "lowest group mean within a category (0 is unbiased).",
