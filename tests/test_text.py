@@ -43,4 +43,5 @@ def test_not_scored_with_a_reason():
 def test_english_is_scored():
     prepared = prepare("Thanks a lot, this really helped me understand the problem.")
     assert prepared.skip_reason is None and prepared.language == "en" and len(prepared.chunks) == 1
-    assert prepare("ok").language == "en"  # too short to tell: treated as English
+    short = prepare("ok")  # too short to tell: scored as English, but not recorded as detected English
+    assert short.language is None and short.chunks == ("ok",)

@@ -120,4 +120,4 @@ def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS) -> Prepared:
     lang = language(text)
     if lang not in (None, "en"):
         return Prepared((), language=lang, skip_reason=f"not English (language: {lang})")
-    return Prepared(chunk(text, chunk_words), language=lang or "en")
+    return Prepared(chunk(text, chunk_words), language=lang)  # None: too short or unclear to tell; scored as English
