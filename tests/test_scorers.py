@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,12 +47,26 @@ def test_a_text_scores_the_same_whatever_its_batch(torch_scorer):
     assert all(abs(alone[d] - among[d]) < 1e-4 for d in alone)
 
 
+def test_a_failed_quantisation_leaves_nothing_in_the_cache(untrained_model, tmp_path, monkeypatch):
+    import onnxruntime.quantization
+
+    def fail(source, target, **options):
+        Path(target).write_bytes(b"half a model")
+        raise RuntimeError("out of disk")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", fail)
+    with pytest.raises(RuntimeError, match="out of disk"):
+        AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
+    assert [p for p in (tmp_path / "civmon" / "onnx").rglob("*") if p.is_file()] == []
+
+
 def test_onnx_int8_runtime_agrees_with_torch(untrained_model, torch_scorer, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     start = time.perf_counter()
     fast = AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
     first_load = time.perf_counter() - start
-    assert list((tmp_path / "civmon" / "onnx").glob("*/model.int8.onnx"))
+    assert [p.name for p in (tmp_path / "civmon" / "onnx").glob("*/*")] == ["model.int8.onnx"]  # no leftovers
     start = time.perf_counter()
     AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
     assert time.perf_counter() - start < first_load  # the quantised model is cached

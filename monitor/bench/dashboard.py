@@ -73,19 +73,21 @@ VIEWS = ("Distribution", "Escalation", "Threads and comments")  # the Community 
 
 def _timings(url: str, folder: Path, repeats: int) -> dict[str, float]:
     logging.disable(logging.WARNING)  # AppTest outside a server warns about the missing runtime at every call
-    with _pointed_at(url, folder):
-        _render(None)  # imports, engine and first connection: not part of a page's time
-        times = {
-            "Overview": statistics.median(_render(None) for _ in range(repeats)),
-            "Community": statistics.median(
-                _render("views/community.py", {"community": COMMUNITY}) for _ in range(repeats)
-            ),
-        }
-        for view in VIEWS:
-            times[view] = statistics.median(
-                _render("views/community.py", {"community": COMMUNITY, "view": view}) for _ in range(repeats)
-            )
-    logging.disable(logging.NOTSET)
+    try:
+        with _pointed_at(url, folder):
+            _render(None)  # imports, engine and first connection: not part of a page's time
+            times = {
+                "Overview": statistics.median(_render(None) for _ in range(repeats)),
+                "Community": statistics.median(
+                    _render("views/community.py", {"community": COMMUNITY}) for _ in range(repeats)
+                ),
+            }
+            for view in VIEWS:
+                times[view] = statistics.median(
+                    _render("views/community.py", {"community": COMMUNITY, "view": view}) for _ in range(repeats)
+                )
+    finally:
+        logging.disable(logging.NOTSET)
     return times
 
 

@@ -120,6 +120,18 @@ class AllianceScorer:
         log.info("preparing the fast CPU runtime (once per model version): %s", target.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         plain = target.with_name(f"model.{os.getpid()}.onnx")
+        partial = target.with_name(f"model.int8.{os.getpid()}.onnx")
+        try:
+            self._export(plain)
+            quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+            partial.replace(target)  # atomic: a concurrent loader sees the whole file or none
+        finally:  # a failed export or quantisation leaves no 90 MB file behind in the cache
+            plain.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
+        return target
+
+    def _export(self, path: Path) -> None:
+        """The fp32 network as ONNX, with batch and text length left free."""
         example = self.tokenizer(["an example", "another example text"], padding=True, return_tensors="pt")
         axes = {
             "input_ids": {0: "batch", 1: "tokens"},
@@ -131,15 +143,10 @@ class AllianceScorer:
             torch.onnx.export(
                 self.network.cpu(),
                 (example["input_ids"], example["attention_mask"]),
-                str(plain),
+                str(path),
                 input_names=["input_ids", "attention_mask"],
                 output_names=["logits"],
                 dynamic_axes=axes,
                 opset_version=17,
                 dynamo=False,
             )
-        partial = target.with_name(f"model.int8.{os.getpid()}.onnx")
-        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
-        plain.unlink()
-        partial.replace(target)  # atomic: a concurrent loader sees the whole file or none
-        return target

