@@ -224,8 +224,8 @@ def _paired(runs: dict, base: dict, shared: list[int], key: str, folds: int) -> 
         return None
     mean = float(np.mean(differences))
     corrected = np.std(differences, ddof=1) * np.sqrt(1 / len(differences) + 1 / (folds - 1))
-    half = float(stats.t.ppf(0.975, len(differences) - 1) * corrected)
-    return mean, mean - half, mean + half
+    low, high = stats.t.interval(0.95, len(differences) - 1, loc=mean, scale=corrected)
+    return mean, float(low), float(high)
 
 
 def _print_cross_validation(summary: list[dict]) -> None:

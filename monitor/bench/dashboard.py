@@ -17,8 +17,9 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from pathlib import Path
+from unittest import mock
 
 from monitor.bench.rollups import MODEL, prepare
 from monitor.metrics.rollups import rebuild
@@ -31,19 +32,9 @@ COMMUNITY = "reddit/bench1"
 @contextmanager
 def _pointed_at(url: str, folder: Path) -> Iterator[None]:
     """The app's environment: this database, this working folder (no civmon.toml: defaults)."""
-    saved_env, saved_cwd = {k: os.environ.get(k) for k in ("CIVMON_DATABASE__URL", "CIVMON_CONFIG")}, Path.cwd()
-    os.environ["CIVMON_DATABASE__URL"] = url
-    os.environ.pop("CIVMON_CONFIG", None)
-    os.chdir(folder)
-    try:
+    environment = {k: v for k, v in os.environ.items() if k != "CIVMON_CONFIG"} | {"CIVMON_DATABASE__URL": url}
+    with mock.patch.dict(os.environ, environment, clear=True), chdir(folder):
         yield
-    finally:
-        os.chdir(saved_cwd)
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _render(page: str | None, query: dict[str, str] | None = None) -> float:

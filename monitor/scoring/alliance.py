@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from monitor.scoring.base import files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
@@ -85,7 +86,7 @@ class AllianceScorer:
                 return_tensors="np",
             )
             out[rows] = self._run(batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64))
-        return 1.0 / (1.0 + np.exp(-(out * self._scale + self._shift)))
+        return expit(out * self._scale + self._shift)
 
     def _torch_runner(self) -> Any:
         network = self.network.to(self.device)

@@ -294,12 +294,9 @@ def _goemotions(emotions: tuple[str, ...]) -> Callable[[Path], dict[str, Rows]]:
         wanted = {names.index(e) for e in emotions}
         out: dict[str, Rows] = {}
         for split, name in (("train", "train.tsv"), ("val", "dev.tsv"), ("test", "test.tsv")):
-            rows: Rows = []
-            with (folder / name).open(encoding="utf-8") as f:
-                for line in f:
-                    text, ids, _comment_id = line.rstrip("\n").split("\t")
-                    rows.append((text, float(any(int(i) in wanted for i in ids.split(",")))))
-            out[split] = rows
+            with (folder / name).open(encoding="utf-8", newline="") as f:
+                records = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)  # text, emotion ids, comment id
+                out[split] = [(text, float(any(int(i) in wanted for i in ids.split(",")))) for text, ids, _ in records]
         return out
 
     return reader
