@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.metrics import alerts as alert_metrics
@@ -65,6 +65,17 @@ def _session(url: str) -> Iterator[Session]:
 
 def clear() -> None:
     st.cache_data.clear()
+
+
+def _frame(url: str, query: Select) -> pd.DataFrame:  # type: ignore[type-arg]
+    """A query's rows as a frame whose columns are the query's own (also when it returns none)."""
+    with _session(url) as session:
+        result = session.execute(query)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _community_key() -> ColumnElement[str]:
+    return Community.platform + "/" + Community.name
 
 
 # --- the store as a whole -------------------------------------------------------------------------------------
@@ -481,48 +492,26 @@ def recent_threads(url: str, community_id: int, version: str, since: int, until:
 def alerts(url: str, limit: int = 500) -> pd.DataFrame:
     """Open alerts, then the most recent past ones."""
     query = (
-        select(Alert, Community.platform, Community.name)
+        select(
+            Alert.id,
+            _community_key().label("community"),
+            Alert.kind,
+            Alert.subject,
+            Alert.start_utc,
+            Alert.value,
+            Alert.baseline,
+            Alert.scored,
+            Alert.message,
+            Alert.created_utc,
+            Alert.delivered_utc,
+            Alert.acknowledged_utc,
+            Alert.model_version,
+        )
         .join(Community, Community.id == Alert.community_id)
         .order_by(Alert.acknowledged_utc.is_not(None), Alert.created_utc.desc(), Alert.id.desc())
         .limit(limit)
     )
-    with _session(url) as session:
-        rows = session.execute(query).all()
-    return pd.DataFrame(
-        [
-            {
-                "id": a.id,
-                "community": f"{platform}/{name}",
-                "kind": a.kind,
-                "subject": a.subject,
-                "start_utc": a.start_utc,
-                "value": a.value,
-                "baseline": a.baseline,
-                "scored": a.scored,
-                "message": a.message,
-                "created_utc": a.created_utc,
-                "delivered_utc": a.delivered_utc,
-                "acknowledged_utc": a.acknowledged_utc,
-                "model_version": a.model_version,
-            }
-            for a, platform, name in rows
-        ],
-        columns=[
-            "id",
-            "community",
-            "kind",
-            "subject",
-            "start_utc",
-            "value",
-            "baseline",
-            "scored",
-            "message",
-            "created_utc",
-            "delivered_utc",
-            "acknowledged_utc",
-            "model_version",
-        ],
-    )
+    return _frame(url, query)
 
 
 def acknowledge(url: str, alert_id: int) -> bool:
@@ -538,46 +527,27 @@ def acknowledge(url: str, alert_id: int) -> bool:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def runs(url: str, limit: int = 300) -> pd.DataFrame:
     query = (
-        select(CollectionRun, Community.platform, Community.name)
+        select(
+            CollectionRun.id,
+            CollectionRun.job,
+            func.coalesce(_community_key(), "(all)").label("community"),  # a run over every community has none
+            CollectionRun.started_utc,
+            CollectionRun.finished_utc,
+            CollectionRun.status,
+            CollectionRun.items_new.label("new"),
+            CollectionRun.items_updated.label("updated"),
+            CollectionRun.items_deleted.label("deleted"),
+            CollectionRun.requests,
+            CollectionRun.errors,
+            CollectionRun.error,
+        )
         .outerjoin(Community, Community.id == CollectionRun.community_id)
         .order_by(CollectionRun.started_utc.desc(), CollectionRun.id.desc())
         .limit(limit)
     )
-    with _session(url) as session:
-        rows = session.execute(query).all()
-    return pd.DataFrame(
-        [
-            {
-                "id": r.id,
-                "job": r.job,
-                "community": f"{platform}/{name}" if platform else "(all)",
-                "started_utc": r.started_utc,
-                "finished_utc": r.finished_utc,
-                "status": str(r.status),
-                "new": r.items_new,
-                "updated": r.items_updated,
-                "deleted": r.items_deleted,
-                "requests": r.requests,
-                "errors": r.errors,
-                "error": r.error,
-            }
-            for r, platform, name in rows
-        ],
-        columns=[
-            "id",
-            "job",
-            "community",
-            "started_utc",
-            "finished_utc",
-            "status",
-            "new",
-            "updated",
-            "deleted",
-            "requests",
-            "errors",
-            "error",
-        ],
-    )
+    frame = _frame(url, query)
+    frame["status"] = frame["status"].map(str)
+    return frame
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
