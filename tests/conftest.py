@@ -9,6 +9,8 @@ Where no server answers they skip with the reason, unless CIVMON_REQUIRE_POSTGRE
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,24 @@ from monitor.store import schema
 from monitor.store.db import check_connection, make_engine, scratch_postgres_database
 
 PROJECT = Path(__file__).resolve().parents[1]
+CIVMON = [sys.executable, "-m", "monitor"]
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """What a user's civmon command sees: none of this shell's CIVMON_ or praw_ settings, a wide console, `extra`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIVMON_", "praw_"))}
+    return {**clean, "COLUMNS": "200", **extra}
+
+
+def civmon(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    """The civmon command run in `cwd`, as a user runs it."""
+    return subprocess.run(
+        [*CIVMON, *args], cwd=cwd, env=command_env(**(env or {})), capture_output=True, text=True, timeout=timeout
+    )
+
+
 POSTGRES_URL = os.environ.get("CIVMON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_KEY = b"test-pseudonym-key"
 

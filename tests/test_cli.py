@@ -14,21 +14,7 @@ from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
 
-from conftest import PROJECT
-
-CIVMON = [sys.executable, "-m", "monitor"]
-
-
-def civmon(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIVMON_", "praw_"))}
-    return subprocess.run(
-        [*CIVMON, *args],
-        cwd=cwd,
-        env={**clean, "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from conftest import PROJECT, civmon
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from monitor.sources.dumps import parse_line
 from monitor.store.db import make_engine
 from monitor.store.models import Comment, Community, Thread
 
+from conftest import civmon
 from recordings import PRAW_CASSETTES, recorded
 
 pytestmark = pytest.mark.skipif(
@@ -32,11 +31,8 @@ def dump_items() -> list[dict[str, Any]]:
     return real
 
 
-def civmon(cwd: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CIVMON_DATABASE__URL": db_url, "CIVMON_PSEUDONYM_KEY": "k", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+def import_dump(cwd: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return civmon(cwd, "import", *args, env={"CIVMON_DATABASE__URL": db_url, "CIVMON_PSEUDONYM_KEY": "k"})
 
 
 def stored(db_url: str) -> tuple[int, int, set[tuple[str, str]]]:
@@ -55,7 +51,7 @@ def test_import_plain_and_zst_is_idempotent(tmp_path, engine, db_url, dump_items
     packed = tmp_path / "RC_sample.ndjson.zst"
     packed.write_bytes(zstandard.ZstdCompressor(level=10, write_content_size=False).compress(plain.read_bytes()))
 
-    first = civmon(tmp_path, db_url, "import", str(plain))
+    first = import_dump(tmp_path, db_url, str(plain))
     assert first.returncode == 0, first.stderr
     comments = [i for i in dump_items if "link_id" in i]
     threads, stored_comments, keys = stored(db_url)
@@ -64,7 +60,7 @@ def test_import_plain_and_zst_is_idempotent(tmp_path, engine, db_url, dump_items
     assert threads >= len(dump_items) - len(comments)
     assert f"{len(comments):,} comments" in first.stdout and "0 bad lines" in first.stdout
 
-    again = civmon(tmp_path, db_url, "import", str(packed))
+    again = import_dump(tmp_path, db_url, str(packed))
     assert again.returncode == 0, again.stderr
     assert stored(db_url) == (threads, stored_comments, keys)
 
@@ -85,7 +81,7 @@ def test_bad_lines_are_reported_and_skipped(tmp_path, engine, db_url, dump_items
     ]
     dump = tmp_path / "mixed.ndjson"
     dump.write_bytes(b"\n".join(lines) + b"\n")
-    result = civmon(tmp_path, db_url, "import", str(dump))
+    result = import_dump(tmp_path, db_url, str(dump))
     assert result.returncode == 0, result.stderr
     assert "5 bad lines" in result.stdout
     for number, reason in [
@@ -107,5 +103,5 @@ def test_parse_line_reasons():
 
 
 def test_missing_file_is_a_clear_error(tmp_path, engine, db_url):
-    result = civmon(tmp_path, db_url, "import", str(tmp_path / "nope.zst"))
+    result = import_dump(tmp_path, db_url, str(tmp_path / "nope.zst"))
     assert result.returncode == 2 and "is not a file" in result.stderr and "Traceback" not in result.stderr

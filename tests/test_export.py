@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
 
 from monitor.metrics.rollups import rebuild
 
+from conftest import civmon
 from seed import DAY, MODEL, MONDAY, Seed, seed
 
 
-def civmon(tmp_path, db_url, *args, keep_bodies=True):
-    env = {
-        **os.environ,
-        "CIVMON_DATABASE__URL": db_url,
-        "CIVMON_PRIVACY__KEEP_BODIES": str(keep_bodies).lower(),
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
+def civmon_on(tmp_path, db_url, *args, keep_bodies=True):
+    env = {"CIVMON_DATABASE__URL": db_url, "CIVMON_PRIVACY__KEEP_BODIES": str(keep_bodies).lower()}
+    return civmon(tmp_path, *args, env=env)
 
 
 def seeded(engine):
@@ -37,7 +28,7 @@ def seeded(engine):
 
 def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
     seeded(engine)
-    result = civmon(tmp_path, db_url, "export", "--out", "out", "--since", "2023-11-20", "--until", "2023-11-21")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--since", "2023-11-20", "--until", "2023-11-21")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     with (out / "comments.csv").open() as handle:
@@ -60,7 +51,7 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
 
 def test_export_leaves_bodies_out_unless_kept(engine, db_url, tmp_path):
     seeded(engine)
-    result = civmon(tmp_path, db_url, "export", "--out", "out", "--format", "csv", keep_bodies=False)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--format", "csv", keep_bodies=False)
     assert result.returncode == 0, result.stderr
     header = (tmp_path / "out" / "comments.csv").read_text().splitlines()[0]
     assert "body" not in header.split(",") and not (tmp_path / "out" / "comments.parquet").exists()
@@ -68,12 +59,12 @@ def test_export_leaves_bodies_out_unless_kept(engine, db_url, tmp_path):
 
 
 def test_export_of_an_unscored_store_says_what_to_do(engine, db_url, tmp_path):
-    result = civmon(tmp_path, db_url, "export", "--out", "out")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out")
     assert result.returncode == 2 and "civmon score" in result.stderr
 
 
 def test_metrics_command_refreshes_rollups(engine, db_url, tmp_path):
     seed(engine, [Seed(f"c{i}", MONDAY + i * DAY // 4, 0.2) for i in range(12)])
-    result = civmon(tmp_path, db_url, "metrics")
+    result = civmon_on(tmp_path, db_url, "metrics")
     assert result.returncode == 0, result.stderr
     assert f"rollups for {MODEL}:" in result.stdout and "0 new alerts" in result.stdout

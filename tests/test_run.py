@@ -4,10 +4,8 @@ SIGTERM mid-work and restarted, one scheduler per database, dead holders taken o
 from __future__ import annotations
 
 import inspect
-import os
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -21,6 +19,7 @@ from monitor.store import lease
 from monitor.store.db import make_engine
 from monitor.store.models import CollectionRun, Comment, Lease, Rollup, Score
 
+from conftest import CIVMON, civmon, command_env
 from recordings import LARGE_THREAD, recorded, require_cassettes
 
 FUNNY_THREAD = "TestCommentForest.test_replace__all"
@@ -56,25 +55,22 @@ def workdir(tmp_path, db_url, replay, untrained_model) -> Path:
         "privacy": {"key_file": str(tmp_path / "civmon.key")},
     }
     (tmp_path / "civmon.toml").write_text(tomli_w.dumps(config))
-    assert civmon(tmp_path, "init").returncode == 0
+    assert run_civmon(tmp_path, "init").returncode == 0
     return tmp_path
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "praw_client_id": "civmon-test", "praw_client_secret": "x", "COLUMNS": "200"}
+PRAW = {"praw_client_id": "civmon-test", "praw_client_secret": "x"}
 
 
-def civmon(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=600
-    )
+def run_civmon(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return civmon(cwd, *args, env=PRAW, timeout=600)
 
 
 def start(cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run"],
+        [*CIVMON, "run"],
         cwd=cwd,
-        env=env(),
+        env=command_env(**PRAW),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -155,7 +151,7 @@ def test_second_scheduler_is_refused_and_dead_holder_taken_over(workdir, db_url)
     (workdir / "civmon.toml").write_text(tomli_w.dumps(config))
     first = start(workdir)
     wait_for(lambda: count(db_url, select(func.count()).select_from(Lease)) == 1)
-    refused = civmon(workdir, "run")
+    refused = run_civmon(workdir, "run")
     stop(first)
     assert refused.returncode == 2
     assert "another civmon scheduler is running" in refused.stderr and "pid" in refused.stderr
@@ -163,7 +159,7 @@ def test_second_scheduler_is_refused_and_dead_holder_taken_over(workdir, db_url)
     engine = make_engine(db_url)
     lease.acquire(engine, "scheduler", "ghost pid 1 since long ago", now=int(time.time()) - 3600)
     engine.dispose()
-    once = civmon(workdir, "run", "--once")  # the ghost's heartbeat is an hour old: taken over
+    once = run_civmon(workdir, "run", "--once")  # the ghost's heartbeat is an hour old: taken over
     assert once.returncode == 0, once.stderr
     assert count(db_url, select(func.count()).select_from(Lease)) == 0
     assert count(db_url, select(func.count()).select_from(Comment)) > 0
@@ -176,7 +172,7 @@ def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplo
     db_url = f"sqlite:///{tmp_path / 'civmon.db'}"
     config = {"database": {"url": db_url}, "privacy": {"key_file": str(tmp_path / "civmon.key")}}
     (tmp_path / "civmon.toml").write_text(tomli_w.dumps(config))
-    assert civmon(tmp_path, "init").returncode == 0
+    assert run_civmon(tmp_path, "init").returncode == 0
     jobs.metrics_job(str(tmp_path / "civmon.toml"))
     assert count(db_url, select(func.count()).where(CollectionRun.job == "metrics", CollectionRun.status == "ok")) == 1
     jobs.retention_job(str(tmp_path / "missing.toml"))  # no such configuration: logged, not raised
