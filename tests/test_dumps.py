@@ -11,6 +11,7 @@ import pytest
 import zstandard
 from sqlalchemy import func, select
 
+from monitor.scoring.text import prepare
 from monitor.sources.dumps import parse_line
 from monitor.store.db import make_engine
 from monitor.store.models import Comment, Community, Thread
@@ -100,6 +101,15 @@ def test_parse_line_reasons():
         parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": [1]}')
     item = parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": "1467590690"}')
     assert item.created_utc == 1467590690
+
+
+def test_legacy_escaped_text_is_unescaped_so_quotes_stay_quotes():
+    fields = {"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": 1}
+    item = parse_line(json.dumps({**fields, "body": "&gt; idiot\n\nNo &amp; no"}).encode())
+    assert item.body == "> idiot\n\nNo & no"
+    assert prepare(item.body).chunks == ("No & no",)  # the quoted parent does not count against the reply
+    submission = parse_line(b'{"id": "b", "subreddit": "x", "created_utc": 1, "title": "Q&amp;A", "selftext": "&lt;3"}')
+    assert (submission.title, submission.selftext) == ("Q&A", "<3")
 
 
 def test_missing_file_is_a_clear_error(tmp_path, engine, db_url):

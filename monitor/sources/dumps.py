@@ -4,10 +4,16 @@ Streams the file in batches, so memory stays flat however large it is. A bad lin
 (not UTF-8, not JSON, wrong types, neither comment nor submission) is counted and
 reported with its line number, and the import carries on. Writes are idempotent
 upserts, so importing a file again, or again after a crash, stores nothing twice.
+
+Pushshift collected through Reddit's legacy JSON, which writes <, > and & as &lt;, &gt;
+and &amp; (praw asks for raw text instead). Texts are unescaped on import, so a quoted
+parent (`&gt; ...`) is a quote again; Reddit renders an entity an author typed as its
+character too, so unescaping a dump that is raw already changes nothing a reader sees.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections import defaultdict
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import zstandard
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from monitor.sources.base import CommentRecord, CommunityRef, ThreadRecord
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
@@ -38,11 +44,17 @@ class _DumpItem(BaseModel):
     removed_by_category: str | None = None
 
 
+def _unescaped(text: str | None) -> str | None:
+    return None if text is None else html.unescape(text)
+
+
 class DumpComment(_DumpItem):
     link_id: str
     parent_id: str | None = None
     body: str | None = None
     edited: bool | float | None = None
+
+    _body = field_validator("body")(_unescaped)
 
 
 class DumpSubmission(_DumpItem):
@@ -50,6 +62,8 @@ class DumpSubmission(_DumpItem):
     selftext: str | None = None
     url: str | None = None
     num_comments: int | None = None
+
+    _texts = field_validator("title", "selftext")(_unescaped)
 
 
 @dataclass
