@@ -449,7 +449,7 @@ def eval_(
         )
     configured = load_scorer(settings.model)
     scorers = [configured]
-    if configured.name != DEFAULT_MODEL:  # the built-in model side by side with the configured one
+    if settings.model.name != DEFAULT_MODEL:  # the built-in model beside the configured one (once: by version)
         runtime = None if settings.model.runtime == "auto" else settings.model.runtime
         scorers.insert(0, AllianceScorer(device=settings.model.device, runtime=runtime))
     models = {s.version: (scorer_function(s), dict(s.thresholds)) for s in scorers}

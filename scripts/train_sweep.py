@@ -126,7 +126,11 @@ def _key(result: dict) -> str:
 
 def _finished(sink: Path) -> dict[str, dict]:
     """Results already in OUT/sweep.jsonl, by job: a sweep started again in its folder resumes.
-    A line cut short by the crash that ended the last sweep is skipped: that job runs again."""
+    A line cut short by the crash that ended the last sweep is skipped (that job runs again), and
+    ended, so that the results appended next start on a line of their own."""
+    if sink.exists() and sink.stat().st_size and not sink.read_bytes().endswith(b"\n"):
+        with sink.open("a") as out:
+            out.write("\n")
     done = {}
     for number, line in enumerate(sink.read_text().splitlines() if sink.exists() else [], 1):
         try:
@@ -224,6 +228,8 @@ def _paired(runs: dict, base: dict, shared: list[int], key: str, folds: int) -> 
         return None
     mean = float(np.mean(differences))
     corrected = np.std(differences, ddof=1) * np.sqrt(1 / len(differences) + 1 / (folds - 1))
+    if corrected == 0:  # the same difference on every fold (figures are rounded): no spread to widen
+        return mean, mean, mean
     low, high = stats.t.interval(0.95, len(differences) - 1, loc=mean, scale=corrected)
     return mean, float(low), float(high)
 

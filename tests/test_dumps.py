@@ -110,6 +110,8 @@ def test_legacy_escaped_text_is_unescaped_so_quotes_stay_quotes():
     assert prepare(item.body).chunks == ("No & no",)  # the quoted parent does not count against the reply
     submission = parse_line(b'{"id": "b", "subreddit": "x", "created_utc": 1, "title": "Q&amp;A", "selftext": "&lt;3"}')
     assert (submission.title, submission.selftext) == ("Q&A", "<3")
+    link = "https://x.org/?a=1&copy=2&not=3"  # raw text: only the three legacy escapes are undone
+    assert parse_line(json.dumps({**fields, "body": link}).encode()).body == link
 
 
 def test_missing_file_is_a_clear_error(tmp_path, engine, db_url):

@@ -72,9 +72,17 @@ def test_json_array_file(scorer, tmp_path):
     source.write_text(json.dumps([{"text": "Nice work."}, {"body": "x"}, "bare"], indent=2))
     target = tmp_path / "out.jsonl"
     assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 1, "not scored": 2}
-    (tmp_path / "object.json").write_text('{"text": "one object"}')
-    with pytest.raises(CivmonError, match="not an array"):
-        score_file(scorer, tmp_path / "object.json", "text", target)
+    lines = tmp_path / "lines.json"  # JSON Lines under a .json name, as many corpora come
+    lines.write_text('{"text": "one"}\n{"text": "two"}\n')
+    assert score_file(scorer, lines, "text", target)["rows"] == 2
+
+
+def test_output_that_is_a_folder_is_refused_before_scoring(scorer, tmp_path, monkeypatch):
+    source = tmp_path / "corpus.jsonl"
+    source.write_text('{"text": "Fine."}\n')
+    monkeypatch.setattr(scorer, "score", lambda texts: pytest.fail("scored before refusing the output"))
+    with pytest.raises(CivmonError, match="is a folder"):
+        score_file(scorer, source, "text", tmp_path)
 
 
 def test_output_over_the_input_is_refused_and_the_corpus_kept(scorer, tmp_path):

@@ -56,6 +56,7 @@ def test_scores_every_pending_comment_once(engine, privacy, stored, scorer):
     assert (summary.scored, summary.skipped.total()) == (4, 1)
     assert progress[-1] == (5, 5) and len(progress) == 3
     assert any("not English" in reason for reason in summary.skipped)
+    assert EDITED not in summary.skipped  # nothing was edited meanwhile: no such line in the summary
     rows = scores(engine, scorer.version)
     assert set(rows) == {"c0", "c1", "c2", "c3", "c4"}  # the deleted comment c9 has no text: not scored
     assert rows["c3"].language == "de" and rows["c3"].hostility is None

@@ -211,6 +211,19 @@ def test_labels_the_model_lacks_are_named_with_the_ones_it_has(tiny_hf_model):
     assert "'toxicity'" in caught.value.hint
 
 
+def test_labels_are_the_names_the_model_outputs_whatever_its_label2id(tiny_hf_model, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_hf_model, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["label2id"] = {f"LABEL_{i}": i for i in range(len(config["id2label"]))}  # as many hub configs leave it
+    (copy / "config.json").write_text(json.dumps(config))
+    scorer = HuggingFaceScorer(str(copy), {"toxicity": "hostility"}, "sigmoid", {}, device="cpu")
+    assert set(scorer.score(TEXTS[:1])[0]) == {"hostility"}
+
+
 def test_a_folder_that_is_no_model_is_a_clear_error_and_may_fall_back(tmp_path):
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(CivmonError, match="does not load as a text-classification model"):

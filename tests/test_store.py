@@ -239,3 +239,28 @@ def test_database_behind_the_code_is_refused(engine, db_url):
     with pytest.raises(CivmonError, match="has schema 0001") as caught:
         schema.open_store(db_url)
     assert "civmon init" in caught.value.hint
+
+
+def test_upgrading_to_skip_reasons_says_why_older_rows_were_not_scored(engine, privacy, pseudonymiser):
+    from alembic import command
+
+    write(engine, privacy, pseudonymiser, comments(3))
+    config = schema._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO model_versions (version, name, created_utc) VALUES ('m', 'm', 0)"))
+        ids = connection.execute(text("SELECT id FROM comments ORDER BY id")).scalars().all()
+        for comment_id, hostility, language in zip(ids, [0.2, None, None], ["en", "de", None], strict=True):
+            connection.execute(
+                text(
+                    "INSERT INTO scores (comment_id, model_version, hostility, language, stale, scored_utc)"
+                    " VALUES (:c, 'm', :h, :l, :stale, 0)"
+                ),
+                {"c": comment_id, "h": hostility, "l": language, "stale": False},
+            )
+    assert schema.upgrade(engine) == ("0003", schema.head_revision())
+    with engine.connect() as connection:
+        reasons = connection.execute(select(Score.skip_reason).order_by(Score.comment_id)).scalars().all()
+    assert reasons[0] is None and reasons[1] == "not English (language: de)" and "not kept" in reasons[2]

@@ -60,6 +60,10 @@ def test_f1_threshold() -> None:
     w = np.array([1.0, 10.0, 1.0, 1.0, 1.0, 1.0])
     y2 = np.array([1, 0, 0, 0, 0, 0])
     assert train.f1_threshold(p, y2, w) == pytest.approx(0.85)
+    # equal F1 at two cuts (top one alone, or all four): the higher cut; no positives at all: above all but the top
+    four = np.array([0.9, 0.8, 0.7, 0.6])
+    assert train.f1_threshold(four, np.array([1, 0, 0, 1])) == pytest.approx(0.85)
+    assert train.f1_threshold(four, np.zeros(4)) == pytest.approx(0.85)
 
 
 def test_stretch_spreads_a_continuous_score() -> None:
@@ -292,8 +296,18 @@ def test_sweep_resumes_past_a_result_cut_short(tmp_path: Path) -> None:
     sweep = _load_script("train_sweep")
     whole = {"name": "base", "kwargs": {}, "fold": 0, "folds": 2, "validation": {"selection": 0.8}}
     sink = tmp_path / "sweep.jsonl"
-    sink.write_text(json.dumps(whole) + "\n" + json.dumps({**whole, "fold": 1})[:30] + "\n")
+    sink.write_text(json.dumps(whole) + "\n" + json.dumps({**whole, "fold": 1})[:30])  # no newline: cut short
     assert list(sweep._finished(sink).values()) == [whole]  # the cut line's job runs again
+    with sink.open("a") as out:  # as the resumed sweep appends its next result
+        out.write(json.dumps({**whole, "fold": 1}) + "\n")
+    assert [r["fold"] for r in sweep._finished(sink).values()] == [0, 1]
+
+
+def test_the_same_difference_on_every_fold_has_no_spread() -> None:
+    sweep = _load_script("train_sweep")
+    runs = {f: {"selection": 0.8} for f in range(3)}
+    base = {f: {"selection": 0.75} for f in range(3)}
+    assert sweep._paired(runs, base, [0, 1, 2], "selection", 3) == pytest.approx((0.05, 0.05, 0.05))
 
 
 def test_cross_validated_differences_by_hand() -> None:

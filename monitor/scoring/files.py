@@ -4,8 +4,9 @@ Output: JSON Lines, one object per input row, in input order: `row` (1-based), a
 dimension of the model, `alliance`, `language`, `model_version`, and `reason` — null when
 the row was scored, else why not (missing column, not UTF-8, not English, empty, ...).
 CSV and JSON Lines rows are streamed in batches, so the file can be larger than memory; a
-.json file holds one array of objects and is read whole. The output is written beside its
-final name and moved there at the end, so a crash never leaves a half-written file.
+.json file that holds one array of objects is read whole (any other .json as JSON Lines).
+The output is written beside its final name and moved there at the end, so a crash never
+leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -100,9 +101,17 @@ def read_rows(path: Path, column: str) -> tuple[IO[str], Iterator[Row]]:
     handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     if suffix == ".csv":
         return handle, _csv_rows(handle, column)
-    if suffix == ".json":
+    if suffix == ".json" and _starts_with(handle, "["):  # many .json corpora are JSON Lines all the same
         return handle, _json_array_rows(handle, column, path)
     return handle, _jsonl_rows(handle, column)
+
+
+def _starts_with(handle: IO[str], character: str) -> bool:
+    """Whether the text's first non-blank character is `character`; the handle is left at the start."""
+    while (ch := handle.read(1)).isspace():
+        pass
+    handle.seek(0)
+    return ch == character
 
 
 def _record(number: int, row: Row, result: Result | None, scorer: Scorer) -> dict[str, Any]:
@@ -121,6 +130,8 @@ def score_file(
     scorer: Scorer, source: Path, column: str, target: Path, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Score every row; returns counts of scored and unscored rows."""
+    if target.is_dir():
+        raise CivmonError(f"--output {target} is a folder", f"name a file, e.g. --output {target / 'scores.jsonl'}")
     if source.is_file() and target.exists() and os.path.samefile(source, target):
         raise CivmonError(f"--output {target} is the input file: writing it would erase the corpus", "name a new file")
     counts = {"rows": 0, "scored": 0, "not scored": 0}
@@ -146,7 +157,6 @@ def _replacing(target: Path) -> Iterator[IO[str]]:
     try:
         with partial.open("w", encoding="utf-8") as out:
             yield out
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)  # gone once moved; removed if anything failed

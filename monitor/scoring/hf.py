@@ -26,7 +26,7 @@ MODEL_FILE_SUFFIXES = {".json", ".safetensors", ".bin", ".txt", ".model"}
 def _hub_reachable() -> bool:
     from huggingface_hub import constants
 
-    return not constants.is_offline_mode() and reachable(HUB_HOST)
+    return not constants.HF_HUB_OFFLINE and reachable(HUB_HOST)  # HF_HUB_OFFLINE as the hub library parses it
 
 
 def resolve(model: str) -> tuple[Path, str]:
@@ -58,7 +58,7 @@ def resolve(model: str) -> tuple[Path, str]:
     return path, path.name  # the snapshot folder is named after the commit
 
 
-def _check_labels(labels: Mapping[str, str], known: Mapping[str, int], model: str) -> None:
+def _check_labels(labels: Mapping[str, str], known: Sequence[str], model: str) -> None:
     """Every configured label must be one the model outputs, or its dimension would be empty for every comment."""
     unknown = sorted(set(labels) - set(known))
     if unknown:
@@ -103,7 +103,7 @@ class HuggingFaceScorer:
                 f"{model!r} does not load as a text-classification model: {exc}",
                 "point [model] name at a folder saved with save_pretrained (config.json, weights, tokenizer)",
             ) from None
-        _check_labels(labels, self.pipe.model.config.label2id, model)
+        _check_labels(labels, list(self.pipe.model.config.id2label.values()), model)  # the names it outputs
         self.labels = dict(labels)
         self.name = model
         self.version = f"hf:{model}@{revision}"

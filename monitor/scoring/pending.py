@@ -80,7 +80,8 @@ def score_pending(
         results = score_texts(scorer, [r.body for r in rows])  # no transaction held while the model works
         with transaction(engine) as session:
             edited = _write(session, scorer.version, rows, results, privacy)
-        summary.skipped[EDITED] += len(edited)
+        if edited:
+            summary.skipped[EDITED] += len(edited)
         for row, result in zip(rows, results, strict=True):
             if row.id in edited:
                 continue

@@ -37,6 +37,7 @@ import math
 import platform
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -585,9 +586,11 @@ def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, l2: float =
 
 def f1_threshold(p: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
     """The threshold (predict positive when p >= it) with the best (weighted) F1; midway between two scores."""
-    precision, recall, cuts = precision_recall_curve(y > 0.5, p, sample_weight=w)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, np.finfo(float).tiny)
-    cut = cuts[int(np.argmax(f1[:-1]))]  # the last point (recall 0) has no threshold
+    with warnings.catch_warnings():  # no positives (a tiny trial's validation): recall undefined, F1 0 throughout
+        warnings.simplefilter("ignore")
+        precision, recall, cuts = precision_recall_curve(y > 0.5, p, sample_weight=w)
+    f1 = np.nan_to_num(2 * precision * recall / np.maximum(precision + recall, np.finfo(float).tiny))[:-1]
+    cut = cuts[np.flatnonzero(f1 >= f1.max() - 1e-12)[-1]]  # cuts ascend: of equal F1s, the highest threshold
     below = p[p < cut]
     return float((cut + below.max()) / 2) if below.size else float(cut)
 

@@ -6,14 +6,13 @@ reported with its line number, and the import carries on. Writes are idempotent
 upserts, so importing a file again, or again after a crash, stores nothing twice.
 
 Pushshift collected through Reddit's legacy JSON, which writes <, > and & as &lt;, &gt;
-and &amp; (praw asks for raw text instead). Texts are unescaped on import, so a quoted
-parent (`&gt; ...`) is a quote again; Reddit renders an entity an author typed as its
-character too, so unescaping a dump that is raw already changes nothing a reader sees.
+and &amp; (praw asks for raw text instead). Those three are undone on import, so a quoted
+parent (`&gt; ...`) is a quote again; Reddit renders those entities as their characters
+when an author types them, so a dump that is raw already reads the same.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import json
 from collections import defaultdict
@@ -45,7 +44,10 @@ class _DumpItem(BaseModel):
 
 
 def _unescaped(text: str | None) -> str | None:
-    return None if text is None else html.unescape(text)
+    """Undo exactly the legacy JSON's escaping (&amp; last); html.unescape would also rewrite "&copy=2" in a link."""
+    if text is None:
+        return None
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 class DumpComment(_DumpItem):

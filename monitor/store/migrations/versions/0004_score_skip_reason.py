@@ -18,6 +18,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("scores", sa.Column("skip_reason", sa.String(length=200), nullable=True))
+    # rows left unscored before reasons were kept: the language says why where it can (hostility is never
+    # missing from a scored row, every model gives it)
+    op.execute(
+        "UPDATE scores SET skip_reason = CASE"
+        " WHEN language IS NOT NULL AND language <> 'en' THEN 'not English (language: ' || language || ')'"
+        " ELSE 'not scored (its reason was not kept before civmon stored reasons)' END"
+        " WHERE hostility IS NULL"
+    )
 
 
 def downgrade() -> None:
