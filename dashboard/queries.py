@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, select
+from sqlalchemy import Engine, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.metrics import alerts as alert_metrics
@@ -72,10 +72,6 @@ def _frame(url: str, query: Select) -> pd.DataFrame:  # type: ignore[type-arg]
     with _session(url) as session:
         result = session.execute(query)
         return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
-def _community_key() -> ColumnElement[str]:
-    return Community.platform + "/" + Community.name
 
 
 # --- the store as a whole -------------------------------------------------------------------------------------
@@ -494,7 +490,7 @@ def alerts(url: str, limit: int = 500) -> pd.DataFrame:
     query = (
         select(
             Alert.id,
-            _community_key().label("community"),
+            Community.key.label("community"),
             Alert.kind,
             Alert.subject,
             Alert.start_utc,
@@ -530,7 +526,7 @@ def runs(url: str, limit: int = 300) -> pd.DataFrame:
         select(
             CollectionRun.id,
             CollectionRun.job,
-            func.coalesce(_community_key(), "(all)").label("community"),  # a run over every community has none
+            func.coalesce(Community.key, "(all)").label("community"),  # a run over every community has none
             CollectionRun.started_utc,
             CollectionRun.finished_utc,
             CollectionRun.status,

@@ -89,15 +89,14 @@ class Filters:
 def _community_filter(filters: Filters) -> list:  # type: ignore[type-arg]
     if not filters.communities:
         return []
-    keys = Community.platform + "/" + Community.name
-    return [keys.in_(filters.communities) | Community.name.in_(filters.communities)]
+    return [Community.key.in_(filters.communities) | Community.name.in_(filters.communities)]
 
 
 def comment_batches(session: Session, filters: Filters, with_bodies: bool) -> Iterator[pa.RecordBatch]:
     columns = [c for c in COMMENT_COLUMNS if with_bodies or c != "body"]
     query = (
         select(
-            (Community.platform + "/" + Community.name).label("community"),
+            Community.key.label("community"),
             Thread.platform_id.label("thread_id"),
             Comment.platform_id.label("comment_id"),
             Comment.parent_platform_id.label("parent_id"),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from monitor.sources.base import ItemState
@@ -61,6 +62,11 @@ class Community(Base):
     platform: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(128))
     created_utc: Mapped[int] = mapped_column(BigInteger)
+
+    @hybrid_property
+    def key(self) -> str:
+        """platform/name, as configs and exports name a community; in queries too (SQL concatenation)."""
+        return self.platform + "/" + self.name
 
 
 class Thread(Base):
