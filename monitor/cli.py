@@ -436,10 +436,10 @@ def eval_(
 ) -> None:
     """Accuracy on held-out test splits (with offline peers side by side) and an identity-term bias audit."""
     from monitor.scoring import datasets
-    from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer
+    from monitor.scoring.alliance import DEFAULT_MODEL
     from monitor.scoring.bias import audit
     from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
-    from monitor.scoring.models import load_scorer
+    from monitor.scoring.models import default_scorer, load_scorer
 
     settings = load_settings(config)
     if not datasets.available():
@@ -450,8 +450,7 @@ def eval_(
     configured = load_scorer(settings.model)
     scorers = [configured]
     if settings.model.name != DEFAULT_MODEL:  # the built-in model beside the configured one (once: by version)
-        runtime = None if settings.model.runtime == "auto" else settings.model.runtime
-        scorers.insert(0, AllianceScorer(device=settings.model.device, runtime=runtime))
+        scorers.insert(0, default_scorer(settings.model))
     models = {s.version: (scorer_function(s), dict(s.thresholds)) for s in scorers}
     if peers:
         models |= {name: (fn, {"hostility": 0.5, "warmth": 0.5}) for name, fn in peer_functions().items()}

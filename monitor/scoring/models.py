@@ -17,24 +17,32 @@ log = logging.getLogger(__name__)
 
 def load_scorer(settings: ModelSettings) -> Scorer:
     """The configured scorer; the built-in model instead where it fails to load and the config allows that."""
-    runtime = None if settings.runtime == "auto" else settings.runtime
     if settings.name == DEFAULT_MODEL:
-        return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)
+        return default_scorer(settings)
     try:
-        return _configured(settings, runtime)
+        return _configured(settings)
     except CivmonError as exc:
         if not settings.fallback_to_default:
             raise
         log.warning(
             "%s; scoring with the built-in %s instead ([model] fallback_to_default)", exc.message, DEFAULT_MODEL
         )
-        return AllianceScorer(device=settings.device, runtime=runtime, batch_size=settings.batch_size)
+        return default_scorer(settings)
 
 
-def _configured(settings: ModelSettings, runtime: Runtime | None) -> Scorer:
+def default_scorer(settings: ModelSettings) -> AllianceScorer:
+    """The built-in model, on the configured device, runtime and batch size."""
+    return AllianceScorer(device=settings.device, runtime=_runtime(settings), batch_size=settings.batch_size)
+
+
+def _runtime(settings: ModelSettings) -> Runtime | None:
+    return None if settings.runtime == "auto" else settings.runtime  # None: the scorer picks for its device
+
+
+def _configured(settings: ModelSettings) -> Scorer:
     folder = Path(settings.name).expanduser()
     if (folder / CARD_FILE).exists():  # a model trained with `civmon train --out FOLDER`
-        return AllianceScorer(folder, settings.device, runtime, settings.batch_size)
+        return AllianceScorer(folder, settings.device, _runtime(settings), settings.batch_size)
     return HuggingFaceScorer(
         settings.name, settings.labels, settings.activation, settings.thresholds, settings.device, settings.batch_size
     )
