@@ -437,7 +437,7 @@ def eval_(
     """Accuracy on held-out test splits (with offline peers side by side) and an identity-term bias audit."""
     from monitor.scoring import datasets
     from monitor.scoring.alliance import DEFAULT_MODEL
-    from monitor.scoring.bias import audit
+    from monitor.scoring.bias import audit_scorer
     from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
     from monitor.scoring.models import default_scorer, load_scorer
 
@@ -456,7 +456,7 @@ def eval_(
         models |= {name: (fn, {"hostility": 0.5, "warmth": 0.5}) for name, fn in peer_functions().items()}
     with out.status("evaluating...") as status:
         rows = evaluate(models, progress=status.update)
-        bias = audit(lambda texts: [s["hostility"] for s in configured.score(texts)])
+        bias = audit_scorer(configured)
     out.print(eval_table(rows))
     for b in bias:
         out.print(

@@ -67,10 +67,9 @@ def _neutral_spreads(folder: Path, device: str) -> dict[str, float]:
     """`civmon eval`'s identity-term audit: per category, the spread of hostility on neutral sentences.
     Recorded for every run, so a setting that raises bias shows before a model is trained to ship."""
     from monitor.scoring.alliance import AllianceScorer
-    from monitor.scoring.bias import audit
+    from monitor.scoring.bias import audit_scorer
 
-    scorer = AllianceScorer(folder, device=device, runtime="torch")
-    report = audit(lambda texts: [s["hostility"] for s in scorer.score(texts)])
+    report = audit_scorer(AllianceScorer(folder, device=device, runtime="torch"))
     return {str(r["category"]): round(float(r["neutral_spread"]), 4) for r in report}  # type: ignore[arg-type]
 
 
@@ -128,11 +127,12 @@ def _finished(sink: Path) -> dict[str, dict]:
     """Results already in OUT/sweep.jsonl, by job: a sweep started again in its folder resumes.
     A line cut short by the crash that ended the last sweep is skipped (that job runs again), and
     ended, so that the results appended next start on a line of their own."""
-    if sink.exists() and sink.stat().st_size and not sink.read_bytes().endswith(b"\n"):
+    text = sink.read_text() if sink.exists() else ""
+    if text and not text.endswith("\n"):
         with sink.open("a") as out:
             out.write("\n")
     done = {}
-    for number, line in enumerate(sink.read_text().splitlines() if sink.exists() else [], 1):
+    for number, line in enumerate(text.splitlines(), 1):
         try:
             result = json.loads(line)
         except json.JSONDecodeError:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from monitor.scoring.base import Scorer
+
 GROUPS = {
     "religion": ["Muslim", "Christian", "Jewish", "Hindu", "Buddhist", "atheist"],
     "ethnicity": ["Black", "white", "Asian", "Latino", "Arab", "Indigenous"],
@@ -58,3 +60,8 @@ def audit(hostility: Callable[[list[str]], list[float]]) -> list[dict[str, objec
             }
         )
     return report
+
+
+def audit_scorer(scorer: Scorer) -> list[dict[str, object]]:
+    """`audit` of a scorer's hostility."""
+    return audit(lambda texts: [s["hostility"] for s in scorer.score(texts)])
