@@ -17,7 +17,7 @@ from rich.table import Table
 from monitor.config import Settings, load_settings, resolve_path
 from monitor.errors import CivmonError
 from monitor.privacy import ensure_key_file, key_problem
-from monitor.sources.base import CommunityRef
+from monitor.records import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
 from monitor.store.db import check_connection, display_url, make_engine, transaction

@@ -24,9 +24,9 @@ from monitor.config import Settings
 from monitor.errors import CivmonError
 from monitor.metrics.job import run_metrics
 from monitor.privacy import ensure_key_file
+from monitor.records import CommunityRef
 from monitor.scoring.models import load_scorer
 from monitor.scoring.pending import score_pending
-from monitor.sources.base import CommunityRef
 from monitor.sources.collect import collect
 from monitor.sources.http import reachable
 from monitor.sources.reddit_credentials import credentials_problem

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, update
 
 from monitor.config import AlertSettings
 from monitor.metrics import alerts, rollups
-from monitor.sources.base import CommunityRef
+from monitor.records import CommunityRef
 from monitor.store.db import transaction
 from monitor.store.models import Alert, CollectionRun, Comment, Community, ModelVersion, RunStatus, Thread
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from monitor.sources.base import CommentRecord, CommunityRef, ItemState, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord
 
 COMMUNITY = CommunityRef("reddit", "testcommunity")
 T0 = 1_700_000_000

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
+from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.scoring.base import alliance_index
-from monitor.sources.base import CommentRecord, CommunityRef, ThreadRecord
 from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score
 from monitor.store.upsert import Writer

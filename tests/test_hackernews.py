@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor.config import Settings
-from monitor.sources.base import ItemState
+from monitor.records import ItemState
 from monitor.sources.collect import collect
 from monitor.sources.hackernews import html_to_text
 from monitor.store.models import CollectionRun, Comment, RunStatus, Thread

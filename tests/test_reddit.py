@@ -18,8 +18,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
+from monitor.records import ItemState
 from monitor.replay import BAD_CLIENT_ID, FaultPlan, ReplayServer
-from monitor.sources.base import ItemState
 from monitor.sources.collect import collect
 from monitor.sources.reddit_records import strip_prefix
 from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Thread

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.config import PrivacySettings
+from monitor.records import ItemState
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.pending import EDITED, count_pending, score_pending
-from monitor.sources.base import ItemState
 from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score
 from monitor.store.upsert import Writer

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select, text, update
 from monitor.config import PrivacySettings
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser
-from monitor.sources.base import ItemState
+from monitor.records import ItemState
 from monitor.store import schema
 from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score, Thread

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from monitor.bench import scratch_database, timed
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
-from monitor.sources.base import CommentRecord, CommunityRef, ItemState, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord
 from monitor.store import schema
 from monitor.store.db import display_url, make_engine, transaction
 from monitor.store.upsert import UpsertResult, Writer

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
+from monitor.records import ItemState
 from monitor.scoring.base import DIMENSIONS, Scorer
 from monitor.scoring.results import Result, score_texts
-from monitor.sources.base import ItemState
 from monitor.stopping import stop_requested
 from monitor.store.db import transaction
 from monitor.store.models import SKIP_REASON_LENGTH, Comment, ModelVersion, Score

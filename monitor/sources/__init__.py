@@ -1,1 +1,1 @@
-"""Sources: where comments come from. Each yields the records of `monitor.sources.base`."""
+"""Sources: where comments come from. Each yields the records of `monitor.records`."""

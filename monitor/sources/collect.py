@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from monitor.config import CommunitySettings, Settings
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser, load_pseudonymiser
+from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.sources import hackernews, reddit
-from monitor.sources.base import CommentRecord, CommunityRef, ThreadRecord
 from monitor.sources.dumps import ImportReport, import_dump
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem

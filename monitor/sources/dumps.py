@@ -24,7 +24,7 @@ from typing import IO, Any
 import zstandard
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from monitor.sources.base import CommentRecord, CommunityRef, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
 
 BATCH_LINES = 2000

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from monitor.sources.base import CommentRecord, ItemState, ThreadRecord
+from monitor.records import CommentRecord, ItemState, ThreadRecord
 
 PARALLEL_REQUESTS = 8
 ITEM_URL = "https://news.ycombinator.com/item?id={}"

@@ -35,7 +35,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from monitor.config import CollectorSettings, CommunitySettings, RedditSettings
 from monitor.errors import CivmonError
-from monitor.sources.base import CommentRecord, ThreadRecord
+from monitor.records import CommentRecord, ThreadRecord
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
 from monitor.sources.sink import CommunitySink

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.sources.base import CommentRecord, ItemState, ThreadRecord
+from monitor.records import CommentRecord, ItemState, ThreadRecord
 
 DELETED_MARKERS = {"[deleted]"}
 REMOVED_MARKERS = {"[removed]", "[ Removed by Reddit ]", "[removed by reddit]"}

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
-from monitor.sources.base import CommentRecord, CommunityRef, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.store.db import transaction
 from monitor.store.progress import get_checkpoint, mark_refreshed, set_checkpoint, threads_to_refresh
 from monitor.store.runs import RunCounts

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from monitor.sources.base import ItemState
+from monitor.records import ItemState
 
 # Named constraints, so later migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING = {

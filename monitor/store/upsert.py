@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
-from monitor.sources.base import CommentRecord, CommunityRef, ItemState, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Community, Score, Thread
 

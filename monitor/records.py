@@ -1,4 +1,6 @@
-"""What every source yields: small typed records, not whatever the platform's API returned."""
+"""The small typed records that sources yield and the store writes.
+
+They live below both stages, so that neither imports the other for them."""
 
 from __future__ import annotations
 
