@@ -1,7 +1,9 @@
 """Screenshots of every dashboard page: serves the app on loopback against a seeded store it builds (plus an
-empty and an uninitialised one), and photographs each page with headless Chromium.
+empty and an uninitialised one), or against the store of a configuration (--config, e.g. the demo's
+civmon-demo.toml), and photographs each page with headless Chromium.
 
     .venv/bin/python scripts/screenshots.py [--out screenshots] [--chromium /usr/bin/chromium]
+    .venv/bin/python scripts/screenshots.py --config civmon-demo.toml --out screenshots/demo
 
 Chromium: `apt-get install -y chromium` (Debian). Writes one PNG per page into --out.
 """
@@ -27,11 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import websocket  # noqa: E402  (websocket-client, installed with streamlit)
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from monitor.config import load_settings  # noqa: E402
 from monitor.store import schema  # noqa: E402
 from monitor.store.db import make_engine  # noqa: E402
-from monitor.store.models import Thread  # noqa: E402
+from monitor.store.models import Comment, Community, Thread  # noqa: E402
 
 import dashboard_seed  # noqa: E402
 
@@ -65,10 +68,11 @@ def write_config(folder: Path, url: str) -> None:
 
 
 @contextmanager
-def serve(folder: Path, url: str) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` in `folder` (its working folder, holding civmon.toml), on loopback."""
+def serve(folder: Path, config: Path, log_path: Path) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` in `folder` (its working folder) with `config`, on loopback."""
     port = free_port()
-    env = {**os.environ, "CIVMON_DATABASE__URL": url, "CIVMON_CONFIG": str(folder / "civmon.toml")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVMON_")}
+    env["CIVMON_CONFIG"] = str(config.resolve())
     command = [
         sys.executable,
         "-m",
@@ -86,7 +90,7 @@ def serve(folder: Path, url: str) -> Iterator[str]:
         "--server.fileWatcherType",
         "none",
     ]
-    log = (folder / "streamlit.log").open("w")
+    log = log_path.open("w")
     process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -99,7 +103,7 @@ def serve(folder: Path, url: str) -> Iterator[str]:
             except OSError:
                 pass
             if time.time() > deadline or process.poll() is not None:
-                raise RuntimeError(f"streamlit did not start: see {folder / 'streamlit.log'}")
+                raise RuntimeError(f"streamlit did not start: see {log_path}")
             time.sleep(0.5)
         yield base
     finally:
@@ -203,44 +207,88 @@ READY = """(() => {
 })()"""
 
 
+def shoot_seeded(browser: Browser, folder: Path, out: Path, wanted) -> None:  # type: ignore[no-untyped-def]
+    """The seeded store's pages (comments up to yesterday), then an empty and an uninitialised store."""
+    stores = {name: folder / name for name in ("seeded", "empty", "missing")}
+    for path in stores.values():
+        path.mkdir()
+    urls = {name: f"sqlite:///{path / 'civmon.db'}" for name, path in stores.items()}
+    engine = make_engine(urls["seeded"])
+    schema.upgrade(engine)
+    today = int(time.time()) // 86_400 * 86_400
+    # Comments up to yesterday (periods end there), collection runs up to an hour ago.
+    dashboard_seed.build(engine, last_day=today - 86_400, runs_until=int(time.time()) - 3600)
+    with engine.connect() as connection:
+        derail = connection.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
+    engine.dispose()
+    empty = make_engine(urls["empty"])  # initialised, nothing collected; "missing" is never initialised
+    schema.upgrade(empty)
+    empty.dispose()
+    for name, path in stores.items():
+        write_config(path, urls[name])
+    with serve(stores["seeded"], stores["seeded"] / "civmon.toml", out / "streamlit.log") as base:
+        for name, path, height in PAGES:
+            if wanted(name):
+                browser.shoot(f"{base}/{path.format(derail=derail)}", out / f"{name}.png", height)
+    # The messages that replace a page: an initialised but empty store, and one never initialised.
+    for name, store in (("7-empty", "empty"), ("8-uninitialised", "missing")):
+        if wanted(name):
+            with serve(stores[store], stores[store] / "civmon.toml", out / "streamlit.log") as base:
+                browser.shoot(f"{base}/", out / f"{name}.png", 900)
+
+
+def shoot_config(browser: Browser, config: Path, out: Path, wanted) -> None:  # type: ignore[no-untyped-def]
+    """Every page of the store `config` names, served from the configuration's folder (where a relative SQLite
+    path points): each community's views, and each community's largest thread."""
+    engine = make_engine(load_settings(config).database.url)
+    with engine.connect() as connection:
+        communities = connection.execute(select(Community.platform, Community.name).order_by(Community.id)).all()
+        largest = connection.execute(
+            select(Community.name, Thread.id)
+            .join(Thread, Thread.community_id == Community.id)
+            .join(Comment, Comment.thread_id == Thread.id)
+            .group_by(Community.name, Thread.id)
+            .order_by(func.count().desc())
+        ).all()
+    engine.dispose()
+    threads = {}
+    for name, thread_id in largest:
+        threads.setdefault(name, thread_id)
+    pages = [("1-overview", "", 1200)]
+    for platform, name in communities:
+        key = f"community={platform}/{name}"
+        pages += [
+            (f"2-{name}-trends", f"community?{key}", 2000),
+            (f"2-{name}-distribution", f"community?{key}&view=Distribution", 1400),
+            (f"2-{name}-escalation", f"community?{key}&view=Escalation", 1800),
+            (f"2-{name}-threads", f"community?{key}&view=Threads%20and%20comments", 1800),
+        ]
+        if name in threads:
+            pages.append((f"4-{name}-thread", f"thread?thread={threads[name]}", 2400))
+    pages += [("3-compare", "compare", 1500), ("4-thread-picker", "thread", 1400), ("5-alerts", "alerts", 1200)]
+    pages.append(("6-health", "health", 2200))
+    with serve(config.resolve().parent, config, out / "streamlit.log") as base:
+        for name, path, height in pages:
+            if wanted(name):
+                browser.shoot(f"{base}/{path}", out / f"{name}.png", height)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--config", type=Path, help="shoot the store of this configuration instead of a seeded one")
     parser.add_argument("--only", nargs="*", help="file-name prefixes of the pages to take (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = lambda name: not args.only or any(name.startswith(p) for p in args.only)  # noqa: E731
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        stores = {name: folder / name for name in ("seeded", "empty", "missing")}
-        for path in stores.values():
-            path.mkdir()
-        urls = {name: f"sqlite:///{path / 'civmon.db'}" for name, path in stores.items()}
-        engine = make_engine(urls["seeded"])
-        schema.upgrade(engine)
-        today = int(time.time()) // 86_400 * 86_400
-        # Comments up to yesterday (periods end there), collection runs up to an hour ago.
-        dashboard_seed.build(engine, last_day=today - 86_400, runs_until=int(time.time()) - 3600)
-        with engine.connect() as connection:
-            derail = connection.scalar(select(Thread.id).where(Thread.platform_id == dashboard_seed.DERAIL_THREAD))
-        engine.dispose()
-        empty = make_engine(urls["empty"])  # initialised, nothing collected; "missing" is never initialised
-        schema.upgrade(empty)
-        empty.dispose()
-        for name, path in stores.items():
-            write_config(path, urls[name])
-        browser = Browser(args.chromium, str(folder / "profile"))
+        browser = Browser(args.chromium, str(Path(scratch) / "profile"))
         try:
-            with serve(stores["seeded"], urls["seeded"]) as base:
-                for name, path, height in PAGES:
-                    if wanted(name):
-                        browser.shoot(f"{base}/{path.format(derail=derail)}", args.out / f"{name}.png", height)
-            # The messages that replace a page: an initialised but empty store, and one never initialised.
-            for name, store in (("7-empty", "empty"), ("8-uninitialised", "missing")):
-                if wanted(name):
-                    with serve(stores[store], urls[store]) as base:
-                        browser.shoot(f"{base}/", args.out / f"{name}.png", 900)
+            if args.config is not None:
+                shoot_config(browser, args.config, args.out, wanted)
+            else:
+                shoot_seeded(browser, Path(scratch), args.out, wanted)
         finally:
             browser.close()
 
