@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs civmon into it (editable). `install.sh dev` adds the test tools.
+# Versions come from constraints.txt, so a fresh install resolves what CI tested
+# (scripts/update-constraints.sh upgrades them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 # torch first and pinned: 2.13.0 is the CPU build on the project's machines, and an open range
 # would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet --constraint constraints.txt "torch==2.13.0"
 extra=""
 [ "${1:-}" = dev ] && extra="[dev]"
-.venv/bin/python -m pip install --quiet -e ".${extra}"
+.venv/bin/python -m pip install --quiet --constraint constraints.txt -e ".${extra}"

@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
 from transformers import BertConfig, BertForSequenceClassification
 
 from monitor.config import ModelSettings
 from monitor.errors import CivmonError
+from monitor.scoring import datasets
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.base import alliance_index
 from monitor.scoring.hf import HuggingFaceScorer
@@ -19,6 +22,8 @@ from monitor.scoring.models import load_scorer
 from monitor.scoring.network import load_base
 from monitor.scoring.results import score_texts
 from monitor.scoring.text import prepare
+
+needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
 TEXTS = [
     "Thank you so much, that is really kind of you.",
@@ -61,7 +66,10 @@ def test_a_failed_quantisation_leaves_nothing_in_the_cache(untrained_model, tmp_
     assert [p for p in (tmp_path / "civmon" / "onnx").rglob("*") if p.is_file()] == []
 
 
-def test_onnx_int8_runtime_agrees_with_torch(untrained_model, torch_scorer, tmp_path, monkeypatch):
+def test_onnx_int8_runtime_is_cached_and_keeps_the_model(untrained_model, torch_scorer, tmp_path, monkeypatch):
+    """Structure only: int8 kernels differ between CPUs, and random heads magnify it (max |fp32 - int8| on
+    these texts: 0.026 on AVX-512 VNNI, 0.060 on AVX2 without VNNI), so agreement is tested on the shipped
+    model below; the loose bound here (2.5x the worst seen) only catches an export that lost the network."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     start = time.perf_counter()
     fast = AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
@@ -70,10 +78,27 @@ def test_onnx_int8_runtime_agrees_with_torch(untrained_model, torch_scorer, tmp_
     start = time.perf_counter()
     AllianceScorer(untrained_model, device="cpu", runtime="onnx-int8")
     assert time.perf_counter() - start < first_load  # the quantised model is cached
+    scores = fast.score(TEXTS)
+    assert [set(s) for s in scores] == [set(torch_scorer.dimensions)] * len(TEXTS) and scores[0] == scores[3]
     reference = np.array([[s[d] for d in sorted(s)] for s in torch_scorer.score(TEXTS)])
-    quantised = np.array([[s[d] for d in sorted(s)] for s in fast.score(TEXTS)])
-    assert np.abs(reference - quantised).max() < 0.05
+    quantised = np.array([[s[d] for d in sorted(s)] for s in scores])
+    assert ((quantised >= 0) & (quantised <= 1)).all() and np.abs(reference - quantised).max() < 0.15
     assert fast.version.endswith("+onnx-int8") and fast.version.split("+")[0] == torch_scorer.version.split("+")[0]
+
+
+@needs_data
+def test_int8_runtime_ranks_real_comments_like_fp32_with_the_shipped_model():
+    """What users need of the fast path: the shipped model ranks real comments as fp32 does.
+    Measured on the 994 incivility test comments: hostility ROC-AUC fp32 0.9413 against int8 0.9409
+    (AVX-512 VNNI) and 0.9423 (AVX2 without VNNI), so |difference| <= 0.001; Spearman fp32 vs int8 0.997
+    on AVX-512, where max |fp32 - int8| on one comment is 0.107. AVX2's int8 error is about 2.3x
+    AVX-512's (the random-model check above), so 0.98 and 0.005 leave a margin of about 3x and 5x."""
+    examples = datasets.load("incivility", "test")
+    texts, labels = [e.text for e in examples], [e.label for e in examples]
+    fp32 = [s["hostility"] for s in AllianceScorer(device="cpu", runtime="torch").score(texts)]
+    int8 = [s["hostility"] for s in AllianceScorer(device="cpu", runtime="onnx-int8").score(texts)]
+    assert spearmanr(fp32, int8).statistic >= 0.98
+    assert abs(roc_auc_score(labels, int8) - roc_auc_score(labels, fp32)) <= 0.005
 
 
 def test_building_the_int8_runtime_logs_one_line_not_the_quantisers(untrained_model, tmp_path, monkeypatch, capsys):
