@@ -10,14 +10,16 @@ praw.ini, the pseudonymisation key from ``CIVMON_PSEUDONYM_KEY`` or a key file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -141,6 +143,16 @@ class AlertSettings(_Section):
     # A secret (Slack/Discord webhook URLs are): set CIVMON_ALERTS__WEBHOOK_URL rather than the file.
     webhook_url: SecretStr | None = None
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the URL: its path is the secret.
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("not an http(s) URL with a host, e.g. https://hooks.slack.com/services/...")
+        return value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIVMON_", env_nested_delimiter="__", extra="forbid", frozen=True)
@@ -216,6 +228,24 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(source, [_problem(err) for err in exc.errors()]) from None
+    except SettingsError as exc:  # a CIVMON_<SECTION> variable that is not the JSON its section needs
+        raise ConfigError(source, [_environment_problem(exc)]) from None
+
+
+def _environment_problem(error: SettingsError) -> Problem:
+    match = re.search(r'field "(\w+)"', str(error))
+    field = match.group(1) if match else "?"
+    variable = f"CIVMON_{field.upper()}"
+    hint = f"give it as JSON, e.g. {variable}='{_JSON_EXAMPLES.get(field, '{...}')}'"
+    if field != "communities":
+        hint += f", or unset it and set one value at a time ({variable}__KEY=value)"
+    return Problem(variable, "not valid JSON", hint)
+
+
+_JSON_EXAMPLES = {
+    "communities": '[{"platform": "reddit", "name": "AskHistorians"}]',
+    "database": '{"url": "sqlite:///civmon.db"}',
+}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -233,6 +263,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [Problem("(file)", f"not UTF-8 text: {exc}", "save the file as UTF-8")]) from None
+    except OSError as exc:  # a folder, an unreadable file
+        raise CivmonError(
+            f"cannot read the configuration file {path}: {exc.strerror}",
+            "pass --config with a readable TOML file (config/civmon.example.toml shows one)",
+        ) from None
 
 
 _HINTS = {

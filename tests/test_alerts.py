@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -100,10 +101,13 @@ def test_thread_turning_hostile_fast(engine):
     assert [(a.kind, a.subject) for a in alerts if a.kind == "thread"] == [("thread", "hot")]
 
 
-class Receiver:
-    """A local webhook endpoint that fails its first `failures` requests."""
+SECRET = "XoXoSecretWebhookToken42"
 
-    def __init__(self, failures: int = 0) -> None:
+
+class Receiver:
+    """A local webhook endpoint that fails its first `failures` requests with `status`."""
+
+    def __init__(self, failures: int = 0, status: int = 503) -> None:
         self.bodies: list[dict] = []
         self.failures = failures
         receiver = self
@@ -113,7 +117,7 @@ class Receiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if receiver.failures > 0:
                     receiver.failures -= 1
-                    self.send_response(503)
+                    self.send_response(status)
                 else:
                     receiver.bodies.append(body)
                     self.send_response(200)
@@ -123,7 +127,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0001/B0002/{SECRET}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -156,3 +160,18 @@ def test_webhook_down_keeps_alerts_for_the_next_run(engine):
         assert deliver(engine, receiver.url) == len(created)
     finally:
         receiver.close()
+
+
+@pytest.mark.parametrize(("status", "failure"), [(404, "HTTP 404"), (503, "HTTP 503"), (None, "could not connect")])
+def test_a_failed_delivery_logs_the_host_never_the_secret_path(engine, caplog, status, failure):
+    spike_database(engine)
+    evaluate(engine, MODEL, SETTINGS, now=MONDAY + 11 * DAY)
+    receiver = Receiver(failures=10, status=status or 503)
+    url = receiver.url if status else f"http://127.0.0.1:9/services/T0001/B0002/{SECRET}"  # nothing listens
+    try:
+        with caplog.at_level(logging.INFO):
+            assert deliver(engine, url, timeout_s=1) == 0
+    finally:
+        receiver.close()
+    assert f"alert webhook http://127.0.0.1/… failed (will retry on the next run): {failure}" in caplog.messages
+    assert not [m for m in caplog.messages if SECRET in m or "/services/" in m]

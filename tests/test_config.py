@@ -110,3 +110,53 @@ def test_non_utf8_file(tmp_path):
     path.write_bytes(b'[reddit]\nuser_agent = "caf\xe9"\n')
     with pytest.raises(ConfigError, match="UTF-8"):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "notaurl",
+        "ftp://x/hook",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http://",
+        "https:///services/T/B/secret",
+        "//hooks.example/services/T/B/secret",
+    ],
+)
+def test_a_webhook_must_be_an_http_url_and_the_error_never_repeats_it(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("CIVMON_ALERTS__WEBHOOK_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.path == "alerts.webhook_url" and "not an http(s) URL" in problem.message
+    assert url not in str(caught.value)
+
+
+def test_an_https_webhook_is_kept_secret(monkeypatch):
+    monkeypatch.setenv("CIVMON_ALERTS__WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/secret")
+    settings = load_settings()
+    assert settings.alerts.webhook_url.get_secret_value().endswith("/secret") and "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CIVMON_DATABASE", "garbage"),
+        ("CIVMON_COMMUNITIES", "notjson"),
+        ("CIVMON_COMMUNITIES", "[{"),
+        ("CIVMON_ALERTS", "yes"),
+        ("CIVMON_PRIVACY", '{"key_file": '),
+    ],
+)
+def test_a_section_variable_that_is_not_json_names_itself(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.path == variable and problem.message == "not valid JSON" and f"{variable}='" in problem.hint
+
+
+def test_a_folder_given_as_the_configuration_is_a_clear_error(tmp_path):
+    with pytest.raises(CivmonError, match="cannot read the configuration file .*: Is a directory"):
+        load_settings(tmp_path)

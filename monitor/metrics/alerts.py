@@ -23,6 +23,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import Engine, and_, case, func, select
@@ -243,12 +244,26 @@ def deliver(engine: Engine, url: str, timeout_s: float = 5.0) -> int:
         try:
             _post(url, alert, timeout_s)
         except requests.RequestException as exc:
-            log.error("alert webhook failed (will retry on the next run): %s", exc)
+            log.error("alert webhook %s failed (will retry on the next run): %s", redacted(url), _failure(exc))
             break
         with transaction(engine) as session:
             session.get(Alert, alert.id).delivered_utc = int(time.time())
         sent += 1
     return sent
+
+
+def redacted(url: str) -> str:
+    """A webhook URL as it may be logged: its path and query are the secret, so only the host shows."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…"
+
+
+def _failure(exc: requests.RequestException) -> str:
+    """What went wrong, without requests' own text: it quotes the URL, secret path and all."""
+    if exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    kinds = {requests.Timeout: "timed out", requests.ConnectionError: "could not connect"}
+    return next((text for kind, text in kinds.items() if isinstance(exc, kind)), type(exc).__name__)
 
 
 @retry(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
