@@ -1,15 +1,21 @@
 """Retention: comment bodies older than `retention_days` are purged; structure, scores and
-pseudonyms stay, so trends remain while the text is gone. Old run-log rows are trimmed too."""
+pseudonyms stay, so trends remain while the text is gone. Old run-log rows are trimmed too.
+
+With `keep_bodies = false` the store keeps no text once it is not needed: thread bodies are
+not stored at all and comment bodies go when scored. This job also purges what was stored
+before the setting changed: every thread body, and the bodies of comments already scored.
+Titles stay either way: a thread is shown by its title."""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import ColumnElement, Engine, delete, exists, true, update
+from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
 from monitor.store.db import transaction
-from monitor.store.models import CollectionRun, Comment, Thread
+from monitor.store.models import CollectionRun, Comment, Score, Thread
 
 RUN_LOG_DAYS = 90
 
@@ -21,18 +27,25 @@ def purge(engine: Engine, privacy: PrivacySettings, now: int | None = None) -> t
     with transaction(engine) as session:
         if privacy.retention_days is not None:
             cutoff = now - privacy.retention_days * 86_400
-            purged = session.execute(
-                update(Comment)
-                .where(Comment.created_utc < cutoff, Comment.body.is_not(None))
-                .values(body=None)
-                .execution_options(preserve_rowcount=True)
-            ).rowcount
-            session.execute(
-                update(Thread).where(Thread.created_utc < cutoff, Thread.body.is_not(None)).values(body=None)
-            )
+            purged += _purge_bodies(session, Comment.created_utc < cutoff, Thread.created_utc < cutoff)
+        if not privacy.keep_bodies:
+            # an unscored or stale comment keeps its text until scoring, which drops it then
+            scored = exists().where(Score.comment_id == Comment.id, Score.stale.is_(False))
+            purged += _purge_bodies(session, scored, true())
         trimmed = session.execute(
             delete(CollectionRun)
             .where(CollectionRun.started_utc < now - RUN_LOG_DAYS * 86_400)
             .execution_options(preserve_rowcount=True)
         ).rowcount
     return purged, trimmed
+
+
+def _purge_bodies(session: Session, comments: ColumnElement[bool], threads: ColumnElement[bool]) -> int:
+    """Drop the bodies of the comments and threads matching these conditions; the number of comments."""
+    session.execute(update(Thread).where(threads, Thread.body.is_not(None)).values(body=None))
+    return session.execute(
+        update(Comment)
+        .where(comments, Comment.body.is_not(None))
+        .values(body=None)
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
