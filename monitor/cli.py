@@ -3,6 +3,7 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from datetime import UTC, datetime
@@ -13,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from monitor.config import Settings, load_settings, resolve_path
 from monitor.errors import CivmonError
-from monitor.privacy import ensure_key_file, key_problem
+from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
 from monitor.records import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
@@ -57,14 +59,21 @@ def init(config: ConfigOption = None) -> None:
     out.print(f"database {display_url(engine.url)}: schema {after} ({migrated})")
     if ensure_key_file(settings.privacy):
         out.print(f"created pseudonymisation key {settings.privacy.key_file} (keep it, and keep it private)")
+    load_pseudonymiser(settings.privacy)  # a weak or unreadable key is refused now, not at the first collection
     for community in settings.communities:
         ensure_community(engine, CommunityRef(community.platform, community.name))
     out.print(f"{len(settings.communities)} communities configured. Next: `civmon status`.")
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = None) -> None:
+def config_check(
+    file: Annotated[Path | None, typer.Argument(help="The TOML file to check (or --config).")] = None,
+    config: ConfigOption = None,
+) -> None:
     """Validate the configuration and the environment it needs; print every problem."""
+    if file is not None and config is not None and file != config:
+        raise CivmonError(f"two files to check: {file} and --config {config}", "name one of them")
+    config = file or config
     settings = load_settings(config)
     problems = _environment_problems(settings)
     source = resolve_path(config) or "built-in defaults"
@@ -104,16 +113,21 @@ def status(config: ConfigOption = None) -> None:
     if not rows:
         out.print("No communities yet: add [[communities]] to the configuration, then `civmon init`.", markup=False)
         return
-    table = Table(title=f"civmon status — {display_url(engine.url)}")
+    table = Table(title=Text(f"civmon status — {display_url(engine.url)}"))
     for column in ("community", "comments", "scored", "last collection (UTC)", "outcome"):
         table.add_column(column, justify="right" if column in ("comments", "scored") else "left")
     for row in rows:
         when = _utc(row.last_run_started_utc)
         outcome = (row.last_run_status or "—") + (f": {row.last_run_error}" if row.last_run_error else "")
-        table.add_row(f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
+        _add_text_row(table, f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)
     if jobs:
         _print_jobs(jobs, backlog)
+
+
+def _add_text_row(table: Table, *cells: str) -> None:
+    """A row of plain text: names and errors come from dumps and platforms, and rich would read `[/x]` as markup."""
+    table.add_row(*map(Text, cells))
 
 
 def _utc(epoch: int | None) -> str:
@@ -137,7 +151,7 @@ def _print_jobs(jobs: list[Any], backlog: tuple[str, int] | None) -> None:
     for job in jobs:
         lag = f"{(now - job.last_success_utc) / 60:,.0f} min" if job.last_success_utc else "—"
         outcome = job.last_status.value + (f": {job.last_error}" if job.last_error else "")
-        table.add_row(job.job, _utc(job.last_start_utc), _utc(job.last_success_utc), lag, outcome)
+        _add_text_row(table, job.job, _utc(job.last_start_utc), _utc(job.last_success_utc), lag, outcome)
     out.print(table)
     if backlog:
         out.print(f"scoring backlog: {backlog[1]:,} comments not yet scored by {backlog[0]}", markup=False)
@@ -180,32 +194,48 @@ def demo(
     out.print(f"  per community: `civmon status --config {config}`", markup=False)
     out.print(f"  keep it running: `civmon run --config {config}`", markup=False)
     if dashboard_after:
-        _serve_dashboard(config, port)
+        _serve_dashboard(config, port, "127.0.0.1")
     else:
         out.print(f"  the dashboard: `civmon dashboard --config {config}`", markup=False)
 
 
+HostOption = Annotated[
+    str,
+    typer.Option(help="Address to listen on. The dashboard has no login: expose it only behind a proxy with auth."),
+]
+
+
 @app.command()
-def dashboard(config: ConfigOption = None, port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501) -> None:
+def dashboard(
+    config: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    host: HostOption = "127.0.0.1",
+) -> None:
     """Serve the Streamlit dashboard (reads the store; writes only alert acknowledgements)."""
-    _serve_dashboard(resolve_path(config), port)
+    _serve_dashboard(resolve_path(config), port, host)
 
 
-def _serve_dashboard(config: Path | None, port: int) -> None:
-    import os
-    import subprocess
-
+def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
     app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     if not app_file.exists():
         raise CivmonError(f"the dashboard is not at {app_file}", "run civmon from a clone of the repository")
+    if not _is_loopback(host):
+        # Anyone who reaches the port reads every community and can acknowledge alerts.
+        out.print(
+            f"[yellow]warning:[/yellow] listening on {escape(host)}, beyond this machine, with no login: put it "
+            "behind a reverse proxy that authenticates (README: Dashboard), or keep --host 127.0.0.1"
+        )
     env = {**os.environ, **({"CIVMON_CONFIG": str(config.resolve())} if config else {})}
-    out.print(f"dashboard: http://localhost:{port}  (Ctrl-C stops it)", markup=False)
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"dashboard: http://{shown}:{port}  (Ctrl-C stops it)", markup=False)
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(app_file),
+        "--server.address",
+        host,
         "--server.port",
         str(port),
         "--server.headless",
@@ -213,7 +243,17 @@ def _serve_dashboard(config: Path | None, port: int) -> None:
         "--browser.gatherUsageStats",
         "false",
     ]
-    subprocess.run(command, env=env, check=False)
+    # Streamlit takes this process's place, so SIGTERM and Ctrl-C reach the server itself.
+    os.execve(sys.executable, command, env)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 @app.command()
@@ -232,7 +272,9 @@ def collect(
         table.add_column(column, justify="left" if column in ("community", "outcome") else "right", no_wrap=True)
     for o in outcomes:
         c = o.counts
-        table.add_row(o.community, o.status.value, f"{c.new:,}", f"{c.updated:,}", f"{c.deleted:,}", f"{c.requests:,}")
+        _add_text_row(
+            table, o.community, o.status.value, f"{c.new:,}", f"{c.updated:,}", f"{c.deleted:,}", f"{c.requests:,}"
+        )
     out.print(table)
     for o in outcomes:
         for problem in filter(None, [o.failure, *o.counts.errors]):
@@ -262,7 +304,8 @@ def import_(
     )
     with Progress(*columns, console=out) as progress:
         tasks = {
-            f: progress.add_task(f.name, total=f.stat().st_size if f.is_file() else None, counts="") for f in files
+            f: progress.add_task(escape(f.name), total=f.stat().st_size if f.is_file() else None, counts="")
+            for f in files
         }
 
         def advance(path: Path, position: int, report: Any) -> None:
@@ -384,6 +427,9 @@ def export(
     until: Annotated[datetime | None, typer.Option(help="Up to this UTC date (exclusive).")] = None,
     file_format: Annotated[list[str] | None, typer.Option("--format", help="csv and/or parquet.")] = None,
     model_version: Annotated[str | None, typer.Option(help="Scores of this model version (default: newest).")] = None,
+    drop_ids: Annotated[
+        bool, typer.Option(help="For sharing: no platform ids, permalinks or bodies; times to the hour.")
+    ] = False,
 ) -> None:
     """Export comment-level scores and rollups to CSV and Parquet, with a data dictionary."""
     from monitor.metrics.export import Filters
@@ -402,7 +448,7 @@ def export(
     epoch = lambda d: int(d.replace(tzinfo=UTC).timestamp()) if d else None  # noqa: E731
     filters = Filters(version, community or (), epoch(since), epoch(until))
     with out.status("exporting..."):
-        paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies)
+        paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies, drop_ids)
     for path in paths:
         out.print(f"written: {path} ({path.stat().st_size:,} bytes)", markup=False)
 
@@ -477,7 +523,7 @@ def eval_table(rows: Sequence[Row]) -> Table:
         text = column in ("task", "dimension", "model")  # text wraps in a narrow terminal; figures never do
         table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
     for r in rows:
-        table.add_row(r.task, r.dimension, r.model, f"{r.n:,}", *cells(r))
+        _add_text_row(table, r.task, r.dimension, r.model, f"{r.n:,}", *cells(r))
     return table
 
 

@@ -8,10 +8,14 @@ key the same author always gets the same pseudonym, across runs and exports.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import logging
 import os
 import secrets
+import stat
+import string
 from pathlib import Path
 
 from monitor.config import PrivacySettings
@@ -19,6 +23,9 @@ from monitor.errors import CivmonError
 
 KEY_ENV = "CIVMON_PSEUDONYM_KEY"
 PSEUDONYM_CHARS = 16  # 64 bits: no collisions in practice even across millions of authors
+MIN_KEY_BITS = 256  # what `civmon init` writes (32 random bytes); a guessable key makes pseudonyms reversible
+MAKE_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'
+log = logging.getLogger(__name__)
 
 
 class Pseudonymiser:
@@ -35,33 +42,95 @@ class Pseudonymiser:
 def load_pseudonymiser(privacy: PrivacySettings) -> Pseudonymiser:
     if not privacy.pseudonymise_authors:
         return Pseudonymiser(None)
-    if env_key := os.environ.get(KEY_ENV):
-        return Pseudonymiser(env_key.encode())
+    key, source = _read_key(privacy)
+    if problem := weak_key_problem(key):
+        raise CivmonError(
+            f"the pseudonymisation key in {source} is too weak: {problem}",
+            f"use at least {MIN_KEY_BITS // 8} random bytes, e.g. `{MAKE_KEY}` (or delete the key file and run "
+            "`civmon init`); pseudonyms made with the weak key change",
+        )
+    if source != KEY_ENV:
+        warn_if_readable_by_others(privacy.key_file)
+    return Pseudonymiser(key)
+
+
+def _read_key(privacy: PrivacySettings) -> tuple[bytes, str]:
+    """The key's bytes and where they came from (never the key itself)."""
+    if (env_key := os.environ.get(KEY_ENV)) is not None:
+        return env_key.strip().encode("utf-8", "surrogateescape"), KEY_ENV
     try:
-        return Pseudonymiser(privacy.key_file.read_bytes().strip())
+        return privacy.key_file.read_bytes().strip(), str(privacy.key_file)
     except FileNotFoundError:
         raise CivmonError(
             f"no pseudonymisation key: {KEY_ENV} is not set and {privacy.key_file} does not exist",
             f"run `civmon init` to create the key file, or set {KEY_ENV}; keep the same key for good",
         ) from None
+    except OSError as exc:
+        raise CivmonError(
+            f"cannot read the pseudonymisation key file {privacy.key_file}: {exc.strerror}",
+            "[privacy] key_file must name a readable file (`civmon init` creates one)",
+        ) from None
+
+
+def weak_key_problem(key: bytes) -> str | None:
+    """Why a key cannot keep pseudonyms unlinkable, or None. The estimate is generous to the writer:
+    each character counts for the bits of the smallest usual alphabet it fits (hex 4, base64 6, else 8)."""
+    if not key:
+        return "it is empty"
+    text = key.decode("utf-8", "replace")
+    bits_per_char = next((bits for bits, alphabet in _ALPHABETS if set(text) <= alphabet), 8)
+    bits = len(key) * bits_per_char  # the alphabets are ASCII: a character is a byte
+    if bits < MIN_KEY_BITS:
+        return f"about {bits:.0f} bits, fewer than {MIN_KEY_BITS}"
+    if len(set(key)) < 8:
+        return "it repeats a handful of characters"
+    return None
+
+
+_ALPHABETS = (  # (bits a character carries, the characters): hex in either case, base64 and its URL form
+    (4, frozenset(string.hexdigits)),
+    (6, frozenset(string.ascii_letters + string.digits + "+/=-_")),
+)
+
+
+def warn_if_readable_by_others(path: Path) -> None:
+    """Log a warning when other users of this machine could read a private file (the key, the database)."""
+    if readable_by_others(path):
+        _warn_once(path.resolve())
+
+
+@functools.cache  # once a process: `civmon run` opens the key and the database for every job
+def _warn_once(path: Path) -> None:
+    log.warning("%s is readable by other users of this machine: `chmod 600 %s`", path, path)
+
+
+def readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
 
 
 def ensure_key_file(privacy: PrivacySettings) -> bool:
     """Create the key file if pseudonymisation needs one; True if it was created now."""
-    if not privacy.pseudonymise_authors or os.environ.get(KEY_ENV) or privacy.key_file.exists():
+    if not privacy.pseudonymise_authors or os.environ.get(KEY_ENV) is not None or privacy.key_file.exists():
         return False
     privacy.key_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(privacy.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+        handle.write(secrets.token_hex(MIN_KEY_BITS // 8) + "\n")
     return True
 
 
 def key_problem(privacy: PrivacySettings) -> str | None:
-    """Why no key can be had, or None when one can (or none is needed)."""
-    if not privacy.pseudonymise_authors or os.environ.get(KEY_ENV):
+    """Why no usable key can be had, or None when one can (or none is needed)."""
+    if not privacy.pseudonymise_authors:
         return None
     key_file: Path = privacy.key_file
-    if not key_file.exists():
+    if os.environ.get(KEY_ENV) is None and not key_file.exists():
         return f"{KEY_ENV} is not set and the key file {key_file} does not exist yet (`civmon init` creates it)"
+    try:
+        load_pseudonymiser(privacy)
+    except CivmonError as exc:
+        return f"{exc.message}\n  → {exc.hint}"
     return None

@@ -43,7 +43,7 @@ def civmon(
 
 
 POSTGRES_URL = os.environ.get("CIVMON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TEST_KEY = b"test-pseudonym-key"
+TEST_KEY = b"9c1f4e7a2b8d5063e1a7c4f90b2d6e83a5c7f1e9d3b60a2c8e4f7a1b5d9c3e60"  # 256 bits, as civmon init writes
 
 
 def shared_data() -> Path:

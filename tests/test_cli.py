@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
 
-from conftest import PROJECT, civmon
+from conftest import CIVMON, PROJECT, civmon, command_env
 
 
 @pytest.fixture
@@ -124,3 +127,94 @@ def test_tables_written_to_a_pipe_keep_their_text_whole():
 def test_score_refuses_options_it_would_ignore(workdir, args, message):
     result = civmon(workdir, "score", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_config_check_takes_the_file_as_people_type_it(workdir):
+    (workdir / "other.toml").write_text('[collector]\ninterval_minutes = "x"\n')
+    positional = civmon(workdir, "config", "check", "other.toml")
+    assert positional.returncode == 2 and "collector.interval_minutes" in positional.stderr, positional.stderr
+    both = civmon(workdir, "config", "check", "other.toml", "--config", "civmon.toml")
+    assert both.returncode == 2 and "two files to check" in both.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("status", "--config", "."), {}, "cannot read the configuration file .: Is a directory"),
+        (("config", "check"), {"CIVMON_DATABASE": "garbage"}, "CIVMON_DATABASE: not valid JSON"),
+        (("init",), {"CIVMON_COMMUNITIES": "notjson"}, "CIVMON_COMMUNITIES: not valid JSON"),
+        (("init",), {"CIVMON_PSEUDONYM_KEY": " "}, "too weak: it is empty"),
+    ],
+)
+def test_mistakes_get_a_message_not_a_traceback(workdir, args, env, message):
+    result = civmon(workdir, *args, env=env)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+HOSTILE_NAMES = ["[/oops]", "[bold red]loud[/]", "[link=http://evil.example]x[/link]", "a\\[b]"]
+
+
+def test_status_prints_names_and_errors_as_text_not_markup(workdir, db_url):
+    env = {"CIVMON_DATABASE__URL": db_url}
+    assert civmon(workdir, "init", env=env).returncode == 0
+    engine = make_engine(db_url)
+    with transaction(engine) as session:  # as a dump's names were stored before names were validated
+        session.add_all(Community(platform="reddit", name=name, created_utc=1_700_000_000) for name in HOSTILE_NAMES)
+        session.flush()
+        community = session.query(Community).filter_by(name="[/oops]").one()
+        session.add(
+            CollectionRun(
+                job="collect",
+                community_id=community.id,
+                started_utc=1_700_000_000,
+                status=RunStatus.FAILED,
+                error="[/red] closing tag",
+            )
+        )
+    engine.dispose()
+    result = civmon(workdir, "status", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert all(f"reddit/{name}" in result.stdout for name in HOSTILE_NAMES), result.stdout
+    assert "failed: [/red] closing tag" in result.stdout
+
+
+def _listening(pid: int, port: int) -> set[str]:
+    """The addresses the process tree under `pid` listens on at `port`."""
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return {
+        c.laddr.ip
+        for p in processes
+        for c in p.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "address", "warned"), [((), "127.0.0.1", False), (("--host", "0.0.0.0"), "0.0.0.0", True)]
+)
+def test_the_dashboard_listens_on_loopback_unless_told_and_warns_then(workdir, args, address, warned):
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CIVMON, "dashboard", "--port", str(port), *args],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (addresses := _listening(process.pid, port)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert addresses == {address}
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert ("no login" in output) is warned, output
+    assert f"dashboard: http://{address}:{port}" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

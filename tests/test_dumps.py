@@ -16,7 +16,7 @@ from monitor.sources.dumps import parse_line
 from monitor.store.db import make_engine
 from monitor.store.models import Comment, Community, Thread
 
-from conftest import civmon
+from conftest import TEST_KEY, civmon
 from recordings import PRAW_CASSETTES, recorded
 
 pytestmark = pytest.mark.skipif(
@@ -33,7 +33,7 @@ def dump_items() -> list[dict[str, Any]]:
 
 
 def import_dump(cwd: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return civmon(cwd, "import", *args, env={"CIVMON_DATABASE__URL": db_url, "CIVMON_PSEUDONYM_KEY": "k"})
+    return civmon(cwd, "import", *args, env={"CIVMON_DATABASE__URL": db_url, "CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()})
 
 
 def stored(db_url: str) -> tuple[int, int, set[tuple[str, str]]]:

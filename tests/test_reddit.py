@@ -24,6 +24,7 @@ from monitor.sources.collect import collect
 from monitor.sources.reddit_records import strip_prefix
 from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Thread
 
+from conftest import TEST_KEY
 from recordings import LARGE_THREAD, recorded, require_cassettes
 
 TIMEOUT_S = 1.0  # the collector's HTTP timeout in these tests; injected timeouts hold longer
@@ -39,7 +40,7 @@ def cassettes() -> list[Path]:
 def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("praw_client_id", "civmon-test")
     monkeypatch.setenv("praw_client_secret", "not-a-secret")
-    monkeypatch.setenv("CIVMON_PSEUDONYM_KEY", "test key")
+    monkeypatch.setenv("CIVMON_PSEUDONYM_KEY", TEST_KEY.decode())
 
 
 def config(

@@ -9,9 +9,10 @@ connections and never block a writer.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import CivmonError
+from monitor.privacy import warn_if_readable_by_others
 
 SQLITE_BUSY_TIMEOUT_S = 60
 POSTGRES_CONNECT_TIMEOUT_S = 5
@@ -52,7 +54,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
 
 
 def _sqlite_engine(url: URL, readonly: bool) -> Engine:
-    _require_sqlite_path(url, readonly)
+    _prepare_sqlite_path(url, readonly)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -76,19 +78,33 @@ def _sqlite_engine(url: URL, readonly: bool) -> Engine:
     return engine
 
 
-def _require_sqlite_path(url: URL, readonly: bool) -> None:
-    database = url.database
-    if not database or database == ":memory:":
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (None for PostgreSQL and in-memory databases)."""
+    parsed = make_url(str(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
+def _prepare_sqlite_path(url: URL, readonly: bool) -> None:
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(database).expanduser().resolve()
     if readonly and not path.exists():  # a reader must not leave an empty database behind
         raise CivmonError(f"the SQLite database {path} does not exist", "run `civmon init` to create it")
     folder = path.parent
     if not folder.is_dir():
         raise CivmonError(
-            f"cannot open the SQLite database {database}: folder {folder} does not exist",
+            f"cannot open the SQLite database {url.database}: folder {folder} does not exist",
             "create the folder, or set [database] url to a path in an existing folder",
         )
+    if readonly:
+        return
+    # Pseudonyms and comment bodies: private to this user. SQLite gives its -wal and -shm files the
+    # database file's mode, so creating it 0600 (an empty file is an empty database) covers all three.
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    warn_if_readable_by_others(path)
 
 
 def check_connection(engine: Engine) -> None:
