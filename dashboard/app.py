@@ -44,17 +44,15 @@ try:  # the page itself explains whatever is wrong here
 except Exception:  # noqa: BLE001, S110
     pass
 if settings is not None:
-    st.sidebar.caption(f"Database: {display_url(settings.database.url)}")
+    st.sidebar.caption(f"Database: {ui.plain(display_url(settings.database.url))}")
 if state is not None:
     ui.sidebar_as_of(state)
     if state.version:
-        st.sidebar.caption(f"Scores of model `{state.version}`")
+        st.sidebar.caption(f"Scores of model {ui.plain(state.version)}")
 if st.sidebar.button("Refresh data", icon=":material/refresh:", help="Numbers are cached for a minute; reload now."):
     queries.clear()
 
 try:
     page.run()
 except CivmonError as exc:  # pages handle their own; this is the last line of defence
-    st.error(exc.message)
-    if exc.hint:
-        st.markdown(f"**What to do:** {exc.hint}")
+    ui.show_error(exc)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -82,6 +83,8 @@ class CommunityInfo:
     id: int
     platform: str
     name: str
+    first_day: int | None = None  # its first and last day bucket in the current version's rollups (UTC day starts)
+    last_day: int | None = None
 
     @property
     def key(self) -> str:
@@ -115,11 +118,17 @@ def store_state(url: str) -> StoreState:
         if version is None:
             has_comments = session.scalar(select(Comment.id).limit(1)) is not None
             return StoreState(communities, None, None, None, None, has_comments)
-        first, last = session.execute(
-            select(func.min(Rollup.start_utc), func.max(Rollup.start_utc)).where(
-                Rollup.model_version == version, Rollup.bucket == "day"
+        spans = {
+            community_id: (first, last)
+            for community_id, first, last in session.execute(
+                select(Rollup.community_id, func.min(Rollup.start_utc), func.max(Rollup.start_utc))
+                .where(Rollup.model_version == version, Rollup.bucket == "day")
+                .group_by(Rollup.community_id)
             )
-        ).one()
+        }
+        communities = [CommunityInfo(c.id, c.platform, c.name, *spans.get(c.id, (None, None))) for c in communities]
+        first = min((f for f, _ in spans.values()), default=None)
+        last = max((t for _, t in spans.values()), default=None)
         return StoreState(communities, version, rollups.hostile_threshold(session, version), first, last, True)
 
 
@@ -129,20 +138,26 @@ def store_state(url: str) -> StoreState:
 @dataclass(frozen=True)
 class CommunitySummary:
     community: CommunityInfo
+    since: int  # the community's "now" period; its baseline is BASELINE_FACTOR times as long, just before
+    until: int
     now: BucketStats
     baseline: BucketStats
     trend: list[float | None]  # daily alliance index, oldest first; None: no day bucket, or too few scored
     open_alerts: int
 
 
+BASELINE_FACTOR = 4
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def overview(
-    url: str, version: str, since: int, until: int, baseline_since: int, trend_since: int
+    url: str, version: str, windows: tuple[tuple[int, int, int], ...], trend_days: int
 ) -> list[CommunitySummary]:
-    """Per community: the period and its baseline (rollups.period, with intervals), the daily alliance index for
-    the sparkline (point values only, all communities in one rollup query), open alerts."""
-    state = store_state(url)
-    days = range(trend_since, until, rollups.BUCKETS["day"])
+    """Per community (windows: community id, since, until): the period and its baseline (rollups.period, with
+    intervals), the daily alliance index over the last `trend_days` for the sparkline (point values only, all
+    communities in one rollup query), open alerts."""
+    by_id = {c.id: c for c in store_state(url).communities}
+    trend_since = {cid: until - trend_days * rollups.BUCKETS["day"] for cid, _, until in windows}
     with _session(url) as session:
         open_alerts = dict(
             session.execute(
@@ -156,22 +171,26 @@ def overview(
             select(Rollup.community_id, Rollup.start_utc, Rollup.alliance_n, Rollup.alliance_sum).where(
                 Rollup.model_version == version,
                 Rollup.bucket == "day",
-                Rollup.start_utc >= trend_since,
-                Rollup.start_utc < until,
+                Rollup.start_utc >= min(trend_since.values(), default=0),
             )
         ):
             if shown("alliance", n):
                 daily.setdefault(community_id, {})[start] = total / n  # the estimate stats.mean gives
-        return [
-            CommunitySummary(
-                c,
-                rollups.period(session, c.id, version, since, until),
-                rollups.period(session, c.id, version, baseline_since, since),
-                [daily.get(c.id, {}).get(day) for day in days],
-                open_alerts.get(c.id, 0),
+        summaries = []
+        for cid, since, until in windows:
+            days = range(trend_since[cid], until, rollups.BUCKETS["day"])
+            summaries.append(
+                CommunitySummary(
+                    by_id[cid],
+                    since,
+                    until,
+                    rollups.period(session, cid, version, since, until),
+                    rollups.period(session, cid, version, since - BASELINE_FACTOR * (until - since), since),
+                    [daily.get(cid, {}).get(day) for day in days],
+                    open_alerts.get(cid, 0),
+                )
             )
-            for c in state.communities
-        ]
+        return summaries
 
 
 # --- one community --------------------------------------------------------------------------------------------
@@ -254,16 +273,13 @@ def histogram(url: str, community_id: int, version: str, since: int, until: int)
     )
 
 
-def link(platform: str, permalink: str | None, thread_platform_id: str, comment_platform_id: str | None = None) -> str:
-    """The original on its platform: Reddit permalinks are relative to reddit.com."""
-    if permalink and permalink.startswith(("http://", "https://")):
-        return permalink
+def link(platform: str, community: str, thread_platform_id: str, comment_platform_id: str | None = None) -> str:
+    """The original on its platform, built from ids (each percent-encoded into one path segment or parameter),
+    never from a stored permalink: stored text could point anywhere (javascript:, a tracking host)."""
     if platform == "reddit":
-        if permalink:
-            return REDDIT + permalink
-        tail = f"_/{comment_platform_id}/" if comment_platform_id else ""
-        return f"{REDDIT}/comments/{thread_platform_id}/{tail}"
-    return HN_ITEM.format(comment_platform_id or thread_platform_id)
+        tail = f"_/{quote(comment_platform_id, safe='')}/" if comment_platform_id else ""
+        return f"{REDDIT}/r/{quote(community, safe='')}/comments/{quote(thread_platform_id, safe='')}/{tail}"
+    return HN_ITEM.format(quote(comment_platform_id or thread_platform_id, safe=""))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -276,8 +292,8 @@ def hot_threads(url: str, community_id: int, version: str, since: int, until: in
             Thread.id,
             Thread.platform_id,
             Thread.title,
-            Thread.permalink,
             Community.platform,
+            Community.name.label("community"),
             func.count().label("scored"),
             hostile.label("hostile"),
             func.avg(Score.hostility).label("mean"),
@@ -286,7 +302,7 @@ def hot_threads(url: str, community_id: int, version: str, since: int, until: in
         .join(Score, and_(*_scored_in_period(community_id, version, since, until)))
         .join(Thread, Thread.id == Comment.thread_id)
         .join(Community, Community.id == Comment.community_id)
-        .group_by(Thread.id, Thread.platform_id, Thread.title, Thread.permalink, Community.platform)
+        .group_by(Thread.id, Thread.platform_id, Thread.title, Community.platform, Community.name)
         .order_by(hostile.desc(), func.avg(Score.hostility).desc(), Thread.id)
         .limit(limit)
     )
@@ -301,7 +317,7 @@ def hot_threads(url: str, community_id: int, version: str, since: int, until: in
                 "scored": r.scored,
                 "hostile_share": (r.hostile or 0) / r.scored,
                 "mean_hostility": float(r.mean),
-                "link": link(r.platform, r.permalink, r.platform_id),
+                "link": link(r.platform, r.community, r.platform_id),
             }
             for r in rows
         ],
@@ -317,7 +333,6 @@ def hostile_comments(
     query = (
         select(
             Comment.platform_id,
-            Comment.permalink,
             Comment.author,
             Comment.created_utc,
             Comment.body,
@@ -326,6 +341,7 @@ def hostile_comments(
             Thread.platform_id.label("thread_pid"),
             Thread.title,
             Community.platform,
+            Community.name.label("community"),
         )
         .select_from(Comment)
         .join(Score, and_(*_scored_in_period(community_id, version, since, until)))
@@ -346,7 +362,7 @@ def hostile_comments(
                 "thread_id": r.thread_id,
                 "thread": r.title or f"(thread {r.thread_pid})",
                 "text": r.body if keep_bodies else None,
-                "link": link(r.platform, r.permalink, r.thread_pid, r.platform_id),
+                "link": link(r.platform, r.community, r.thread_pid, r.platform_id),
             }
             for r in rows
         ],
@@ -376,9 +392,9 @@ def thread_info(url: str, thread_id: int) -> ThreadInfo | None:
                 Thread.platform_id,
                 Thread.title,
                 Thread.community_id,
-                Thread.permalink,
                 Thread.created_utc,
                 Community.platform,
+                Community.name.label("community"),
             )
             .join(Community, Community.id == Thread.community_id)
             .where(Thread.id == thread_id)
@@ -390,7 +406,7 @@ def thread_info(url: str, thread_id: int) -> ThreadInfo | None:
         row.platform_id,
         row.title,
         row.community_id,
-        link(row.platform, row.permalink, row.platform_id),
+        link(row.platform, row.community, row.platform_id),
         row.created_utc,
     )
 
@@ -407,7 +423,6 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
             Comment.author,
             Comment.created_utc,
             Comment.body,
-            Comment.permalink,
             Comment.state,
             Score.hostility,
             Score.respect,
@@ -415,6 +430,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
             Score.skip_reason,
             Thread.platform_id.label("thread_pid"),
             Community.platform,
+            Community.name.label("community"),
         )
         .select_from(Comment)
         .join(Thread, Thread.id == Comment.thread_id)
@@ -440,7 +456,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
                 "respect": r.respect,
                 "warmth": r.warmth,
                 "skip_reason": r.skip_reason,
-                "link": link(r.platform, r.permalink, r.thread_pid, r.platform_id),
+                "link": link(r.platform, r.community, r.thread_pid, r.platform_id),
             }
             for r in rows
         ],

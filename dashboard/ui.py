@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,9 +21,34 @@ from monitor.metrics.rollups import BUCKETS, bucket_start
 from monitor.store.db import display_url
 
 DAY = 86_400
-AS_OF = "as_of_day"  # session key: the last UTC day the pages show (shared by every page)
+AS_OF = "as_of_day"  # session key: the last UTC day the pages show (shared by every page); empty: each its own
+LATEST = "Latest data"  # the default period: the page's usual length, longer where that holds too little
 PERIODS = {"Last 7 days": 7, "Last 28 days": 28, "Last 90 days": 90, "Last 365 days": 365, "All data": None}
 MAX_HOURLY_DAYS = 31
+NO_NUMBER = "—"  # a tile or cell without a number; its help or the page says why
+
+# CommonMark's backslash-escapable characters: escaped, each renders as itself, so no link, image, HTML, code,
+# emphasis, math ($) or directive (:red[...]) can start.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Streamlit and remark-gfm also rewrite the parsed text itself, where escapes are already undone: :material/x:,
+# :streamlit: and emoji shortcodes (a colon before a word), bare URLs (http:, www.) and e-mail addresses (@).
+# An invisible word joiner after ":" and "@" and before "." leaves none of those patterns in the text.
+_TEXT_PATTERNS = re.compile(r"(?<=[:@])|(?=\.)")
+WORD_JOINER = "\u2060"
+
+
+def plain(text: object) -> str:
+    """Text from the internet or a user (titles, names, pseudonyms, error texts) as Markdown that shows exactly
+    that text, on one line: the one way such text reaches any Markdown element (markdown, title, caption, metric,
+    error, help)."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _TEXT_PATTERNS.sub(WORD_JOINER, one_line))
+
+
+def page_link(page: str, **params: object) -> str:
+    """A link to another page of the app with its query parameters percent-encoded (names come from the internet:
+    a ")" or "&" in one must not end the link or add a parameter)."""
+    return f"{page}?{urlencode(params)}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +75,7 @@ class Context:
 
 
 def _stop(message: str, todo: str | None = None, *, level: str = "error") -> None:
+    """Markdown message and what to do (callers pass outside text through plain()), then the page stops."""
     (st.error if level == "error" else st.info)(
         message, icon=":material/error:" if level == "error" else ":material/info:"
     )
@@ -63,15 +92,29 @@ def settings() -> Settings:
         st.code("\n".join(str(p) for p in exc.problems), language=None)
         _stop_hint(exc)
     except CivmonError as exc:
-        st.error(exc.message, icon=":material/error:")
+        st.error(plain(exc.message), icon=":material/error:")
         _stop_hint(exc)
     raise AssertionError("unreachable")
 
 
 def _stop_hint(exc: CivmonError) -> None:
-    if exc.hint:
-        st.markdown(f"**What to do:** {exc.hint}.")
+    show_hint(exc)
     st.stop()
+
+
+def show_hint(exc: CivmonError) -> None:
+    if exc.hint:
+        st.markdown(f"**What to do:** {plain(exc.hint.rstrip('.') + '.')}")
+
+
+def show_error(exc: CivmonError) -> None:
+    st.error(plain(exc.message), icon=":material/error:")
+    show_hint(exc)
+
+
+def reason(exc: Exception) -> str:
+    """A database error's first line (the driver's message, which may quote stored text)."""
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def context(require: str = "rollups") -> Context:
@@ -84,11 +127,10 @@ def context(require: str = "rollups") -> Context:
     try:
         state = queries.store_state(url)
     except CivmonError as exc:
-        _stop(f"Cannot open the database: {exc.message}", f"{exc.hint}." if exc.hint else None)
+        _stop(f"Cannot open the database: {plain(exc.message)}", plain(f"{exc.hint}.") if exc.hint else None)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         _stop(
-            f"The database {display_url(url)} could not be read: {reason}",
+            f"The database {plain(display_url(url))} could not be read: {plain(reason(exc))}",
             "check that it is reachable, then run `civmon init` (safe to run again) and `civmon status`.",
         )
     ctx = Context(s, url, state)
@@ -119,7 +161,7 @@ def context(require: str = "rollups") -> Context:
         return ctx
     if state.last_day is None:
         _stop(
-            f"Scores from model {state.version} exist, but their rollups are not built yet.",
+            f"Scores from model {plain(state.version)} exist, but their rollups are not built yet.",
             "run `civmon metrics` (the scheduler runs it after each scoring pass).",
             level="info",
         )
@@ -131,12 +173,9 @@ def guarded(page) -> None:  # type: ignore[no-untyped-def]
     try:
         page()
     except CivmonError as exc:
-        st.error(exc.message, icon=":material/error:")
-        if exc.hint:
-            st.markdown(f"**What to do:** {exc.hint}")
+        show_error(exc)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        st.error(f"The database could not be read: {reason}", icon=":material/error:")
+        st.error(f"The database could not be read: {plain(reason(exc))}", icon=":material/error:")
         st.markdown("**What to do:** check `civmon status`; if the schema changed, run `civmon init`.")
 
 
@@ -155,38 +194,50 @@ def epoch_of(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
-def default_end_day(state: queries.StoreState) -> int:
-    """The newest day with data (not later than today): a stopped collector shows its last data, flagged."""
-    assert state.last_day is not None
-    return min(state.last_day, day_start(queries.now()))
+def today() -> int:
+    return day_start(queries.now())
 
 
-def end_day(ctx: Context) -> int:
-    """The last UTC day the pages show (start of that day), from the sidebar."""
+def day_chosen() -> date | None:
+    """The day chosen in the sidebar's "data up to", if any."""
     chosen = st.session_state.get(AS_OF)
-    latest = default_end_day(ctx.state)
-    if isinstance(chosen, date):
-        return min(epoch_of(chosen), max(latest, day_start(queries.now())))
-    return latest
+    return chosen if isinstance(chosen, date) else None
+
+
+def end_day(ctx: Context, communities: Sequence[queries.CommunityInfo]) -> int:
+    """The last UTC day a page shows for these communities (start of that day): the day chosen in the sidebar, else
+    their newest day with data. Each community is measured against its own newest data, so one whose data stop
+    years ago (recorded traffic, an archive) still shows them; the sidebar says how old they are."""
+    if (chosen := day_chosen()) is not None:
+        return min(epoch_of(chosen), today())
+    days = [c.last_day for c in communities if c.last_day is not None]
+    return min(max(days, default=ctx.state.last_day or today()), today())
+
+
+def measured_to(ctx: Context, communities: Sequence[queries.CommunityInfo], last: int) -> str:
+    """Markdown: where the periods end, and why there."""
+    if day_chosen() is not None:
+        return f"Periods end on {as_date(last):%d %b %Y}, the day chosen in the sidebar."
+    whose = plain(communities[0].label) + "'s" if len(communities) == 1 else "these communities'"
+    return f"Measured up to {whose} newest data, {as_date(last):%d %b %Y}."
 
 
 def sidebar_as_of(state: queries.StoreState) -> None:
     """The shared "data up to" control (rendered by app.py on every page, so its value survives page changes)."""
     if state.last_day is None or state.first_day is None:
         return
-    latest = default_end_day(state)
     st.sidebar.date_input(
         "Show data up to (UTC day)",
-        value=as_date(latest),
+        value=None,
         min_value=as_date(state.first_day),
-        max_value=as_date(max(latest, day_start(queries.now()))),
+        max_value=as_date(max(state.last_day, today())),
         key=AS_OF,
-        help="Periods end with this day. It starts at the newest day with data.",
+        help="Empty: each community up to its own newest day with data. Choose a day to end every period there.",
     )
-    stale_days = (day_start(queries.now()) - state.last_day) // DAY
+    stale_days = (today() - state.last_day) // DAY
     if stale_days >= 2:
         st.sidebar.warning(
-            f"The newest data is from {as_date(state.last_day):%d %b %Y}, {stale_days} days ago. "
+            f"The newest data is from {as_date(state.last_day):%d %b %Y}, {stale_days:,} days ago. "
             "Is collection running? See **Data health**.",
             icon=":material/schedule:",
         )
@@ -204,31 +255,65 @@ class Period:
         return (self.until - self.since) // DAY
 
 
-def period_picker(ctx: Context, key: str, default: str = "Last 28 days", bucket: bool = True) -> Period:
-    """Period (relative to the shared end day, or a custom range) and bucket controls, in one row; the period and
-    bucket are kept in the URL (?period=...&bucket=...) so a view can be shared."""
-    last = end_day(ctx)
-    first = ctx.state.first_day or last
-    columns = st.columns([2, 3, 2] if bucket else [2, 5])
-    options = [*PERIODS, "Custom range"]
-    choice = columns[0].selectbox("Period", options, index=options.index(default), key="period", bind="query-params")
+def latest_span(ctx: Context, communities: Sequence[queries.CommunityInfo], last: int, days: int) -> int | None:
+    """Days in the "Latest data" period ending on `last`: `days`, or the shortest longer period in which every
+    community with data has the scored comments a number needs; None: all the data."""
+    need = METRICS["hostility"].min_sample
+    with_data = [c for c in communities if c.last_day is not None]
+    for span in (d for d in PERIODS.values() if d is not None and d >= days):
+        since = last - (span - 1) * DAY
+        stats = (queries.period_stats(ctx.url, c.id, ctx.version, since, last + DAY) for c in with_data)
+        if all(s.scored >= need for s in stats):
+            return span
+    return None
+
+
+def _span_label(span: int | None) -> str:
+    return "all the data" if span is None else f"the last {span} days"
+
+
+def period_picker(
+    ctx: Context, key: str, communities: Sequence[queries.CommunityInfo], days: int = 28, bucket: bool = True
+) -> Period:
+    """Period (ending on the communities' newest day, or the sidebar's; or a custom range) and bucket controls, in
+    one row, with a caption saying where the period ends and, for "Latest data", why it is longer than `days`. The
+    period and bucket are kept in the URL (?period=...&bucket=...) so a view can be shared."""
+    last = end_day(ctx, communities)
+    first = min((c.first_day for c in communities if c.first_day is not None), default=ctx.state.first_day or last)
+    columns = st.columns([2, 3, 2] if bucket else [2, 5], vertical_alignment="bottom")
+    options = [LATEST, *PERIODS, "Custom range"]
+    need = METRICS["hostility"].min_sample
+    choice = columns[0].selectbox(
+        "Period",
+        options,
+        key="period",
+        bind="query-params",
+        help=f"{LATEST}: the last {days} days with data, or the shortest longer period (90 days, 365 days, all) in "
+        f"which each community has the {need} scored comments a number needs.",
+    )
+    notes = [measured_to(ctx, communities, last)]
     if choice == "Custom range":
         picked = columns[1].date_input(
             "From – to (UTC days, inclusive)",
-            value=(as_date(max(first, last - 27 * DAY)), as_date(last)),
-            min_value=as_date(first),
+            value=(as_date(max(first, last - (days - 1) * DAY)), as_date(last)),
+            min_value=as_date(min(first, last)),
             max_value=as_date(last),
             key=f"{key}-range",
         )
         start, stop = picked if isinstance(picked, tuple) and len(picked) == 2 else (picked[0], picked[0])
         since, until = epoch_of(start), epoch_of(stop) + DAY
     else:
-        days = PERIODS[choice]
-        since = first if days is None else last - (days - 1) * DAY
+        span = latest_span(ctx, communities, last, days) if choice == LATEST else PERIODS[choice]
+        if choice == LATEST and span != days:
+            notes.append(
+                f"The last {days} days hold fewer than {need} scored comments"
+                + ("" if len(communities) == 1 else " in some of them")
+                + f": showing {_span_label(span)}."
+            )
+        since = min(first, last) if span is None else last - (span - 1) * DAY
         until = last + DAY
-        columns[1].markdown(
-            f"<div style='padding-top:2.1rem'>{fmt_range(since, until)} (UTC days)</div>", unsafe_allow_html=True
-        )
+        columns[1].markdown(f"{fmt_range(since, until)} (UTC days)")
+    st.caption(" ".join(notes))
     chosen = "day"
     if bucket:
         chosen = (
@@ -254,9 +339,9 @@ def fmt_range(since: int, until: int) -> str:
 
 
 def fmt_estimate(estimate, metric: str, sample: int, percent: bool = False) -> str:  # type: ignore[no-untyped-def]
-    """ "0.42 (0.38–0.46)", or the "not enough data" note below the metric's minimum sample."""
+    """ "0.42", or a dash below the metric's minimum sample (a tile's value must fit it: its help says why)."""
     if estimate is None or not shown(metric, sample):
-        return "not enough data"
+        return NO_NUMBER
     f = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:+.2f}" if metric == "alliance" else f"{v:.2f}")
     return f"{f(estimate.value)}"
 
@@ -311,7 +396,8 @@ def eval_file() -> Path:
 
 
 def pick_community(ctx: Context, where=st) -> queries.CommunityInfo:  # type: ignore[no-untyped-def]
-    """A community selector kept in the URL (?community=platform/name), so a page can be linked to."""
+    """A community selector kept in the URL (?community=platform/name), so a page can be linked to (a selectbox's
+    options are plain text, unlike its label)."""
     by_key = {c.key: c for c in ctx.state.communities}
     chosen = where.selectbox("Community", list(by_key), key="community", bind="query-params")
     return by_key[chosen]

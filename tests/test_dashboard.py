@@ -5,19 +5,25 @@ tables (not from the rollups the pages read)."""
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import streamlit
-from sqlalchemy import Engine, and_, case, func, select
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from sqlalchemy import Engine, and_, case, func, select, update
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import element_tree as et
 
 from monitor.metrics import dynamics
 from monitor.metrics.rollups import rebuild
+from monitor.records import CommunityRef
 from monitor.store import schema
 from monitor.store.db import make_engine, scratch_postgres_database, transaction
-from monitor.store.models import Alert, CollectionRun, Comment, Community, Score, Thread
+from monitor.store.models import Alert, CollectionRun, Comment, Community, RunStatus, Score, Thread
 from monitor.store.upsert import ensure_community
 
 import dashboard_seed
@@ -68,8 +74,34 @@ def metric(at: AppTest, label: str) -> str:
     return found
 
 
+# GitHub-flavoured enough for the checks: raw HTML and bare URLs are recognised, as Streamlit's remark-gfm does
+# (http(s)://, www. and e-mail addresses; not bare domains such as eval.md).
+MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": True}).enable(["linkify", "table", "strikethrough"])
+MARKDOWN.linkify.set({"fuzzy_link": False})
+WORD_JOINER = "\u2060"
+
+
+def inline_tokens(source: str) -> Iterator[Token]:
+    for block in MARKDOWN.parse(source):
+        yield block
+        yield from block.children or []
+
+
+def displayed(source: str) -> str:
+    """The text a reader sees of a Markdown source: markup and escapes gone, invisible word joiners too."""
+    parts = []
+    for token in inline_tokens(source):
+        if token.type in ("text", "code_inline"):
+            parts.append(token.content)
+        elif token.type in ("softbreak", "hardbreak", "paragraph_close", "heading_close"):
+            parts.append(" ")
+    return " ".join("".join(parts).replace(WORD_JOINER, "").split())
+
+
 def messages(at: AppTest) -> str:
-    return " ".join(str(e.value) for e in [*at.error, *at.info, *at.warning, *at.success, *at.markdown])
+    return " ".join(
+        displayed(str(e.value)) for e in [*at.error, *at.info, *at.warning, *at.success, *at.markdown, *at.caption]
+    )
 
 
 # --- seeded stores ----------------------------------------------------------------------------------------------
@@ -154,7 +186,7 @@ def test_overview_numbers_match_the_database(seeded, monkeypatch):
         assert row["hostile_share_change"] == pytest.approx(100 * (now["share"] - base["share"]))
         assert row["open_alerts"] == alerts.get(cid, 0)
         assert len(row["trend"]) > 0 and all(isinstance(v, float) for v in row["trend"])  # the sparkline draws
-    assert metric(at, "Comments, last 7 days") == f"{int(table['comments'].sum()):,}"
+    assert metric(at, "Comments in period") == f"{int(table['comments'].sum()):,}"
     assert metric(at, "Open alerts") == str(sum(alerts.values())) != "0"
 
 
@@ -166,7 +198,7 @@ def test_overview_row_opens_the_community_page(seeded, monkeypatch):
     at.run()
     assert not at.exception
     assert at.query_params.get("community") == SPIKE.key
-    assert any(t.value == "r/seeded" for t in at.title)
+    assert any(displayed(t.value) == "r/seeded" for t in at.title)
 
 
 def test_community_page_numbers_match_the_database(seeded, monkeypatch):
@@ -216,7 +248,7 @@ def test_community_page_hourly_and_in_other_time_zone(seeded, monkeypatch):
     assert not at.exception
     # About one comment an hour: no hour has the 10 scored comments a number needs.
     assert "Not enough data: no hour in this period has 10 scored comments" in messages(at)
-    assert not at.get("arrow_vega_lite_chart")
+    assert not at.get("vega_lite_chart")
 
 
 def test_compare_page_csv_is_what_is_shown(seeded, monkeypatch):
@@ -262,7 +294,7 @@ def test_thread_page_marks_the_turn(seeded, monkeypatch):
         [derailed] = dynamics.derailed(session, dynamics.Scope(cid, MODEL, LAST_DAY - 27 * DAY, LAST_DAY + DAY))
     assert metric(at, "Comments") == str(n) and metric(at, "Derailed") == "yes"
     assert derailed.turn_comment == dashboard_seed.DERAIL_TURN
-    assert f"`{derailed.turn_comment}`" in messages(at)
+    assert f"at comment {derailed.turn_comment} " in messages(at)
     tree = at.dataframe[0].value
     [flagged] = [t for t in tree["comment"] if "⚑" in t]
     assert len(tree) == n and "idiot" in flagged  # the turning comment's own text
@@ -456,3 +488,259 @@ def test_thread_tree_says_why_a_comment_is_not_scored():
     )
     data = str(thread_tree(comments, THRESHOLD, None, "UTC").to_dict())
     assert "not scored: not English (language: de)" in data and "'0.10'" in data and "'not scored'" in data
+
+
+# --- text from the internet is shown as text ----------------------------------------------------------------------
+
+HOSTILE = [
+    "![x](http://evil.example/pixel.png)",
+    "[click me](http://evil.example/)",
+    "<img src=http://evil.example/p.png>",
+    "<script>alert(1)</script>",
+    '<a href="http://evil.example/">a</a>',
+    "<http://evil.example/auto>",
+    "bare http://evil.example/x and www.evil.example and me@evil.example",
+    ":red[coloured] :material/lock: :smile: :streamlit:",
+    "$x^2$ and $$y$$",
+    "back\\slash \\*not em\\* `code` ``two``",
+    "**bold** _em_\n# heading\n- item\n> quote",
+    "&lt;img src=x&gt; &#60;b&#62;",
+    "[ref]: http://evil.example/ref\n[ref]",
+    "javascript:alert(1)",
+]
+HOSTILE_DAY = MONDAY + 30 * DAY
+# The links the app makes itself: to the originals (from ids, each percent-encoded) and to its own pages.
+TRUSTED_LINK = re.compile(
+    r"https://www\.reddit\.com/r/[\w%.~-]+/comments/[\w%.~-]+/(_/[\w%.~-]+/)?"
+    r"|https://news\.ycombinator\.com/item\?id=[\w%.~-]+"
+    r"|(community|thread)\?[\w%.~+=&-]+"
+)
+LINK_COLUMNS = ("link", "page", "tree", "open")
+# What Streamlit's Markdown does beyond CommonMark, as its frontend (1.67) finds it:
+# remark-math, loaded where its test finds $...$ or $$...$$ outside code and escapes ...
+MATH_IGNORED = re.compile(r"(?:^|(?<=\n)) {0,3}(`{3,}|~{3,})[\s\S]*?(?:\n[ \t]*\1|$)|(?<!`)(`+)[^`\n]+\2(?!`)|\\[\\$`]")
+MATH = re.compile(r"(?<!\$)\$\$+(?!\$)[\s\S]*?\$\$|(?<!\$)\$(?![\s$])[^$\n]*?[^\s$]\$(?!\d)")
+# ... remark-directive's :name[...] (colours, badges) where the colon is not escaped ...
+DIRECTIVE = re.compile(r"(?<!\\)(?:\\\\)*:[a-z][a-z0-9-]*\[")
+# ... and the rewrites of parsed text, where escapes are already undone: icons, the logo, emoji shortcodes, and
+# remark-gfm's bare URLs and e-mail addresses.
+TEXT_REWRITES = re.compile(
+    r":material[/_]\w+:|:streamlit:|:[\w+-]+:|https?://|www(?=\.)|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE
+)
+
+
+def markdown_sources(at: AppTest) -> list[str]:
+    """Every string on the page that Streamlit renders as Markdown: element bodies, labels and help tooltips."""
+    sources = []
+    for node in [*at.main, *at.sidebar]:
+        if isinstance(node, (et.Markdown, et.HeadingBase, et.AlertBase, et.Toast, et.Metric)):
+            sources.append(node.value)
+        for attribute in ("label", "help"):
+            text = getattr(node, attribute, None)
+            if isinstance(text, str):
+                sources.append(text)
+    return sources
+
+
+def markup_in(source: str) -> list[str]:
+    """What of a Markdown source would become an image, a link, HTML, math, a directive or a rewrite in Streamlit."""
+    found = [m.group() for m in MATH.finditer(MATH_IGNORED.sub("_", source))]
+    found += [m.group() for m in DIRECTIVE.finditer(source)]
+    for token in inline_tokens(source):
+        if token.type in ("image", "html_inline", "html_block"):
+            found.append(f"{token.type}: {token.content}")
+        elif token.type == "link_open" and not TRUSTED_LINK.fullmatch(str(token.attrs["href"])):
+            found.append(f"link: {token.attrs['href']}")
+        elif token.type == "text":
+            found += [m.group() for m in TEXT_REWRITES.finditer(token.content)]
+    return found
+
+
+def assert_shown_as_text(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    sources = markdown_sources(at)
+    assert sources
+    for source in sources:
+        assert not markup_in(source), source
+    for frame in at.dataframe:
+        for column in set(LINK_COLUMNS) & set(frame.value.columns):
+            links = frame.value[column].dropna()
+            assert all(TRUSTED_LINK.fullmatch(link) for link in links), list(links)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[str, int]]:
+    """A community per hostile string, named by it; its thread titled, its comments written and signed by it; an
+    open alert about that thread and a failed run whose error quotes it. Returns thread ids by string."""
+    folder = tmp_path_factory.mktemp("hostile")
+    url = f"sqlite:///{folder / 'civmon.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    for i, text in enumerate(HOSTILE):
+        items = [
+            Seed(f"h{i}_{j}", HOSTILE_DAY + j * 600, 0.8 if j % 3 else 0.1, thread=f"h{i}", author=text)
+            for j in range(24)
+        ]
+        seed(engine, items, CommunityRef("reddit", f"hostile{i}"))
+    threads = {}
+    with transaction(engine) as session:
+        for i, text in enumerate(HOSTILE):
+            thread = session.scalars(select(Thread).where(Thread.platform_id == f"h{i}")).one()
+            thread.title, threads[text] = text, thread.id
+            # The store refuses such names now; a database written before (or by hand) may still hold them.
+            session.execute(update(Community).where(Community.id == thread.community_id).values(name=text))
+            session.execute(update(Comment).where(Comment.thread_id == thread.id).values(body=text))
+            session.add_all(
+                [
+                    Alert(
+                        community_id=thread.community_id,
+                        kind="thread",
+                        subject=text,
+                        model_version=MODEL,
+                        start_utc=HOSTILE_DAY,
+                        value=0.6,
+                        baseline=0.1,
+                        scored=24,
+                        message=text,
+                        created_utc=HOSTILE_DAY + DAY,
+                    ),
+                    CollectionRun(
+                        job="collect",
+                        community_id=thread.community_id,
+                        started_utc=HOSTILE_DAY + DAY,
+                        finished_utc=HOSTILE_DAY + DAY + 5,
+                        status=RunStatus.FAILED,
+                        errors=1,
+                        error=text,
+                    ),
+                ]
+            )
+    rebuild(engine, MODEL)
+    engine.dispose()
+    write_config(folder, url)
+    return url, folder, threads
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_on_community_and_thread_pages(hostile, monkeypatch, text):
+    url, folder, threads = hostile
+    key = f"reddit/{text}"
+    for view in ("Trends", "Threads and comments", "Escalation"):
+        at = open_app(monkeypatch, folder, url, "community", {"community": key, "view": view})
+        assert_shown_as_text(at)
+        assert [displayed(t.value) for t in at.title] == [" ".join(f"r/{text}".split())]
+    at = open_app(monkeypatch, folder, url, "thread", {"thread": str(threads[text])})
+    assert_shown_as_text(at)
+    assert [displayed(h.value) for h in at.subheader] == [" ".join(text.split())]  # the title, as written
+    assert " ".join(key.split()) in messages(at)
+
+
+@pytest.mark.parametrize("page", ["overview", "compare", "alerts", "health"])
+def test_hostile_text_on_pages_of_every_community(hostile, monkeypatch, page):
+    url, folder, _ = hostile
+    at = open_app(monkeypatch, folder, url, page)
+    assert_shown_as_text(at)
+    if page == "alerts":  # every alert names its community and thread
+        shown = messages(at)
+        assert all(" ".join(text.split()) in shown for text in HOSTILE)
+    if page == "health":
+        assert all(" ".join(text.split()) in messages(at) for text in HOSTILE[:10])  # the ten latest errors
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_plain_renders_exactly_the_text(text):
+    from dashboard.ui import plain
+
+    assert not markup_in(plain(text))
+    assert displayed(plain(text)) == " ".join(text.split())
+
+
+# --- old data: each community measured against its own newest data -------------------------------------------------
+
+RECENT, ARCHIVE, SPARSE = (CommunityRef("reddit", n) for n in ("recent", "archive", "sparse"))
+RECENT_LAST = MONDAY + 27 * DAY  # four weeks of data, years before now
+ARCHIVE_BUSY = RECENT_LAST - 4 * 365 * DAY  # one busy day, then a comment a month: recorded traffic looks so
+ARCHIVE_LAST = ARCHIVE_BUSY + 5 * 30 * DAY
+LONGEST_TILE = 8  # characters a metric tile shows whole at the page's width (seven tiles to a row)
+
+
+@pytest.fixture(scope="module")
+def aged(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Engine]:
+    folder = tmp_path_factory.mktemp("aged")
+    url = f"sqlite:///{folder / 'civmon.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    hostility = lambda j: 0.8 if j % 4 == 0 else 0.2  # noqa: E731
+    recent = [
+        Seed(f"r{d}_{j}", MONDAY + d * DAY + j * 1800, hostility(j), thread=f"r{d}", parent=f"r{d}_0" if j else None)
+        for d in range(28)
+        for j in range(20)
+    ]
+    busy = [Seed(f"a_{j}", ARCHIVE_BUSY + j * 60, hostility(j), thread=f"a{j // 30}") for j in range(300)]
+    tail = [Seed(f"a_tail{m}", ARCHIVE_BUSY + m * 30 * DAY + 3600, 0.3, thread="a_tail") for m in range(1, 6)]
+    sparse = [Seed(f"s{j}", RECENT_LAST + j * 600, 0.3, thread="s") for j in range(5)]
+    for ref, items in ((RECENT, recent), (ARCHIVE, [*busy, *tail]), (SPARSE, sparse)):
+        seed(engine, items, ref)
+    rebuild(engine, MODEL)
+    write_config(folder, url)
+    yield url, folder, engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("ref", "last", "days"),
+    [(RECENT, RECENT_LAST, 28), (ARCHIVE, ARCHIVE_LAST, 365)],
+    ids=["recent", "archive"],
+)
+def test_old_data_community_page_shows_its_own_newest_data(aged, monkeypatch, ref, last, days):
+    url, folder, engine = aged
+    at = open_app(monkeypatch, folder, url, "community", {"community": ref.key})
+    until = last + DAY
+    hand = by_hand(engine, community_id(engine, ref.key), until - days * DAY, until)
+    assert hand["comments"] > 0
+    assert metric(at, "Comments in period") == f"{hand['comments']:,}"
+    assert metric(at, "Alliance index") == f"{hand['alliance']:+.2f}"
+    shown = messages(at)
+    assert f"Measured up to r/{ref.name}'s newest data, {ui_date(last)}." in shown
+    widened = "The last 28 days hold fewer than 10 scored comments: showing the last 365 days."
+    assert (widened in shown) == (days != 28)
+    assert at.get("vega_lite_chart")  # the trends draw
+
+
+def ui_date(epoch: int) -> str:
+    return f"{pd.Timestamp(epoch, unit='s'):%d %b %Y}"
+
+
+def test_old_data_overview_rows_each_end_at_their_newest_data(aged, monkeypatch):
+    url, folder, engine = aged
+    at = open_app(monkeypatch, folder, url)
+    table = at.dataframe[0].value.set_index("community")
+    expected = {RECENT.key: (RECENT_LAST, 7), ARCHIVE.key: (ARCHIVE_LAST, 365)}
+    for key, (last, days) in expected.items():
+        row, until = table.loc[key], last + DAY
+        hand = by_hand(engine, community_id(engine, key), until - days * DAY, until)
+        assert row["period"] == f"{days} days to {ui_date(last)}"
+        assert row["comments"] == hand["comments"] > 0
+        assert row["alliance"] == pytest.approx(hand["alliance"])
+    assert "measured against its own newest data" in messages(at)
+
+
+def test_old_data_thread_picker_offers_threads(aged, monkeypatch):
+    url, folder, _ = aged
+    at = open_app(monkeypatch, folder, url, "thread", {"community": ARCHIVE.key})
+    assert at.selectbox(key="thread-pick").value is not None
+    assert metric(at, "Comments")
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("ref", [RECENT, ARCHIVE, SPARSE], ids=["recent", "archive", "sparse"])
+def test_tiles_fit_their_value(aged, monkeypatch, page, ref):
+    """A tile shows a short value; what a number needs, and why it is missing, is in its help."""
+    url, folder, _ = aged
+    query = {"community": ref.key, "view": "Escalation" if page == "community" else "Trends"}
+    at = open_app(monkeypatch, folder, url, page, query)
+    for tile in at.metric:
+        assert len(tile.value) <= LONGEST_TILE, (tile.label, tile.value)
+    if page == "community" and ref == SPARSE:
+        tile = next(m for m in at.metric if m.label == "Mean hostility")
+        assert tile.value == "—" and "Not enough data: 5 scored comments, 10 needed." in tile.help

@@ -39,13 +39,13 @@ def page() -> None:
     for alert in open_.itertuples():
         with st.container(border=True):
             text, button = st.columns([5, 1.3], vertical_alignment="center")
-            subject = f" · thread `{alert.subject}`" if alert.subject else ""
+            subject = f" · thread {ui.plain(alert.subject)}" if alert.subject else ""
             text.markdown(
-                f"**{KINDS.get(alert.kind, alert.kind)}** in **{alert.community}**{subject}  \n"
+                f"**{ui.plain(KINDS.get(alert.kind, alert.kind))}** in **{ui.plain(alert.community)}**{subject}  \n"
                 f"{fmt_value(alert.kind, alert.value)} against a baseline of {fmt_value(alert.kind, alert.baseline)} "
                 f"({alert.scored:,} scored comments) · bucket from {ui.fmt_time(alert.start_utc)} UTC · "
                 f"raised {ui.fmt_time(alert.created_utc)} UTC · "
-                f"[open the community ›](community?community={alert.community})"
+                f"[open the community ›]({ui.page_link('community', community=alert.community)})"
             )
             if button.button(
                 "Acknowledge",
@@ -71,6 +71,7 @@ def page() -> None:
     st.dataframe(
         shown[["community", "what", "subject", "value_text", "baseline_text", "scored", "bucket", "raised", "seen"]],
         hide_index=True,
+        placeholder=ui.NO_NUMBER,
         column_config={
             "community": "Community",
             "what": "Kind",

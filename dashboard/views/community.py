@@ -16,10 +16,11 @@ def headline(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Perio
     now = queries.period_stats(ctx.url, community.id, ctx.version, period.since, period.until)
     length = period.until - period.since
     before = queries.period_stats(ctx.url, community.id, ctx.version, period.since - length, period.since)
-    st.caption(
-        f"Arrows: change against the {length // ui.DAY} days before, "
-        f"{ui.fmt_range(period.since - length, period.since)}."
-    )
+    if before.comments:
+        st.caption(
+            f"Arrows: change against the {length // ui.DAY} days before, "
+            f"{ui.fmt_range(period.since - length, period.since)}."
+        )
     columns = st.columns(7)
     columns[0].metric(
         "Comments in period",
@@ -46,7 +47,9 @@ def headline(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Perio
             ui.fmt_estimate(estimate, metric, now.scored, percent),
             delta=delta,
             delta_color=colour,
-            help=charts.definition_help(metric) + "\n\n" + (ui.interval(estimate, metric, now.scored, percent) or ""),
+            help=charts.definition_help(metric)
+            + "\n\n"
+            + (ui.interval(estimate, metric, now.scored, percent) or ui.not_enough(metric, now.scored)),
         )
     if not shown("hostility", now.scored):
         st.info(ui.not_enough("hostility", now.scored) + " Choose a longer period.", icon=":material/info:")
@@ -157,11 +160,12 @@ def escalation(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Per
             ]
         )
         ids = queries.thread_ids(ctx.url, community.id, tuple(frame["thread"]))
-        frame["open"] = [f"thread?thread={ids[t]}" if t in ids else None for t in frame["thread"]]
+        frame["open"] = [ui.page_link("thread", thread=ids[t]) if t in ids else None for t in frame["thread"]]
         frame[["opening", "later"]] *= 100
         st.dataframe(
             frame.drop(columns=["thread"]),
             hide_index=True,
+            placeholder=ui.NO_NUMBER,
             column_config={
                 "title": st.column_config.TextColumn("Thread", width="large"),
                 "comments": st.column_config.NumberColumn("Scored comments"),
@@ -202,11 +206,13 @@ def drivers(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Period
         st.caption("No hostile comments in this period.")
     else:
         threads = threads.assign(
-            tree=[f"thread?thread={t}" for t in threads["thread_id"]], hostile_share=100 * threads["hostile_share"]
+            tree=[ui.page_link("thread", thread=t) for t in threads["thread_id"]],
+            hostile_share=100 * threads["hostile_share"],
         )
         st.dataframe(
             threads.drop(columns=["thread_id"]),
             hide_index=True,
+            placeholder=ui.NO_NUMBER,
             column_config={
                 "title": st.column_config.TextColumn("Thread", width="large"),
                 "hostile": st.column_config.NumberColumn(
@@ -234,6 +240,7 @@ def drivers(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Period
     st.dataframe(
         comments[columns],
         hide_index=True,
+        placeholder=ui.NO_NUMBER,
         column_config={
             "hostility": st.column_config.ProgressColumn(
                 "Hostility", min_value=0.0, max_value=1.0, format="%.2f", width=105
@@ -266,8 +273,8 @@ def page() -> None:
     ctx = ui.context()
     community = ui.pick_community(ctx, st.columns([2, 5])[0])
     tz = ctx.tz(community)
-    title.title(f"{community.label}", help=f"{community.key}; times shown in {tz}")
-    period = ui.period_picker(ctx, "community")
+    title.title(ui.plain(community.label), help=ui.plain(f"{community.key}; times shown in {tz}"))
+    period = ui.period_picker(ctx, "community", [community])
     headline(ctx, community, period)
     # Tabs that compute only when open (and say which is open in the URL, ?view=...): the first view costs what
     # the rollups cost, the comment-level sections are paid for when asked for.

@@ -16,7 +16,7 @@ def page() -> None:
     by_key = {c.key: c for c in ctx.state.communities}
     if len(by_key) < 2:
         st.info(
-            f"Only one community ({next(iter(by_key))}) is stored: comparing needs two or more. Add another "
+            f"Only one community ({ui.plain(next(iter(by_key)))}) is stored: comparing needs two or more. Add another "
             "`[[communities]]` entry to civmon.toml, then run `civmon init` and `civmon collect`.",
             icon=":material/info:",
         )
@@ -30,10 +30,10 @@ def page() -> None:
         format_func=lambda m: charts.MEASURES[m].title,
         help="Each metric's meaning is below.",
     )
-    period = ui.period_picker(ctx, "compare")
     if len(chosen) < 2:
         st.info("Choose at least two communities.", icon=":material/info:")
         return
+    period = ui.period_picker(ctx, "compare", [by_key[key] for key in chosen])
     frames = []
     for key in chosen:
         stats = queries.series(ctx.url, by_key[key].id, ctx.version, period.bucket, period.since, period.until)
@@ -52,7 +52,7 @@ def page() -> None:
     st.altair_chart(charts.compare(frame, measure, period.bucket, TZ), width="stretch")
     missing = sorted(set(chosen) - set(shown["community"]))
     if missing:
-        st.caption(f"Not enough data to draw: {', '.join(missing)}.")
+        st.caption(f"Not enough data to draw: {ui.plain(', '.join(missing))}.")
     hidden = int(((frame["scored"] > 0) & frame["value"].isna()).sum())
     if hidden:
         st.caption(f"{hidden} buckets with fewer than 10 scored comments are not drawn (nor exported).")
@@ -82,6 +82,7 @@ def page() -> None:
         st.dataframe(
             export.drop(columns=["metric", "model_version", "start_utc", "bucket"]),
             hide_index=True,
+            placeholder=ui.NO_NUMBER,
             column_config={
                 "start": st.column_config.TextColumn(f"{period.bucket.capitalize()} starting (UTC)"),
                 "value": st.column_config.NumberColumn(m.title, format="%.4f"),

@@ -47,8 +47,9 @@ def communities(ctx: ui.Context) -> None:
             ]
         ],
         hide_index=True,
+        placeholder=ui.NO_NUMBER,
         column_config={
-            "community": st.column_config.TextColumn("Community", pinned=True, width=130),
+            "community": st.column_config.TextColumn("Community", pinned=True, width=180),
             "comments": st.column_config.NumberColumn("Comments", format="localized", width=80, help="Comments stored"),
             "scored": st.column_config.NumberColumn(
                 "Scored", format="localized", width=70, help="Comments with a current score from any model"
@@ -70,7 +71,7 @@ def communities(ctx: ui.Context) -> None:
     ]
     if stale:
         st.warning(
-            f"No successful collection in the last {LAG_WARNING_S // 3600} hours: {', '.join(stale)}. "
+            f"No successful collection in the last {LAG_WARNING_S // 3600} hours: {ui.plain(', '.join(stale))}. "
             "Is the scheduler running? Try `civmon collect` and read its summary.",
             icon=":material/schedule:",
         )
@@ -115,12 +116,13 @@ def runs(ctx: ui.Context) -> None:
         "error": st.column_config.TextColumn("Error", width="large"),
     }
     st.markdown(f"**Latest {len(frame)} runs**")
-    st.dataframe(frame[list(config)], hide_index=True, column_config=config, height=320)
+    height = min(320, 35 * (len(frame) + 1) + 3)  # no empty rows below a short log
+    st.dataframe(frame[list(config)], hide_index=True, placeholder=ui.NO_NUMBER, column_config=config, height=height)
     failed = frame[frame["error"] != ""]
     if not failed.empty:
         st.markdown(f"**Errors** ({len(failed)} of the latest runs)")
         for run in failed.head(10).itertuples():
-            st.error(f"{run.started} · {run.job} · {run.community}: {run.error}", icon=":material/error:")
+            st.error(ui.plain(f"{run.started} · {run.job} · {run.community}: {run.error}"), icon=":material/error:")
 
 
 def model(ctx: ui.Context) -> None:
@@ -128,7 +130,7 @@ def model(ctx: ui.Context) -> None:
     versions = queries.model_versions(ctx.url)
     if ctx.state.version is None:
         st.info(
-            f"No scores yet: nothing is scored. Run `civmon score` (model `{ctx.settings.model.name}`, "
+            f"No scores yet: nothing is scored. Run `civmon score` (model {ui.plain(ctx.settings.model.name)}, "
             "from the configuration).",
             icon=":material/info:",
         )
@@ -136,7 +138,7 @@ def model(ctx: ui.Context) -> None:
         current = next(v for v in versions if v.version == ctx.state.version)
         a, b = st.columns([3, 1])
         a.markdown(
-            f"Scores shown are those of **{current.name}**, version `{current.version}` "
+            f"Scores shown are those of **{ui.plain(current.name)}**, version {ui.plain(current.version)} "
             f"(registered {ui.fmt_time(current.created_utc)} UTC); hostile from a hostility of "
             f"**{ctx.threshold:.2f}**."
         )
@@ -152,21 +154,21 @@ def model(ctx: ui.Context) -> None:
         if len(versions) > 1:
             st.caption(
                 "Other versions in the store: "
-                + ", ".join(f"`{v.version}`" for v in versions if v.version != current.version)
+                + ui.plain(", ".join(v.version for v in versions if v.version != current.version))
             )
     with st.expander("Model card", icon=":material/description:"):
         if MODEL_CARD.is_file():
             st.markdown(MODEL_CARD.read_text(encoding="utf-8"))
         else:
-            st.caption(f"No model card at {MODEL_CARD} (it ships with the trained alliance-minilm heads).")
+            st.caption(f"No model card at {ui.plain(MODEL_CARD)} (it ships with the trained alliance-minilm heads).")
     report = ui.eval_file()
     with st.expander("Latest evaluation (`civmon eval`)", icon=":material/fact_check:", expanded=report.is_file()):
         if report.is_file():
-            st.caption(f"{report.resolve()}")
+            st.caption(ui.plain(report.resolve()))
             st.markdown(report.read_text(encoding="utf-8"))
         else:
             st.caption(
-                f"No evaluation report at {report}: run `civmon eval` here (or set CIVMON_EVAL_DIR to the "
+                f"No evaluation report at {ui.plain(report)}: run `civmon eval` here (or set CIVMON_EVAL_DIR to the "
                 "folder holding eval.md)."
             )
 

@@ -1,4 +1,4 @@
-"""Overview: every community in one table, this week against its own baseline."""
+"""Overview: every community in one table, its latest week of data against its own baseline."""
 
 from __future__ import annotations
 
@@ -8,11 +8,27 @@ import streamlit as st
 from dashboard import charts, queries, ui
 from monitor.metrics.definitions import shown
 
-NOW_DAYS, BASELINE_DAYS, TREND_DAYS = 7, 28, 35
+NOW_DAYS, TREND_DAYS = 7, 35
 
 
 def value(estimate, metric: str, sample: int) -> float | None:  # type: ignore[no-untyped-def]
     return estimate.value if estimate is not None and shown(metric, sample) else None
+
+
+def windows(ctx: ui.Context) -> tuple[tuple[int, int, int], ...]:
+    """Each community's "now": its last NOW_DAYS days with data, longer where they hold too few scored comments."""
+    result = []
+    for c in ctx.state.communities:
+        last = ui.end_day(ctx, [c])
+        span = ui.latest_span(ctx, [c], last, NOW_DAYS)
+        since = min(c.first_day or last, last) if span is None else last - (span - 1) * ui.DAY
+        result.append((c.id, since, last + ui.DAY))
+    return tuple(result)
+
+
+def period_text(since: int, until: int) -> str:
+    days = (until - since) // ui.DAY
+    return f"{days} day{'s' * (days != 1)} to {ui.as_date(until - 1):%d %b %Y}"
 
 
 def table(summaries: list[queries.CommunitySummary]) -> pd.DataFrame:
@@ -25,6 +41,7 @@ def table(summaries: list[queries.CommunitySummary]) -> pd.DataFrame:
         rows.append(
             {
                 "community": s.community.key,
+                "period": period_text(s.since, s.until),
                 "comments": s.now.comments,
                 "scored": s.now.scored,  # not shown (the header sums it); the sample behind the estimates
                 "alliance": alliance,
@@ -37,7 +54,7 @@ def table(summaries: list[queries.CommunitySummary]) -> pd.DataFrame:
                 # cannot draw gaps.
                 "trend": [round(v, 3) for v in s.trend if v is not None] or None,
                 "open_alerts": s.open_alerts,
-                "page": f"community?community={s.community.key}",
+                "page": ui.page_link("community", community=s.community.key),
             }
         )
     return pd.DataFrame(rows)
@@ -46,21 +63,23 @@ def table(summaries: list[queries.CommunitySummary]) -> pd.DataFrame:
 def page() -> None:
     st.title("Overview")
     ctx = ui.context()
-    last = ui.end_day(ctx)
-    until = last + ui.DAY
-    since = until - NOW_DAYS * ui.DAY
-    baseline_since = since - BASELINE_DAYS * ui.DAY
-    st.caption(
-        f"**Now**: the last {NOW_DAYS} days, {ui.fmt_range(since, until)} · **baseline**: the {BASELINE_DAYS} days "
-        f"before, {ui.fmt_range(baseline_since, since)} (UTC days) · model `{ctx.version}`"
-    )
-    summaries = queries.overview(ctx.url, ctx.version, since, until, baseline_since, until - TREND_DAYS * ui.DAY)
+    summaries = queries.overview(ctx.url, ctx.version, windows(ctx), TREND_DAYS)
     frame = table(summaries)
+    st.caption(
+        (
+            "Periods end on the day chosen in the sidebar."
+            if ui.day_chosen() is not None
+            else "Each community is measured against its own newest data."
+        )
+        + f" **Now**: its last {NOW_DAYS} days (longer where those hold fewer than 10 scored comments: see "
+        f"**Period**) · **baseline**: the {queries.BASELINE_FACTOR} times as long just before (UTC days) · model "
+        f"{ui.plain(ctx.version)}"
+    )
     open_alerts = int(frame["open_alerts"].sum())
     a, b, c, d = st.columns(4)
     a.metric("Communities", len(frame))
-    b.metric(f"Comments, last {NOW_DAYS} days", f"{int(frame['comments'].sum()):,}")
-    c.metric(f"Scored, last {NOW_DAYS} days", f"{int(frame['scored'].sum()):,}")
+    b.metric("Comments in period", f"{int(frame['comments'].sum()):,}", help="Summed over each row's period.")
+    c.metric("Scored in period", f"{int(frame['scored'].sum()):,}", help="Summed over each row's period.")
     d.metric("Open alerts", open_alerts, help="Spike alerts not yet acknowledged: see the Alerts page.")
 
     number = st.column_config.NumberColumn
@@ -70,8 +89,10 @@ def page() -> None:
         key="overview-table",
         on_select="rerun",
         selection_mode="single-row",
+        placeholder=ui.NO_NUMBER,
         column_order=[
             "community",
+            "period",
             "comments",
             "alliance",
             "alliance_baseline",
@@ -85,15 +106,18 @@ def page() -> None:
         ],
         column_config={
             "community": st.column_config.TextColumn("Community", pinned=True, width=150),
-            "comments": number("Comments", format="localized", width=80, help=f"Comments in the last {NOW_DAYS} days."),
+            "period": st.column_config.TextColumn(
+                "Period", width=130, help="The row's period: its last days with data, up to its newest day."
+            ),
+            "comments": number("Comments", format="localized", width=80, help="Comments in the period."),
             "alliance": number(
                 "Alliance",
                 format="%+.2f",
                 width=68,
-                help=f"Alliance index, last {NOW_DAYS} days. " + charts.definition_help("alliance"),
+                help="Alliance index in the period. " + charts.definition_help("alliance"),
             ),
             "alliance_baseline": number(
-                "baseline", format="%+.2f", width=68, help=f"Alliance index over the {BASELINE_DAYS} days before."
+                "baseline", format="%+.2f", width=68, help="Alliance index over the baseline, before the period."
             ),
             "alliance_change": number(
                 "Δ", format="%+.2f", width=56, help="Alliance now minus baseline: below 0, the tone got worse."
@@ -102,10 +126,10 @@ def page() -> None:
                 "Hostile",
                 format="%.1f%%",
                 width=68,
-                help=f"Hostile share, last {NOW_DAYS} days. " + charts.definition_help("hostile_share"),
+                help="Hostile share in the period. " + charts.definition_help("hostile_share"),
             ),
             "hostile_share_baseline": number(
-                "baseline", format="%.1f%%", width=68, help=f"Hostile share over the {BASELINE_DAYS} days before."
+                "baseline", format="%.1f%%", width=68, help="Hostile share over the baseline, before the period."
             ),
             "hostile_share_change": number(
                 "Δ pts", format="%+.1f", width=56, help="Hostile share now minus baseline, in percentage points."
@@ -113,17 +137,16 @@ def page() -> None:
             "trend": st.column_config.LineChartColumn(
                 "Alliance, daily",
                 width=110,
-                help=f"Daily alliance index over the last {TREND_DAYS} days, days with enough data only (each row on "
-                "its own scale).",
+                help=f"Daily alliance index over the row's last {TREND_DAYS} days, days with enough data only (each "
+                "row on its own scale).",
             ),
             "open_alerts": number("Alerts", width=56, help="Open (unacknowledged) alerts."),
             "page": st.column_config.LinkColumn("", display_text="open ›", width=60),
         },
     )
     st.caption(
-        f"Now: last {NOW_DAYS} days; baseline: the {BASELINE_DAYS} days before; Δ: now minus baseline. Blank cells: "
-        "fewer than 10 scored comments, not enough data for a number. Sort by clicking a column header; select a "
-        "row (or **open ›**) for the community's page."
+        f"Δ: now minus baseline. {ui.NO_NUMBER}: fewer than 10 scored comments, not enough data for a number. Sort "
+        "by clicking a column header; select a row (or **open ›**) for the community's page."
     )
     rows = selection.selection.rows if selection is not None else []
     if rows:

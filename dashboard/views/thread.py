@@ -64,9 +64,9 @@ def pick_thread(ctx: ui.Context) -> int | None:
                 del st.query_params["thread"]
                 st.rerun()
             return info.id
-        st.warning(f"No thread with id {wanted} in the database: choose one below.")
+        st.warning(f"No thread with id {ui.plain(wanted)} in the database: choose one below.")
     community = ui.pick_community(ctx, st.columns([2, 5])[0])
-    period = ui.period_picker(ctx, "thread", default="Last 7 days", bucket=False)
+    period = ui.period_picker(ctx, "thread", [community], days=7, bucket=False)
     threads = queries.recent_threads(ctx.url, community.id, ctx.version, period.since, period.until)
     if threads.empty:
         st.info("No scored comments in this period: choose a longer one.", icon=":material/info:")
@@ -89,8 +89,8 @@ def page() -> None:
     community = next(c for c in ctx.state.communities if c.id == info.community_id)
     tz = ctx.tz(community)
     comments = queries.thread_comments(ctx.url, thread_id, ctx.version, ctx.settings.privacy.keep_bodies)
-    st.subheader(info.title or f"(thread {info.platform_id})")
-    st.markdown(f"{community.key} · [open the original ↗]({info.link})")
+    st.subheader(ui.plain(info.title or f"(thread {info.platform_id})"))
+    st.markdown(f"{ui.plain(community.key)} · [open the original ↗]({info.link})")
     if comments.empty:
         st.info("No comments of this thread are stored yet (`civmon collect` reads its tree).", icon=":material/info:")
         return
@@ -105,8 +105,9 @@ def page() -> None:
         posted = comments.loc[comments["platform_id"] == turn.comment, "created_utc"].iloc[0]
         what = "It derailed" if turn.derailed else "First hostile reply after a civil opening"
         st.markdown(
-            f"**{what}** at comment `{turn.comment}` ({ui.fmt_time(int(posted), tz)} {tz}): the first 10 scored "
-            f"comments were {turn.opening_share:.0%} hostile, the later ones {turn.later_share:.0%}."
+            f"**{what}** at comment {ui.plain(turn.comment)} ({ui.fmt_time(int(posted), tz)} {ui.plain(tz)}): "
+            f"the first 10 scored comments were {turn.opening_share:.0%} hostile, "
+            f"the later ones {turn.later_share:.0%}."
         )
     elif turn.opening_share is not None and turn.opening_share > dynamics.DERAIL_OPENING_MAX:
         st.markdown(f"The thread opened hostile ({turn.opening_share:.0%} of the first 10 scored comments).")
@@ -121,8 +122,10 @@ def page() -> None:
             ("\u2003" * int(d or 0))
             + ("↳ " if d else "")
             + ("⚑ TURN: " if pid == turn.comment else "")
-            + (t if isinstance(t, str) and t else f"[{pid}]")
-            for d, t, pid in zip(ordered["depth"].fillna(0), ordered["text"], ordered["platform_id"], strict=True)
+            + (t if isinstance(t, str) and t else f"[{state}]" if state != "live" else f"[{pid}]")
+            for d, t, pid, state in zip(
+                ordered["depth"].fillna(0), ordered["text"], ordered["platform_id"], ordered["state"], strict=True
+            )
         ],
         posted=charts.local_time(ordered["created_utc"], tz),
     )
@@ -130,6 +133,7 @@ def page() -> None:
     st.dataframe(
         ordered[["comment", "hostility", "author", "posted", "link"]],
         hide_index=True,
+        placeholder=ui.NO_NUMBER,
         height=min(40 + 35 * len(ordered), 720),
         column_config={
             "comment": st.column_config.TextColumn(
