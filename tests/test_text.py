@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from monitor.scoring.text import CHUNK_WORDS, chunk, markdown_to_text, normalise, prepare
+import re
+
+import numpy as np
+import pytest
+
+from monitor.config import ModelSettings
+from monitor.scoring import datasets
+from monitor.scoring.models import default_scorer
+from monitor.scoring.results import score_texts
+from monitor.scoring.text import CHUNK_WORDS, MAX_CHARACTERS, chunk, fold, markdown_to_text, normalise, prepare
+
+needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
 
 def test_quoted_parent_does_not_count():
@@ -45,3 +56,158 @@ def test_english_is_scored():
     assert prepared.skip_reason is None and prepared.language == "en" and len(prepared.chunks) == 1
     short = prepare("ok")  # too short to tell: scored as English, but not recorded as detected English
     assert short.language is None and short.chunks == ("ok",)
+
+
+HOSTILE = "You are a fucking idiot."
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]  # and soft hyphen: invisible in a word
+
+
+def _every_letter(text: str, mark: str) -> str:
+    return "".join(ch + mark if ch.isalpha() else ch for ch in text)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        *(HOSTILE.replace("uck", f"u{z}ck").replace("idiot", f"id{z}iot") for z in ZERO_WIDTH),
+        "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in HOSTILE),  # fullwidth
+        "𝐘𝐨𝐮 𝐚𝐫𝐞 𝐚 𝐟𝐮𝐜𝐤𝐢𝐧𝐠 𝐢𝐝𝐢𝐨𝐭.",  # mathematical bold
+        _every_letter(HOSTILE, "\u0336"),  # strikethrough combining mark
+        _every_letter(HOSTILE, "\u0316\u0353\u0489"),  # "zalgo" (a mark that composes makes an accented letter: é)
+        HOSTILE.translate(str.maketrans("aceoiyY", "асеоіуУ")),  # Cyrillic look-alikes
+        HOSTILE.translate(str.maketrans("aoiuY", "αοιυΥ")),  # Greek look-alikes
+        "Υоu аrе а fuсkіng іdіоt.",  # whole words of look-alikes ("а", "аrе") as well as mixed ones
+        "You are a &#x66;ucking &#105;diot.",  # character references
+        "You are a f**u**cking *i*diot.",
+        "You are a f~~u~~cking _idiot_.",
+        "You are a [fucking idiot](https://example.org).",
+        "You are a ![fucking idiot.](https://example.org/x.png)",
+        ">!You are a fucking idiot.!<",  # a spoiler, not a quote
+        "# You are a fucking idiot.",
+        "`You are a fucking idiot.`",
+        "```\nYou are a fucking idiot.\n```",  # code is read too: hostile words in it are still hostile
+    ],
+)
+def test_disguised_hostility_reads_as_the_plain_words(disguised):
+    assert prepare(disguised).chunks == prepare(HOSTILE).chunks
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div>\n{}",
+        "<div>{}</div>",
+        "<p>{}</p>",
+        "<!-- -->{}",
+        "<!-- a note -->\n{}",
+        "<details><summary>more</summary>\n{}\n</details>",
+        "<script>alert(1)</script>\n{}",
+        "<b>{}</b>",
+        "A reply: <span>{}</span>",
+    ],
+)
+def test_html_is_text_as_reddit_shows_it(html):
+    """Reddit does not render HTML: a comment opening with a tag shows the tag and what follows."""
+    prepared = prepare(html.format(HOSTILE))
+    assert prepared.skip_reason is None and "fucking idiot" in " ".join(prepared.chunks)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Это очень плохая идея, и ты это знаешь.",
+        "Αυτή είναι μια πολύ κακή ιδέα και το ξέρεις.",
+        "Це дуже погана ідея, і ти це знаєш.",
+    ],
+)
+def test_other_scripts_are_not_folded_into_latin(text):
+    prepared = prepare(text)
+    assert prepared.chunks == () and "not English" in prepared.skip_reason
+
+
+def test_folding_keeps_letters_a_reader_reads_as_they_are():
+    assert fold("café, naïve, Ærøskøbing, straße") == "café, naïve, Ærøskøbing, straße"
+    assert fold("привет and hello") == "привет and hello"  # a Russian word beside English ones stays Russian
+    assert fold("Ι saw ΝΑΤΟ") == "I saw NATO"  # capitals: I, not the l that Unicode's data gives as I's prototype
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["lone high \ud800 surrogate", "lone low \udfff surrogate", "\udc80\udcff", "a NUL\x00 byte", "\x00"],
+)
+def test_text_that_is_not_valid_unicode_has_a_reason(text):
+    prepared = prepare(text)
+    assert prepared.chunks == () and prepared.skip_reason == "not valid text (NUL characters or lone surrogates)"
+
+
+def test_enormous_text_has_a_reason():
+    assert prepare("word " * (MAX_CHARACTERS // 5)).skip_reason is None
+    prepared = prepare("[" * (MAX_CHARACTERS + 1))
+    assert prepared.chunks == () and "too long to score (100,001 characters" in prepared.skip_reason
+
+
+@pytest.mark.parametrize("text", ["", " \n\t ", "\u200b\u200b", "\u00ad", "&#8203;"])
+def test_text_with_nothing_visible_is_not_scored(text):
+    assert prepare(text).chunks == ()
+
+
+PLAIN = re.compile(r"[\w ,.'!?;:()\"-]+")  # no Markdown or entities of its own for a disguise to collide with
+CYRILLIC = str.maketrans("aceopxyisjABCEHKMOPTX", "асеорхуіѕјАВСЕНКМОРТХ")
+GREEK = str.maketrans("aoivpuABEHIKMNOPTXYZ", "αοινρυΑΒΕΗΙΚΜΝΟΡΤΧΥΖ")
+DISGUISES = {
+    "Cyrillic": lambda t: t.translate(CYRILLIC),
+    "Greek": lambda t: t.translate(GREEK),
+    "zero-width": lambda t: re.sub(r"(?<=\w)(?=\w)", lambda m: ZERO_WIDTH[m.start() % len(ZERO_WIDTH)], t),
+    "fullwidth": lambda t: "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in t),
+    "combining": lambda t: _every_letter(t, "\u0336"),
+    "entities": lambda t: re.sub(r"\b([A-Za-z])", lambda m: f"&#x{ord(m.group(1)):x};", t),
+    "Markdown split": lambda t: re.sub(r"\b(\w)(\w)(\w\w+)", r"\1**\2**\3", t),
+    "spoiler": lambda t: f">!{t}!<",
+    "code block": lambda t: f"```\n{t}\n```",
+}
+HTML = {
+    "div": "<div>\n{}",
+    "p": "<p>{}</p>",
+    "comment": "<!-- -->{}",
+    "details": "<details><summary>more</summary>\n{}\n</details>",
+    "script": "<script>alert(1)</script>\n{}",
+    "span": "<span>{}</span>",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_comments():
+    """The shipped model (fp32: the same on every CPU) and the plain incivility test comments it finds hostile."""
+    scorer = default_scorer(ModelSettings(runtime="torch", device="cpu"))
+    rows = [e.text for e in datasets.load("incivility", "test") if e.label == 1 and PLAIN.fullmatch(e.text)]
+    scores = _hostility(scorer, rows)
+    hostile = scores >= 0.5
+    return scorer, [t for t, h in zip(rows, hostile, strict=True) if h], scores[hostile]
+
+
+def _hostility(scorer, texts):
+    return np.array([r.scores["hostility"] for r in score_texts(scorer, texts)])
+
+
+@needs_data
+@pytest.mark.parametrize("disguise", DISGUISES)
+def test_disguised_real_hostile_comments_score_as_the_plain_ones(hostile_comments, disguise):
+    """Measured on these 44 comments (mean hostility 0.79) before folding: Cyrillic 0.06, fullwidth 0.02, Greek
+    0.02 (14 not scored, taken for Greek), a spoiler none scored. Folded, each gives the plain text back: same scores.
+    (Zero-width and combining marks never moved this model, whose tokenizer drops them; other models' may not.)"""
+    scorer, comments, plain = hostile_comments
+    disguised = _hostility(scorer, [DISGUISES[disguise](t) for t in comments])
+    assert np.abs(disguised - plain).max() < 1e-6
+
+
+@needs_data
+@pytest.mark.parametrize("html", HTML)
+def test_real_hostile_comments_behind_html_stay_hostile(hostile_comments, html):
+    """HTML stays as the literal text Reddit shows, so it shifts scores a little. Measured on these 44 comments
+    (0.52 to 0.98 plain): mean change -0.04 to +0.03 by kind, the worst single drop 0.22, none below the
+    threshold (0.32). Bounds: 2.5x the mean change, about 1.4x the worst drop."""
+    scorer, comments, plain = hostile_comments
+    wrapped = _hostility(scorer, [HTML[html].format(t) for t in comments])
+    assert abs(wrapped.mean() - plain.mean()) < 0.1
+    assert (plain - wrapped).max() < 0.3
+    assert (wrapped >= scorer.thresholds["hostility"]).all()

@@ -25,7 +25,7 @@ from scipy.special import expit
 
 from monitor.scoring.base import files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
-from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS
+from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "alliance-minilm"
@@ -55,7 +55,7 @@ class AllianceScorer:
         self.runtime: Runtime = runtime or ("onnx-int8" if self.device == "cpu" else "torch")
         self.batch_size = batch_size
         self.name = self.card.name
-        self.version = f"{self.card.name}@{fingerprint(folder)}+{self.runtime}"
+        self.version = f"{self.card.name}@{fingerprint(folder)}+{PREPARATION}+{self.runtime}"  # prepared text, too
         self.dimensions = tuple(self.card.dimensions)
         self.thresholds = {d: c.threshold for d, c in self.card.dimensions.items()}
         self.chunk_words = CHUNK_WORDS * self.card.max_length // CHUNK_TOKENS

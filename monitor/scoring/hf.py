@@ -15,7 +15,7 @@ from typing import Literal
 
 from monitor.errors import CivmonError
 from monitor.scoring.base import DIMENSIONS, files_digest
-from monitor.scoring.text import CHUNK_WORDS
+from monitor.scoring.text import CHUNK_WORDS, PREPARATION
 from monitor.sources.http import reachable
 
 HUB_HOST = "huggingface.co"
@@ -106,7 +106,7 @@ class HuggingFaceScorer:
         _check_labels(labels, list(self.pipe.model.config.id2label.values()), model)  # the names it outputs
         self.labels = dict(labels)
         self.name = model
-        self.version = f"hf:{model}@{revision}"
+        self.version = f"hf:{model}@{revision}+{PREPARATION}"  # the scores depend on the prepared text too
         self.dimensions = tuple(dict.fromkeys(labels.values()))
         self.thresholds = {d: thresholds.get(d, 0.5) for d in self.dimensions}
         self.chunk_words = CHUNK_WORDS  # pipelines cut at the model's own limit; most are 512 tokens or more

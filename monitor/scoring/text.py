@@ -1,35 +1,55 @@
 """Comment text as a moderator would want it scored.
 
-- Markdown is reduced to its words (links to their text, code kept as text).
+- Markdown is reduced to its words as Reddit shows them: links and images to their text,
+  spoilers (`>!...!<`) to theirs, code kept as text (hostile words in a code block are
+  still read), and HTML as the literal text it is on Reddit, which does not render it.
+- Text is folded to the letters a reader sees, so hostility cannot hide behind Unicode:
+  compatibility forms (fullwidth, mathematical letters) by NFKC; invisible characters
+  (zero-width, soft hyphen, bidi controls) dropped; combining marks left on Latin letters
+  once NFKC has composed the accented ones (é) dropped; and Cyrillic, Greek and other
+  look-alike letters in Latin words read as the Latin letters they imitate (Unicode's
+  confusables data, from the confusable-homoglyphs package).
 - Quoted text (`> ...`, usually the parent being answered) is dropped: quoting a
   hostile comment does not make the reply hostile.
 - URLs become "link" and user mentions "@user": neither says anything about tone,
   and both would otherwise eat the model's word budget.
 - Long comments are split into chunks of whole sentences; the scorer takes the worst
   chunk for hostility and the average for the rest.
-- Empty, [deleted] and [removed] texts, and text in a language other than English,
-  are not scored: they carry a reason instead.
+- Empty, [deleted] and [removed] texts, text in a language other than English, text that
+  is not valid Unicode (lone surrogates, NUL characters) and texts longer than
+  MAX_CHARACTERS are not scored: they carry a reason instead.
+
+PREPARATION names this recipe; it is part of every model version, so scores prepared
+differently are never mixed under one version.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import string
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
 from markdown_it import MarkdownIt
 
+PREPARATION = "text2"  # text1: before HTML-as-text, spoilers, image text and Unicode folding
 CHUNK_WORDS = 90  # about 120 word pieces: inside a 128-token window
 CHUNK_TOKENS = 128
 MIN_WORDS_FOR_LANGUAGE = 3
 LANGUAGE_CONFIDENCE = 0.6
 PLACEHOLDERS = {"[deleted]", "[removed]", "[ removed by reddit ]"}
+MAX_CHARACTERS = 100_000  # ten times Reddit's limit; past it, Markdown parsing and chunk scoring take seconds a text
 
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 MENTION = re.compile(r"(?<![\w/])(?:/?u/[\w-]+|@\w+)", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 SPACES = re.compile(r"[ \t]+")
+SPOILER = re.compile(r">!(.+?)!<", re.DOTALL)  # Reddit's spoiler; at a line's start CommonMark would read a quote
+WORD = re.compile(r"\w+")
+INVALID = re.compile(r"[\x00\ud800-\udfff]")  # NUL, lone surrogates: no text a person wrote (and fatal to tokenizers)
+KEPT_CONTROLS = "\n\t"
 
 
 @dataclass(frozen=True)
@@ -41,7 +61,7 @@ class Prepared:
 
 @cache
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("strikethrough")
+    return MarkdownIt("commonmark", {"html": False}).enable("strikethrough")  # Reddit shows HTML as typed
 
 
 @cache
@@ -56,7 +76,7 @@ def markdown_to_text(markdown: str) -> str:
     """The words of a Markdown text, without what it quotes."""
     parts: list[str] = []
     quote_depth = 0
-    for token in _markdown().parse(markdown):
+    for token in _markdown().parse(SPOILER.sub(r"\1", markdown)):
         if token.type == "blockquote_open":
             quote_depth += 1
         elif token.type == "blockquote_close":
@@ -70,11 +90,64 @@ def markdown_to_text(markdown: str) -> str:
 def _inline_text(children: list) -> str:  # type: ignore[type-arg]
     pieces = []
     for child in children:
-        if child.type in ("text", "code_inline"):
+        if child.type in ("text", "code_inline", "image"):  # an image's content is its alt text
             pieces.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             pieces.append(" ")
     return "".join(pieces)
+
+
+@cache
+def _lookalikes() -> dict[int, str]:
+    """Letters of other scripts that Unicode's confusables data says look like an ASCII letter (Cyrillic а, Greek ο)."""
+    from confusable_homoglyphs import categories, confusables
+
+    table = {}
+    for char, glyphs in confusables.confusables_data.items():
+        if len(char) != 1 or not unicodedata.category(char).startswith("L") or categories.alias(char) == "LATIN":
+            continue
+        latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"] in string.ascii_letters]
+        if latin:
+            table[char] = latin[0]
+    # the data gives capital look-alikes of I the prototype of I, l and 1: "l". A capital mapped to a small letter
+    # takes the capital of its own small letter's look-alike instead (Greek Ι -> I, as ι -> i)
+    return {ord(c): _capital(c, t, table) for c, t in table.items()}
+
+
+def _capital(char: str, latin: str, table: dict[str, str]) -> str:
+    if char.isupper() and latin.islower() and char.lower() in table:
+        return table[char.lower()].upper()
+    return latin
+
+
+def _fold_word(match: re.Match[str]) -> str:
+    """A word mixing look-alikes into Latin letters, or made of look-alikes only, as the Latin word it imitates;
+    a word of another script (Russian "привет") stays as it is."""
+    word = match.group()
+    table = _lookalikes()
+    if any(ch in string.ascii_letters for ch in word) or all(ord(ch) in table for ch in word if ch.isalpha()):
+        return word.translate(table)
+    return word
+
+
+def fold(text: str) -> str:
+    """The letters a reader sees: compatibility forms, invisible characters, stray marks and look-alike letters
+    folded away ("ｆｕ<zero-width space>сk", with a Cyrillic с, -> "fuck")."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if ch in KEPT_CONTROLS or unicodedata.category(ch) not in ("Cf", "Cc"))
+    return _without_stray_marks(WORD.sub(_fold_word, text))
+
+
+def _without_stray_marks(text: str) -> str:
+    """Marks left on a Latin letter once NFKC composed what it could (é stays): strikethrough, "zalgo"."""
+    kept: list[str] = []
+    for ch in text:
+        stray = unicodedata.category(ch) in ("Mn", "Me") and kept and unicodedata.name(kept[-1], "").startswith("LATIN")
+        if not stray:
+            kept.append(ch)
+    return "".join(kept)
 
 
 def normalise(text: str) -> str:
@@ -112,9 +185,13 @@ def language(text: str) -> str | None:
 def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS) -> Prepared:
     if raw is None or not raw.strip():
         return Prepared((), skip_reason="empty")
+    if INVALID.search(raw):
+        return Prepared((), skip_reason="not valid text (NUL characters or lone surrogates)")
+    if len(raw) > MAX_CHARACTERS:
+        return Prepared((), skip_reason=f"too long to score ({len(raw):,} characters; at most {MAX_CHARACTERS:,})")
     if raw.strip().lower() in PLACEHOLDERS:
         return Prepared((), skip_reason=f"{raw.strip()} (no text to score)")
-    text = normalise(markdown_to_text(raw))
+    text = normalise(fold(markdown_to_text(raw)))
     if not text:
         return Prepared((), skip_reason="nothing left to score once quotes and markup are removed")
     lang = language(text)
