@@ -5,6 +5,7 @@ They live below both stages, so that neither imports the other for them."""
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -12,6 +13,32 @@ class ItemState(enum.StrEnum):
     LIVE = "live"
     DELETED = "deleted"  # removed by its author
     REMOVED = "removed"  # removed by moderators or the platform
+
+
+# Reddit's own rules for subreddit names (reddit-archive/reddit, r2/models/subreddit.py), plus what dumps hold:
+REDDIT_NAMES = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9_]{2,20}"  # every subreddit made since 2008: 3-21 letters, digits, underscores
+    r"|[a-z]{2}"  # the early language subreddits (de, fr, nl)
+    r"|t:[A-Za-z0-9][A-Za-z0-9_]{2,22}"  # 'time' subreddits of the 2000s
+    r"|u_[A-Za-z0-9_-]{3,20}"  # a user's profile (u_ + user name, which may hold '-')
+    r"|reddit\.com"  # the original front page, in dumps up to 2011
+)
+# A Hacker News community is one of its story feeds.
+HN_FEEDS = ("top", "new", "best", "ask", "show")
+NAME_RULES = {
+    "reddit": "a subreddit name is 3-21 letters, digits or underscores (or a u_ profile), without 'r/'",
+    "hackernews": f"a Hacker News community is one of the feeds {', '.join(HN_FEEDS)}",
+}
+
+
+def community_name_problem(platform: str, name: str) -> str | None:
+    """Why `name` cannot name a community on `platform`, or None. The reason never quotes the name,
+    which may come from a dump (internet text): callers add it where it is the user's own."""
+    if platform == "reddit" and REDDIT_NAMES.fullmatch(name):
+        return None
+    if platform == "hackernews" and name in HN_FEEDS:
+        return None
+    return NAME_RULES.get(platform, f"unknown platform (one of {', '.join(NAME_RULES)})")
 
 
 @dataclass(frozen=True, slots=True)

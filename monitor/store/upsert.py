@@ -22,8 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
+from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser
-from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord
+from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord, community_name_problem
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Community, Score, Thread
 
@@ -69,7 +70,10 @@ def dialect_insert(session: Session, table: Table) -> Any:
 
 
 def community_id(session: Session, ref: CommunityRef) -> int:
-    """The community's row id, creating the row on first sight."""
+    """The community's row id, creating the row on first sight: only under a name its platform allows,
+    whoever asks (a source's bug, a dump line that slipped through), so no store holds `[/oops]` or ''."""
+    if problem := community_name_problem(ref.platform, ref.name):
+        raise CivmonError(f"a {ref.platform} community name was refused: {problem}")
     stmt = dialect_insert(session, Community.__table__).values(
         platform=ref.platform, name=ref.name, created_utc=int(time.time())
     )
@@ -145,8 +149,8 @@ class Writer:
             "platform_id": t.platform_id,
             "title": clean_text(t.title),
             "author": self.pseudonymiser.author(platform, t.author),
-            "body": clean_text(t.body),
-            "url": t.url,
+            "body": clean_text(t.body) if self.privacy.keep_bodies else None,  # never scored: nothing to wait for
+            "url": clean_text(t.url),
             "permalink": t.permalink,
             "platform_score": t.platform_score,
             "num_comments": t.num_comments,
