@@ -4,12 +4,17 @@ One mapping serves both: a praw object's attributes are the API's JSON fields
 (`vars(comment)`), with `author` and `subreddit` turned into objects whose
 `str()` is the name. Platform ids are stored without their ``t1_``/``t3_`` prefix;
 a comment whose `parent_id` equals its `thread_id` answers the thread itself.
+
+Links are built from the subreddit and ids, as paths on reddit.com: the `permalink` a
+dump or the API carries is never stored, since `@evil.example/...`, `//evil.example`
+or `https://elsewhere/...` there would lead readers of the dashboard off Reddit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from monitor.records import CommentRecord, ItemState, ThreadRecord
 
@@ -47,9 +52,18 @@ def item_state(text: str | None, data: Mapping[str, Any]) -> ItemState:
 def _edited(value: Any, created_utc: int) -> int | None:
     """False when never edited, else the edit's epoch seconds. Reddit before 2012 only said
     True: the edit time is unknown, and the creation time stands in as its lower bound."""
-    if value is None or value is False:
+    if not value:  # None, False, or 0 (no time)
         return None
     return created_utc if value is True else int(float(value))
+
+
+def permalink(subreddit: Any, thread_id: str, comment_id: str | None = None) -> str | None:
+    """The item's path on reddit.com (`/r/NAME/comments/THREAD/_/COMMENT/`), or None without a subreddit.
+    Each part is percent-encoded, so no value can end the path or name another host."""
+    if subreddit is None:
+        return None
+    path = f"/r/{quote(str(subreddit), safe='')}/comments/{quote(thread_id, safe='')}/"
+    return f"{path}_/{quote(comment_id, safe='')}/" if comment_id else path
 
 
 def _int(value: Any) -> int | None:
@@ -61,7 +75,6 @@ def comment_record(data: Mapping[str, Any], depth: int | None = None) -> Comment
     state = item_state(body, data)
     thread_id = strip_prefix(data["link_id"])
     platform_id = strip_prefix(str(data["id"]))
-    permalink = data.get("permalink") or f"/r/{data.get('subreddit')}/comments/{thread_id}/_/{platform_id}/"
     created_utc = int(float(data["created_utc"]))
     return CommentRecord(
         platform_id=platform_id,
@@ -74,21 +87,22 @@ def comment_record(data: Mapping[str, Any], depth: int | None = None) -> Comment
         edited_utc=_edited(data.get("edited"), created_utc),
         state=state,
         platform_score=_int(data.get("score")),
-        permalink=permalink,
+        permalink=permalink(data.get("subreddit"), thread_id, platform_id),
     )
 
 
 def thread_record(data: Mapping[str, Any]) -> ThreadRecord:
     body = data.get("selftext") or None
     state = item_state(body, data)
+    platform_id = strip_prefix(str(data["id"]))
     return ThreadRecord(
-        platform_id=strip_prefix(str(data["id"])),
+        platform_id=platform_id,
         title=data.get("title"),
         author=author_name(data) if state is ItemState.LIVE else None,
         created_utc=int(float(data["created_utc"])),
         body=body if state is ItemState.LIVE else None,
         url=data.get("url"),
-        permalink=data.get("permalink"),
+        permalink=permalink(data.get("subreddit"), platform_id),
         platform_score=_int(data.get("score")),
         num_comments=_int(data.get("num_comments")),
         state=state,
@@ -97,11 +111,12 @@ def thread_record(data: Mapping[str, Any]) -> ThreadRecord:
 
 def thread_stub(data: Mapping[str, Any]) -> ThreadRecord:
     """The thread a comment belongs to, from the link_* fields the comment listing carries."""
+    platform_id = strip_prefix(data["link_id"])
     return ThreadRecord(
-        platform_id=strip_prefix(data["link_id"]),
+        platform_id=platform_id,
         title=data.get("link_title"),
         author=None if data.get("link_author") in (None, "[deleted]") else str(data["link_author"]),
         created_utc=None,
         url=data.get("link_url"),
-        permalink=data.get("link_permalink"),
+        permalink=permalink(data.get("subreddit"), platform_id),
     )
