@@ -19,7 +19,7 @@ class ItemState(enum.StrEnum):
 REDDIT_NAMES = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9_]{2,20}"  # every subreddit made since 2008: 3-21 letters, digits, underscores
     r"|[a-z]{2}"  # the early language subreddits (de, fr, nl)
-    r"|t:[A-Za-z0-9][A-Za-z0-9_]{2,22}"  # 'time' subreddits of the 2000s
+    r"|t:[A-Za-z0-9][A-Za-z0-9_]{2,22}"  # r2's 't:' (time) subreddits
     r"|u_[A-Za-z0-9_-]{3,20}"  # a user's profile (u_ + user name, which may hold '-')
     r"|reddit\.com"  # the original front page, in dumps up to 2011
 )

@@ -98,17 +98,18 @@ def test_bad_lines_are_reported_and_skipped(tmp_path, engine, db_url, dump_items
 
 def test_parse_line_reasons():
     with pytest.raises(ValueError, match="wrong fields: created_utc"):
-        parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": [1]}')
-    item = parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": "1467590690"}')
+        parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "AskHistorians", "created_utc": [1]}')
+    item = parse_line(b'{"id": "a", "link_id": "t3_b", "subreddit": "AskHistorians", "created_utc": "1467590690"}')
     assert item.created_utc == 1467590690
 
 
 def test_legacy_escaped_text_is_unescaped_so_quotes_stay_quotes():
-    fields = {"id": "a", "link_id": "t3_b", "subreddit": "x", "created_utc": 1}
+    fields = {"id": "a", "link_id": "t3_b", "subreddit": "AskHistorians", "created_utc": 1}
     item = parse_line(json.dumps({**fields, "body": "&gt; idiot\n\nNo &amp; no"}).encode())
     assert item.body == "> idiot\n\nNo & no"
     assert prepare(item.body).chunks == ("No & no",)  # the quoted parent does not count against the reply
-    submission = parse_line(b'{"id": "b", "subreddit": "x", "created_utc": 1, "title": "Q&amp;A", "selftext": "&lt;3"}')
+    thread = {"id": "b", "subreddit": "AskHistorians", "created_utc": 1, "title": "Q&amp;A", "selftext": "&lt;3"}
+    submission = parse_line(json.dumps(thread).encode())
     assert (submission.title, submission.selftext) == ("Q&A", "<3")
     link = "https://x.org/?a=1&copy=2&not=3"  # raw text: only the three legacy escapes are undone
     assert parse_line(json.dumps({**fields, "body": link}).encode()).body == link

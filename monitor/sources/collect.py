@@ -14,20 +14,21 @@ from pathlib import Path
 import prawcore
 import requests
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import CommunitySettings, Settings
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser, load_pseudonymiser
 from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.sources import hackernews, reddit
-from monitor.sources.dumps import ImportReport, import_dump
+from monitor.sources.dumps import ImportReport, dump_format, import_dump
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.sources.sink import CommunitySink
 from monitor.stopping import stop_requested
 from monitor.store.db import transaction
 from monitor.store.models import RunStatus
-from monitor.store.runs import RunCounts, recorded_run
+from monitor.store.runs import RunCounts, failure_text, recorded_run
 from monitor.store.upsert import Writer, ensure_community
 
 log = logging.getLogger(__name__)
@@ -144,24 +145,41 @@ class HackerNewsCollector:
 def import_dumps(
     settings: Settings, engine: Engine, paths: Sequence[Path], advance: Callable[[Path, int, ImportReport], None]
 ) -> dict[Path, ImportReport]:
-    """Import each file as one logged run; bad lines are reported, never fatal."""
-    pseudonymiser = load_pseudonymiser(settings.privacy)
-    reports = {}
+    """Import each file as one logged run; bad lines are reported, never fatal. Every file is checked
+    (there, readable, a format civmon reads) before the first is imported."""
     for path in paths:
         if not path.is_file():
             raise CivmonError(f"{path} is not a file", "give the paths of .ndjson, .jsonl or .zst dump files")
-        with recorded_run(engine, f"import {path.name}", None) as counts:
+        dump_format(path)
+    pseudonymiser = load_pseudonymiser(settings.privacy)
+    return {path: _import_file(settings, engine, pseudonymiser, path, advance) for path in paths}
 
-            def write(ref: CommunityRef, threads: list[ThreadRecord], comments: list[CommentRecord]) -> None:
-                with transaction(engine) as session:
-                    result = Writer(session, settings.privacy, pseudonymiser).write(ref, threads, comments)
-                counts.new += result.new
-                counts.updated += result.updated
-                counts.deleted += result.deleted
 
-            report = import_dump(path, write, lambda position, rep, p=path: advance(p, position, rep))
-            counts.errors.extend(f"line {b.number}: {b.reason}" for b in report.bad[:20])
-            if len(report.bad) > 20:
-                counts.errors.append(f"... {len(report.bad) - 20} more bad lines")
-        reports[path] = report
-    return reports
+def _import_file(
+    settings: Settings,
+    engine: Engine,
+    pseudonymiser: Pseudonymiser,
+    path: Path,
+    advance: Callable[[Path, int, ImportReport], None],
+) -> ImportReport:
+    with recorded_run(engine, f"import {path.name}", None) as counts:
+
+        def write(ref: CommunityRef, threads: list[ThreadRecord], comments: list[CommentRecord]) -> None:
+            with transaction(engine) as session:
+                result = Writer(session, settings.privacy, pseudonymiser).write(ref, threads, comments)
+            counts.new += result.new
+            counts.updated += result.updated
+            counts.deleted += result.deleted
+
+        try:
+            report = import_dump(path, write, lambda position, rep: advance(path, position, rep))
+        except SQLAlchemyError as exc:  # its own text quotes the batch's rows: bodies, pseudonyms
+            raise CivmonError(
+                f"{path}: the database refused a batch ({failure_text(exc)})",
+                "the batches before it are stored; once the database takes writes again, import the file again: "
+                "nothing is stored twice",
+            ) from None
+        counts.errors.extend(f"line {b.number}: {b.reason}" for b in report.bad[:20])
+        if len(report.bad) > 20:
+            counts.errors.append(f"... {len(report.bad) - 20} more bad lines")
+    return report

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import StatementError
 
 from monitor.errors import CivmonError
 from monitor.store.db import transaction
@@ -17,6 +18,7 @@ from monitor.store.models import CollectionRun, RunStatus
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
+MAX_REASON_CHARS = 200  # of an unexpected exception's first line
 
 
 @dataclass
@@ -51,12 +53,22 @@ def recorded_run(engine: Engine, job: str, community_id: int | None) -> Iterator
     try:
         yield counts
     except BaseException as exc:
-        # A CivmonError explains itself; anything else is named, since it is a surprise.
-        message = str(exc) if isinstance(exc, CivmonError) else f"{type(exc).__name__}: {exc}"
-        _finish(engine, run.id, counts, RunStatus.FAILED, message)
+        _finish(engine, run.id, counts, RunStatus.FAILED, failure_text(exc))
         raise
     status = RunStatus.PARTIAL if counts.errors else RunStatus.OK
     _finish(engine, run.id, counts, status, "; ".join(counts.errors) or None)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What the run log and the log say about a failure: a CivmonError explains itself; anything else is
+    named by its class and the first line of its message. Never SQLAlchemy's whole text, which quotes
+    the statement's parameters (comment bodies, pseudonyms), nor a database's DETAIL lines, which quote keys."""
+    if isinstance(exc, CivmonError):
+        return str(exc)
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:MAX_REASON_CHARS]}" if lines else type(exc).__name__
 
 
 def _finish(engine: Engine, run_id: int, counts: RunCounts, status: RunStatus, error: str | None) -> None:
