@@ -15,6 +15,8 @@ from monitor.metrics.rollups import BUCKETS, BucketStats, bucket_start
 alt.data_transformers.disable_max_rows()  # the pages bound their data themselves (periods, buckets, one thread)
 
 HOSTILE = "#c0392b"
+LATE_REPLY_HOURS = 48
+LOG_TICKS = [0, 1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000]
 CIVIL = "#2e86c1"
 NEUTRAL = "#7f8c8d"
 GAPS = "break-paths-show-domains"  # a bucket without a number breaks the line; the axis still spans the period
@@ -92,8 +94,12 @@ def series_frame(
     return frame.astype({"value": float, "low": float, "high": float})
 
 
-def _time_axis(bucket: str, tz: str) -> alt.X:
-    fmt = {"hour": "%b %d %H:%M", "day": "%b %d", "week": "%b %d"}[bucket]
+LONG_AXIS = pd.Timedelta(days=300)  # from about a year, day labels need their year
+
+
+def _time_axis(frame: pd.DataFrame, bucket: str, tz: str) -> alt.X:
+    long = not frame.empty and frame["start"].max() - frame["start"].min() > LONG_AXIS
+    fmt = "%b %Y" if long and bucket != "hour" else {"hour": "%b %d %H:%M", "day": "%b %d", "week": "%b %d"}[bucket]
     return alt.X("start:T", title=f"{bucket.capitalize()} starting ({tz})", axis=alt.Axis(format=fmt, labelAngle=0))
 
 
@@ -117,7 +123,7 @@ def _tooltip(measure: Measure, bucket: str, extra: list[alt.Tooltip] | None = No
 def trend(frame: pd.DataFrame, measure: str, bucket: str, tz: str, height: int = 210) -> alt.Chart:
     """One community's metric over time: the estimate as a line with points, its 95% interval as a band."""
     m = MEASURES[measure]
-    base = alt.Chart(frame).encode(x=_time_axis(bucket, tz))
+    base = alt.Chart(frame).encode(x=_time_axis(frame, bucket, tz))
     band = base.mark_area(opacity=0.22, color=CIVIL, invalid=GAPS).encode(y=_y(m, "low"), y2="high:Q")
     line = base.mark_line(color=CIVIL, invalid=GAPS, point=alt.OverlayMarkDef(size=22, color=CIVIL)).encode(
         y=_y(m), tooltip=_tooltip(m, bucket)
@@ -138,7 +144,7 @@ def compare(frame: pd.DataFrame, measure: str, bucket: str, tz: str, height: int
         scale=alt.Scale(range=CATEGORIES),
         legend=alt.Legend(orient="top", symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3),
     )
-    base = alt.Chart(data).encode(x=_time_axis(bucket, tz), color=color)
+    base = alt.Chart(data).encode(x=_time_axis(data, bucket, tz), color=color)
     band = base.mark_area(opacity=0.15, invalid=GAPS).encode(y=_y(m, "low"), y2="high:Q")
     line = base.mark_line(invalid=GAPS, point=alt.OverlayMarkDef(size=20)).encode(
         y=_y(m), tooltip=_tooltip(m, bucket, [alt.Tooltip("community:N", title="community")])
@@ -268,13 +274,17 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
         columns={"platform_id": "parent", "hours": "hours_parent", "depth": "depth_parent"}
     )
     edges = frame.merge(position, on="parent", how="inner")
-    x_title = "Hours since the first comment"
+    # A late reply (days on) would squeeze the whole conversation into the first pixels: then a log scale.
+    late = frame["hours"].max() > LATE_REPLY_HOURS
+    x_title = "Hours since the first comment" + (" (log scale)" if late else "")
+    x_scale = alt.Scale(type="symlog") if late else alt.Scale()
+    ticks = [t for t in LOG_TICKS if t <= frame["hours"].max()] if late else alt.Undefined
     y_scale = alt.Scale(reverse=True, domain=[-0.5, float(frame["depth"].max()) + 0.5], nice=False)
     links = (
         alt.Chart(edges)
         .mark_rule(color="#bdc3c7", strokeWidth=1)
         .encode(
-            x=alt.X("hours_parent:Q", title=x_title),
+            x=alt.X("hours_parent:Q", title=x_title, scale=x_scale),
             y=alt.Y("depth_parent:Q", scale=y_scale),
             x2="hours:Q",
             y2="depth:Q",
@@ -292,7 +302,7 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
         alt.Chart(frame)
         .mark_circle(size=90, opacity=0.95, stroke="#555", strokeWidth=0.5)
         .encode(
-            x=alt.X("hours:Q", title=x_title),
+            x=alt.X("hours:Q", title=x_title, scale=x_scale, axis=alt.Axis(values=ticks)),
             y=alt.Y(
                 "depth:Q",
                 title="Reply depth (0 = answers the thread)",
@@ -310,16 +320,20 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
     layers = [links, points]
     if turn_id is not None and turn_id in set(frame["platform_id"]):
         turn = frame[frame["platform_id"] == turn_id].assign(label="turned here")
-        layers.append(alt.Chart(turn).mark_rule(color=HOSTILE, strokeDash=[6, 4], strokeWidth=2).encode(x="hours:Q"))
+        layers.append(
+            alt.Chart(turn)
+            .mark_rule(color=HOSTILE, strokeDash=[6, 4], strokeWidth=2)
+            .encode(x=alt.X("hours:Q", scale=x_scale))
+        )
         layers.append(
             alt.Chart(turn)
             .mark_text(align="left", dx=5, dy=8, color=HOSTILE, fontWeight="bold", baseline="top")
-            .encode(x="hours:Q", y=alt.value(0), text="label:N")
+            .encode(x=alt.X("hours:Q", scale=x_scale), y=alt.value(0), text="label:N")
         )
         layers.append(
             alt.Chart(turn)
             .mark_point(shape="diamond", size=260, color=HOSTILE, filled=False, strokeWidth=2)
-            .encode(x="hours:Q", y=alt.Y("depth:Q", scale=y_scale))
+            .encode(x=alt.X("hours:Q", scale=x_scale), y=alt.Y("depth:Q", scale=y_scale))
         )
     height = int(min(560, max(260, 60 * (frame["depth"].max() + 2))))
     return alt.layer(*layers).properties(height=height)

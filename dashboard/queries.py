@@ -154,10 +154,10 @@ def overview(
     url: str, version: str, windows: tuple[tuple[int, int, int], ...], trend_days: int
 ) -> list[CommunitySummary]:
     """Per community (windows: community id, since, until): the period and its baseline (rollups.period, with
-    intervals), the daily alliance index over the last `trend_days` for the sparkline (point values only, all
-    communities in one rollup query), open alerts."""
+    intervals), the daily alliance index over the last `trend_days` or the period if longer, for the sparkline
+    (point values only, all communities in one rollup query), open alerts."""
     by_id = {c.id: c for c in store_state(url).communities}
-    trend_since = {cid: until - trend_days * rollups.BUCKETS["day"] for cid, _, until in windows}
+    trend_since = {cid: min(since, until - trend_days * rollups.BUCKETS["day"]) for cid, since, until in windows}
     with _session(url) as session:
         open_alerts = dict(
             session.execute(

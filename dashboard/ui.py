@@ -234,6 +234,8 @@ def sidebar_as_of(state: queries.StoreState) -> None:
         key=AS_OF,
         help="Empty: each community up to its own newest day with data. Choose a day to end every period there.",
     )
+    if day_chosen() is None:
+        st.sidebar.caption("Empty: each community up to its own newest data.")
     stale_days = (today() - state.last_day) // DAY
     if stale_days >= 2:
         st.sidebar.warning(

@@ -681,6 +681,10 @@ def aged(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Engine]:
     sparse = [Seed(f"s{j}", RECENT_LAST + j * 600, 0.3, thread="s") for j in range(5)]
     for ref, items in ((RECENT, recent), (ARCHIVE, [*busy, *tail]), (SPARSE, sparse)):
         seed(engine, items, ref)
+    with transaction(engine) as session:  # one comment deleted by its author: no text, no author
+        session.execute(
+            update(Comment).where(Comment.platform_id == "a_1").values(state="deleted", body=None, author=None)
+        )
     rebuild(engine, MODEL)
     write_config(folder, url)
     yield url, folder, engine
@@ -730,6 +734,48 @@ def test_old_data_thread_picker_offers_threads(aged, monkeypatch):
     at = open_app(monkeypatch, folder, url, "thread", {"community": ARCHIVE.key})
     assert at.selectbox(key="thread-pick").value is not None
     assert metric(at, "Comments")
+
+
+def test_deleted_comment_says_so_in_the_reply_tree(aged, monkeypatch):
+    url, folder, engine = aged
+    with engine.connect() as c:
+        thread_id = c.scalar(select(Thread.id).where(Thread.platform_id == "a0"))
+    at = open_app(monkeypatch, folder, url, "thread", {"thread": str(thread_id)})
+    [tree] = at.dataframe
+    assert "[deleted]" in tree.value["comment"].tolist()
+    assert tree.proto.placeholder == "—"  # its missing author shows a dash, not "None"
+
+
+def test_long_periods_label_their_years():
+    from dashboard import charts
+    from monitor.metrics.rollups import BucketStats
+
+    for days, expected in ((28, "%b %d"), (365, "%b %Y")):
+        stats = [BucketStats(MONDAY, 20, 20, None, None, None, None, None, None)]
+        frame = charts.series_frame(stats, "hostility", "UTC", (MONDAY, MONDAY + days * DAY, "day"))
+        chart = charts.trend(frame, "hostility", "day", "UTC").to_dict()
+        assert chart["layer"][0]["encoding"]["x"]["axis"]["format"] == expected
+
+
+@pytest.mark.parametrize(("late_hours", "scale"), [(3, None), (24 * 30, "symlog")])
+def test_thread_tree_log_scale_for_late_replies(late_hours, scale):
+    """A reply a month on would squeeze the conversation into the chart's first pixels: the axis turns logarithmic."""
+    from dashboard.charts import thread_tree
+
+    comments = pd.DataFrame(
+        {
+            "platform_id": ["a", "b", "c"],
+            "parent": [None, "a", "a"],
+            "depth": [0, 1, 1],
+            "created_utc": [0, 600, late_hours * 3600],
+            "text": ["one", "two", "three"],
+            "hostility": [0.1, 0.2, 0.9],
+            "skip_reason": [None, None, None],
+        }
+    )
+    points = thread_tree(comments, THRESHOLD, None, "UTC").to_dict()["layer"][1]["encoding"]["x"]
+    assert points.get("scale", {}).get("type") == scale
+    assert ("log scale" in points["title"]) == (scale is not None)
 
 
 @pytest.mark.parametrize("page", PAGES)

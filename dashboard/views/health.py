@@ -54,7 +54,13 @@ def communities(ctx: ui.Context) -> None:
             "scored": st.column_config.NumberColumn(
                 "Scored", format="localized", width=70, help="Comments with a current score from any model"
             ),
-            "unscored": st.column_config.NumberColumn("Not scored", format="localized", width=80),
+            "unscored": st.column_config.NumberColumn(
+                "Not scored",
+                format="localized",
+                width=80,
+                help="Stored comments without a score: deleted, removed or empty ones (nothing to score), and any "
+                "scoring backlog (see Model).",
+            ),
             "last_run": st.column_config.TextColumn("Last run (UTC)", width=130),
             "last_status": st.column_config.TextColumn("Outcome", width=80),
             "last_success": st.column_config.TextColumn("Last success (UTC)", width=130),

@@ -51,8 +51,8 @@ def table(summaries: list[queries.CommunitySummary]) -> pd.DataFrame:
                 "hostile_share_baseline": None if share_base is None else 100 * share_base,
                 "hostile_share_change": None if share is None or share_base is None else 100 * (share - share_base),
                 # Days without a number (no data, or under the minimum sample) are left out: the chart column
-                # cannot draw gaps.
-                "trend": [round(v, 3) for v in s.trend if v is not None] or None,
+                # cannot draw gaps; one point is no line.
+                "trend": trend if len(trend := [round(v, 3) for v in s.trend if v is not None]) > 1 else None,
                 "open_alerts": s.open_alerts,
                 "page": ui.page_link("community", community=s.community.key),
             }
@@ -105,43 +105,43 @@ def page() -> None:
             "page",
         ],
         column_config={
-            "community": st.column_config.TextColumn("Community", pinned=True, width=150),
+            "community": st.column_config.TextColumn("Community", pinned=True, width=145),
             "period": st.column_config.TextColumn(
-                "Period", width=130, help="The row's period: its last days with data, up to its newest day."
+                "Period", width=150, help="The row's period: its last days with data, up to its newest day."
             ),
-            "comments": number("Comments", format="localized", width=80, help="Comments in the period."),
+            "comments": number("Comments", format="localized", width=76, help="Comments in the period."),
             "alliance": number(
                 "Alliance",
                 format="%+.2f",
-                width=68,
+                width=62,
                 help="Alliance index in the period. " + charts.definition_help("alliance"),
             ),
             "alliance_baseline": number(
-                "baseline", format="%+.2f", width=68, help="Alliance index over the baseline, before the period."
+                "baseline", format="%+.2f", width=62, help="Alliance index over the baseline, before the period."
             ),
             "alliance_change": number(
-                "Δ", format="%+.2f", width=56, help="Alliance now minus baseline: below 0, the tone got worse."
+                "Δ", format="%+.2f", width=48, help="Alliance now minus baseline: below 0, the tone got worse."
             ),
             "hostile_share": number(
                 "Hostile",
                 format="%.1f%%",
-                width=68,
+                width=62,
                 help="Hostile share in the period. " + charts.definition_help("hostile_share"),
             ),
             "hostile_share_baseline": number(
-                "baseline", format="%.1f%%", width=68, help="Hostile share over the baseline, before the period."
+                "baseline", format="%.1f%%", width=62, help="Hostile share over the baseline, before the period."
             ),
             "hostile_share_change": number(
-                "Δ pts", format="%+.1f", width=56, help="Hostile share now minus baseline, in percentage points."
+                "Δ pts", format="%+.1f", width=52, help="Hostile share now minus baseline, in percentage points."
             ),
             "trend": st.column_config.LineChartColumn(
                 "Alliance, daily",
-                width=110,
-                help=f"Daily alliance index over the row's last {TREND_DAYS} days, days with enough data only (each "
-                "row on its own scale).",
+                width=84,
+                help=f"Daily alliance index over the row's last {TREND_DAYS} days (or its period, if longer), days "
+                "with enough data only (each row on its own scale).",
             ),
-            "open_alerts": number("Alerts", width=56, help="Open (unacknowledged) alerts."),
-            "page": st.column_config.LinkColumn("", display_text="open ›", width=60),
+            "open_alerts": number("Alerts", width=50, help="Open (unacknowledged) alerts."),
+            "page": st.column_config.LinkColumn("", display_text="open ›", width=52),
         },
     )
     st.caption(
