@@ -285,12 +285,13 @@ def period_picker(
     columns = st.columns([2, 3, 2] if bucket else [2, 5], vertical_alignment="bottom")
     options = [LATEST, *PERIODS, "Custom range"]
     need = METRICS["hostility"].min_sample
+    longer = ", ".join([*(f"{d} days" for d in PERIODS.values() if d is not None and d > days), "all"])
     choice = columns[0].selectbox(
         "Period",
         options,
         key="period",
         bind="query-params",
-        help=f"{LATEST}: the last {days} days with data, or the shortest longer period (90 days, 365 days, all) in "
+        help=f"{LATEST}: the last {days} days with data, or the shortest longer period ({longer}) in "
         f"which each community has the {need} scored comments a number needs.",
     )
     notes = [measured_to(ctx, communities, last)]
