@@ -381,15 +381,18 @@ def score(
 
 
 def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
-    from monitor.scoring.files import score_file
+    from monitor.scoring.files import check_paths, score_file
     from monitor.scoring.models import load_scorer
 
     if output is None:
         raise CivmonError("--input needs --output", "e.g. --output scores.jsonl")
+    kind = check_paths(source, output)  # a wrong path is told before the model loads
     scorer = load_scorer(settings.model)
-    with out.status("scoring...") as status:
+    # results streamed to /dev/stdout or a pipe: the progress and summary keep out of them
+    console = out if kind == "file" else Console(stderr=True, soft_wrap=True, highlight=False)
+    with console.status("scoring...") as status:
         counts = score_file(scorer, source, text_column, output, lambda rows: status.update(f"scoring: {rows:,} rows"))
-    out.print(
+    console.print(
         f"{output}: {counts['rows']:,} rows, {counts['scored']:,} scored, {counts['not scored']:,} not scored "
         f"(each with its reason); model {scorer.version}",
         markup=False,

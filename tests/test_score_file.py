@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import socket
+import stat
+import threading
+from pathlib import Path
 
 import pytest
 
 from monitor.errors import CivmonError
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.files import score_file
+from monitor.scoring.text import PREPARATION
+
+from conftest import civmon
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +122,164 @@ def test_missing_column_is_a_clear_error(scorer, tmp_path):
     assert "--text-column" in caught.value.hint
 
 
-def test_command_line(untrained_model, tmp_path):
-    source = tmp_path / "corpus.csv"
-    source.write_text("text\nThanks, that helps.\nYou are an idiot.\n")
+@pytest.fixture
+def workdir(untrained_model, tmp_path):
+    """A folder with a config naming the small real model, and a two-row corpus."""
     (tmp_path / "civmon.toml").write_text(f'[model]\nname = "{untrained_model}"\nruntime = "torch"\n')
-    env = {**os.environ, "COLUMNS": "200"}
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "score", "--input", str(source), "--output", str(tmp_path / "out.jsonl")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    (tmp_path / "corpus.csv").write_text("text\nThanks, that helps.\nYou are an idiot.\n")
+    return tmp_path
+
+
+def score_to(workdir, output, source="corpus.csv"):
+    return civmon(workdir, "score", "--input", source, "--output", str(output))
+
+
+def test_an_existing_output_is_replaced_whole_and_keeps_its_permissions(workdir):
+    target = workdir / "out.jsonl"
+    target.write_text("earlier results\n")
+    target.chmod(0o600)  # private results stay private
+    result = score_to(workdir, target)
     assert result.returncode == 0, result.stderr
-    assert "2 rows, 2 scored" in result.stdout
-    assert len(results(tmp_path / "out.jsonl")) == 2
+    assert len(results(target)) == 2 and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in workdir.iterdir()) == ["civmon.toml", "corpus.csv", "out.jsonl"]
+
+
+def test_a_fifo_is_written_through_not_replaced(workdir):
+    fifo = workdir / "results.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    result = score_to(workdir, fifo)
+    if reader.is_alive() and stat.S_ISFIFO(os.lstat(fifo).st_mode):  # nobody wrote: release the reader
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [json.loads(line)["row"] for line in received[0].splitlines()] == [1, 2]
+
+
+def _null_device(folder):
+    """The null device: a node of its own where this user may make one (root), so that a regression replaces
+    that node rather than the machine's /dev/null; /dev/null itself otherwise (a user who cannot write /dev)."""
+    node = folder / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.stat("/dev/null").st_rdev)
+    except PermissionError:
+        return Path("/dev/null")
+    return node
+
+
+def test_a_character_device_is_written_through_not_replaced(workdir):
+    device = _null_device(workdir)
+    result = score_to(workdir, device)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(os.lstat(device).st_mode) and os.lstat(device).st_rdev == os.stat("/dev/null").st_rdev
+    assert not list(workdir.glob(".*part"))
+
+
+def test_results_to_standard_output_keep_the_summary_out_of_them(workdir):
+    result = score_to(workdir, "/dev/stdout")  # a link, through /proc, to this process's pipe
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["row"] for line in result.stdout.splitlines()] == [1, 2]
+    assert "2 rows, 2 scored" in result.stderr
+
+
+@pytest.mark.parametrize("points_to", ["a file", "nothing"])
+def test_a_symbolic_link_is_refused_and_left_as_it_was(workdir, points_to):
+    """Replacing the link, or writing through it, would let a link planted at the output path (by another
+    user, for a root job) overwrite whatever it points to."""
+    linked = workdir / "elsewhere.jsonl"
+    if points_to == "a file":
+        linked.write_text("someone else's file\n")
+    link = workdir / "out.jsonl"
+    link.symlink_to(linked)
+    result = score_to(workdir, link)
+    assert result.returncode == 2 and "is a symbolic link" in result.stderr and "Traceback" not in result.stderr
+    assert link.is_symlink() and os.readlink(link) == str(linked)
+    assert linked.read_text() == "someone else's file\n" if points_to == "a file" else not linked.exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("nodir/x.jsonl", "folder nodir does not exist"),
+        ("corpus.csv/x.jsonl", "corpus.csv is a file, not a folder"),
+        (".", "is a folder"),
+        ("corpus.csv", "is the input file"),
+        ("socket", "is not a file"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_model_loads(tmp_path, output, message):
+    """The configured model cannot load here: the output's error showing instead proves it came first."""
+    (tmp_path / "civmon.toml").write_text('[model]\nname = "no/such-model"\nfallback_to_default = false\n')
+    (tmp_path / "corpus.csv").write_text("text\nFine.\n")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "socket"))
+        result = civmon(tmp_path, "score", "--input", "corpus.csv", "--output", output, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "corpus.csv").read_text() == "text\nFine.\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["civmon.toml", "corpus.csv", "socket"]
+
+
+def test_a_reader_that_goes_away_is_a_clear_error(scorer, tmp_path):
+    source = tmp_path / "corpus.jsonl"
+    source.write_text('{"text": "Fine."}\n' * 2000)  # more than a pipe holds: the writer meets the closed end
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+
+    def read_one_byte_and_leave():
+        with fifo.open("rb") as pipe:
+            pipe.read(1)
+
+    reader = threading.Thread(target=read_one_byte_and_leave, daemon=True)
+    reader.start()
+    with pytest.raises(CivmonError, match="cannot write --output .*Broken pipe"):
+        score_file(scorer, source, "text", fifo)
+    reader.join(timeout=30)
+
+
+BAD_JSON_LINES = [
+    ('{"text": "\\ud800"}', "not valid text (NUL characters or lone surrogates)"),  # the issue's lone surrogate
+    ('{"text": "low \\udfff alone"}', "not valid text (NUL characters or lone surrogates)"),
+    ('{"text": "a NUL \\u0000 inside"}', "not valid text (NUL characters or lone surrogates)"),
+    ('{"text": "%s"}' % ("word " * 30_000), "too long to score (150,000 characters; at most 100,000)"),
+    ('{"text": ""}', "empty"),
+    ('{"text": "\\u200b\\u00ad"}', "nothing left to score once quotes and markup are removed"),
+    ("[" * 100_000, "not JSON (nested too deeply)"),
+    ('{"text": %s}' % ("9" * 5000), "not JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
+]
+
+
+def test_command_line_gives_rows_that_are_not_text_a_reason_and_scores_the_rest(workdir):
+    lines = ['{"text": "Thanks, that helps."}', *(line for line, _ in BAD_JSON_LINES), '{"text": "You idiot."}']
+    (workdir / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    result = score_to(workdir, "out.jsonl", source="corpus.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert f"{len(lines)} rows, 2 scored, {len(BAD_JSON_LINES)} not scored" in result.stdout
+    rows = results(workdir / "out.jsonl")
+    assert [r["reason"] for r in rows] == [None, *(reason for _, reason in BAD_JSON_LINES), None]
+    assert rows[0]["hostility"] is not None and rows[-1]["hostility"] is not None
+    assert all(r["hostility"] is None for r in rows[1:-1])
+    assert f"+{PREPARATION}+" in rows[0]["model_version"]  # the scores cite how their text was read
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        (b"caf\xe9 au lait", "not UTF-8 text"),  # Latin-1, not UTF-8
+        (b"\xff\xfe\x00", "not UTF-8 text"),
+        (b"before \x00 after", "not valid text (NUL characters or lone surrogates)"),
+        (b"word " * 25_000, "too long to score (125,000 characters; at most 100,000)"),
+        (b"", "empty"),
+        (b"   ", "empty"),
+        ("\u200b\u2060".encode(), "nothing left to score once quotes and markup are removed"),
+    ],
+)
+def test_csv_fields_that_are_not_text_get_a_reason_and_the_rest_are_scored(scorer, tmp_path, field, reason):
+    source = tmp_path / "corpus.csv"
+    source.write_bytes(b'text\nThanks a lot!\n"' + field + b'"\nYou idiot.\n')
+    target = tmp_path / "out.jsonl"
+    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 2, "not scored": 1}
+    assert [r["reason"] for r in results(target)] == [None, reason, None]

@@ -6,7 +6,10 @@ the row was scored, else why not (missing column, not UTF-8, not English, empty,
 CSV and JSON Lines rows are streamed in batches, so the file can be larger than memory; a
 .json file that holds one array of objects is read whole (any other .json as JSON Lines).
 The output is written beside its final name and moved there at the end, so a crash never
-leaves a half-written file.
+leaves a half-written file (an existing file keeps its permissions). A FIFO or a character
+device (/dev/stdout, /dev/null, a pipe) is written straight through, as a shell redirection
+would. A symbolic link to a file is refused rather than replaced or written through: as root,
+a link planted at the output path would otherwise overwrite what it points to.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from monitor.errors import CivmonError
 from monitor.scoring.base import Scorer
@@ -57,8 +62,8 @@ def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Row(None, f"not JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:
+            yield Row(None, f"not JSON ({_json_problem(exc)})")
             continue
         yield _field(record, column)
 
@@ -66,15 +71,24 @@ def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
 def _json_array_rows(handle: IO[str], column: str, path: Path) -> Iterator[Row]:
     try:
         records = json.load(handle)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
+        line = f", line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise CivmonError(
-            f"{path} is not JSON ({exc.msg}, line {exc.lineno})",
+            f"{path} is not JSON ({_json_problem(exc)}{line})",
             "a .json file must hold one array of objects; name a JSON Lines file .jsonl",
-        ) from exc
+        ) from None
     if not isinstance(records, list):
         raise CivmonError(f"{path} holds a JSON {type(records).__name__}, not an array", "give an array of objects")
     for record in records:
         yield _field(record, column)
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(":")[0]  # e.g. a number past Python's limit on digits
 
 
 def _field(record: object, column: str) -> Row:
@@ -91,12 +105,16 @@ def _checked(text: str | None) -> Row:
     return Row(text)
 
 
-def read_rows(path: Path, column: str) -> tuple[IO[str], Iterator[Row]]:
+def _check_input(path: Path) -> None:
     if not path.is_file():
         raise CivmonError(f"{path} is not a file", "give a .csv, .jsonl, .ndjson or .json file")
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson", ".json"):
         raise CivmonError(f"{path}: unknown file type {path.suffix!r}", "use a .csv, .jsonl (JSON Lines) or .json file")
+
+
+def read_rows(path: Path, column: str) -> tuple[IO[str], Iterator[Row]]:
+    _check_input(path)
+    suffix = path.suffix.lower()
     # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
     handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     if suffix == ".csv":
@@ -126,37 +144,108 @@ def _record(number: int, row: Row, result: Result | None, scorer: Scorer) -> dic
     }
 
 
+OutputKind = Literal["file", "stream"]  # file: replaced whole at the end; stream: written straight through
+
+
+def check_paths(source: Path, target: Path) -> OutputKind:
+    """Refuse, before anything is scored, an input that cannot be read and an output that must not be written."""
+    _check_input(source)
+    try:
+        status = target.stat()  # follows links, /proc's too: /dev/stdout is a link to the pipe or terminal
+    except (FileNotFoundError, NotADirectoryError):
+        status = None  # a new file, a link to nothing, or a path through a file (told below)
+    except OSError as exc:
+        raise _output_error(target, exc) from None
+    streams = status is not None and (stat.S_ISFIFO(status.st_mode) or stat.S_ISCHR(status.st_mode))
+    if target.is_symlink() and not streams:
+        raise CivmonError(
+            f"--output {target} is a symbolic link (to {target.resolve()})",
+            "civmon replaces its output whole and never through a link: name the file itself or a new path",
+        )
+    if status is None:
+        _check_folder(target.parent)
+        return "file"
+    if stat.S_ISDIR(status.st_mode):
+        raise CivmonError(f"--output {target} is a folder", f"name a file, e.g. --output {target / 'scores.jsonl'}")
+    if streams:
+        return "stream"
+    if not stat.S_ISREG(status.st_mode):
+        raise CivmonError(f"--output {target} is not a file (a block device or socket)", "name a file to write")
+    if os.path.samefile(source, target):
+        raise CivmonError(f"--output {target} is the input file: writing it would erase the corpus", "name a new file")
+    return "file"
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise CivmonError(f"the output's folder {folder} does not exist", f"create it first (mkdir -p {folder})")
+    if not folder.is_dir():
+        raise CivmonError(f"the output's folder {folder} is a file, not a folder", "name a path in an existing folder")
+
+
+def _output_error(target: Path, exc: OSError) -> CivmonError:
+    return CivmonError(
+        f"cannot write --output {target}: {exc.strerror or exc}",
+        "check that its folder is writable and has room, or name another path",
+    )
+
+
 def score_file(
     scorer: Scorer, source: Path, column: str, target: Path, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Score every row; returns counts of scored and unscored rows."""
-    if target.is_dir():
-        raise CivmonError(f"--output {target} is a folder", f"name a file, e.g. --output {target / 'scores.jsonl'}")
-    if source.is_file() and target.exists() and os.path.samefile(source, target):
-        raise CivmonError(f"--output {target} is the input file: writing it would erase the corpus", "name a new file")
+    kind = check_paths(source, target)
     counts = {"rows": 0, "scored": 0, "not scored": 0}
     handle, rows = read_rows(source, column)
-    with handle, _replacing(target) as out:
+    with handle, _output(target, kind) as out:
         while batch := list(islice(rows, BATCH)):
             scorable = [r for r in batch if r.problem is None]
             results = iter(score_texts(scorer, [r.text for r in scorable]))
+            lines = []
             for row in batch:
                 counts["rows"] += 1
                 record = _record(counts["rows"], row, None if row.problem else next(results), scorer)
                 counts["scored" if record["reason"] is None else "not scored"] += 1
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+            _write(out, target, "".join(lines))
             if progress:
                 progress(counts["rows"])
     return counts
 
 
-@contextmanager
-def _replacing(target: Path) -> Iterator[IO[str]]:
-    """A new file beside `target` that takes its name only once it is complete."""
-    partial = target.with_name(f".{target.name}.part")
+def _write(out: IO[str], target: Path, text: str) -> None:
     try:
-        with partial.open("w", encoding="utf-8") as out:
-            yield out
-        os.replace(partial, target)
+        out.write(text)
+    except OSError as exc:  # a full disk, or a pipe whose reader went away
+        raise _output_error(target, exc) from None
+
+
+@contextmanager
+def _output(target: Path, kind: OutputKind) -> Iterator[IO[str]]:
+    """Where the results go: a stream straight away, a file beside `target` that takes its name once complete."""
+    written = target if kind == "stream" else target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        # a new file: O_EXCL, never through a file or link already there; 0o666 less the umask, as any new file
+        flags = os.O_WRONLY | (os.O_TRUNC if kind == "stream" else os.O_CREAT | os.O_EXCL)
+        out = open(os.open(written, flags, 0o666), "w", encoding="utf-8")
+    except OSError as exc:
+        raise _output_error(target, exc) from None
+    try:
+        yield out
+        _finish(out, written, target)
     finally:
-        partial.unlink(missing_ok=True)  # gone once moved; removed if anything failed
+        out.close()
+        if written != target:
+            written.unlink(missing_ok=True)  # gone once moved; removed if anything failed
+
+
+def _finish(out: IO[str], written: Path, target: Path) -> None:
+    """Close the output (its last writes reach the disk here); a file takes the target's name and permissions."""
+    try:
+        out.close()
+        if written != target:
+            if target.exists():
+                shutil.copymode(target, written)  # a private results file stays private
+            os.replace(written, target)  # a link put there meanwhile is replaced itself, not what it points to
+    except OSError as exc:
+        raise _output_error(target, exc) from None
