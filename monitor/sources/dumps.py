@@ -161,12 +161,7 @@ class ImportReport:
 
 
 class DamagedDump(Exception):
-    """The compressed data ends or breaks before the file does; `position` is the byte it got to."""
-
-    def __init__(self, what: str, position: int) -> None:
-        super().__init__(what)
-        self.what = what
-        self.position = position
+    """The compressed data ends or breaks before the file does; the message says where."""
 
 
 Batch = dict[str, tuple[list[ThreadRecord], list[CommentRecord]]]  # subreddit -> records
@@ -215,7 +210,7 @@ class _ZstdFrames(io.RawIOBase):
             data = self._raw.read(READ_BYTES)
             if not data:
                 if self._in_frame:
-                    raise DamagedDump("truncated", self._raw.tell())
+                    raise DamagedDump(f"truncated at byte {self._raw.tell():,} (it ends inside a zstd frame)")
                 return 0
             self._out = memoryview(self._decompress(data))
         size = min(len(buffer), len(self._out))
@@ -229,7 +224,8 @@ class _ZstdFrames(io.RawIOBase):
             try:
                 out.append(self._frame.decompress(data))
             except zstandard.ZstdError as exc:
-                raise DamagedDump(f"corrupt ({exc})", self._raw.tell()) from None
+                end = self._raw.tell()
+                raise DamagedDump(f"corrupt between bytes {end - len(data):,} and {end:,} ({exc})") from None
             self._in_frame = not self._frame.eof
             if self._in_frame:
                 break
@@ -271,7 +267,7 @@ def _problems(exc: ValidationError) -> str:
     """Each wrong field once, with pydantic's messages (which never quote the input)."""
     messages: dict[str, list[str]] = defaultdict(list)
     for error in exc.errors():
-        messages[str(error["loc"][0])].append(error["msg"])
+        messages[str(error["loc"][0])].append(error["msg"].removeprefix("Value error, "))  # ours say what is wrong
     return "; ".join(f"{name}: {' / '.join(dict.fromkeys(found))}" for name, found in messages.items())
 
 
@@ -291,9 +287,8 @@ def import_dump(path: Path, write: WriteBatch, advance: Callable[[int, ImportRep
                 advance(raw.tell(), report)
         except DamagedDump as exc:
             raise CivmonError(
-                f"{path}: {exc.what} at byte {exc.position:,} of the compressed file: the {report.lines:,} lines "
-                f"before it are imported ({report.comments:,} comments, {report.threads:,} submissions, "
-                f"{len(report.bad):,} bad lines), the rest of the file is missing",
+                f"{path}: {exc}: the {report.lines:,} lines before it are imported ({report.comments:,} comments, "
+                f"{report.threads:,} submissions, {len(report.bad):,} bad lines), the rest of the file is missing",
                 "get the file again (compare its size or checksum with the source's), then import it again: "
                 "what is stored already is not stored twice",
             ) from None
