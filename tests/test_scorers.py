@@ -21,7 +21,7 @@ from monitor.scoring.hf import HuggingFaceScorer
 from monitor.scoring.models import load_scorer
 from monitor.scoring.network import load_base
 from monitor.scoring.results import score_texts
-from monitor.scoring.text import prepare
+from monitor.scoring.text import PREPARATION, prepare
 
 needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
@@ -43,7 +43,7 @@ def test_scores_are_probabilities_with_a_version(torch_scorer):
     assert len(scores) == 4 and set(scores[0]) == {"hostility", "warmth", "respect"}
     assert all(0 <= v <= 1 for s in scores for v in s.values())
     assert scores[0] == scores[3]  # identical texts, computed once
-    assert torch_scorer.version.startswith("test-untrained@") and torch_scorer.version.endswith("+torch")
+    assert torch_scorer.version.startswith("test-untrained@") and torch_scorer.version.endswith(f"+{PREPARATION}+torch")
 
 
 def test_a_text_scores_the_same_whatever_its_batch(torch_scorer):
@@ -212,6 +212,7 @@ def test_hugging_face_model_maps_labels(tiny_hf_model):
     assert set(scores[0]) == {"hostility", "insult", "threat"}  # identity_attack unmapped: absent, not 0
     assert all(0 < v < 1 for s in scores for v in s.values())
     assert scorer.version.startswith(f"hf:{tiny_hf_model}@local-")
+    assert scorer.version.endswith(f"+{PREPARATION}")  # scores of another text recipe are never mixed with these
     assert scorer.thresholds == {"hostility": 0.7, "insult": 0.5, "threat": 0.5}
     softmax = HuggingFaceScorer(
         str(tiny_hf_model),
