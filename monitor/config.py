@@ -24,13 +24,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from monitor.errors import CivmonError
+from monitor.records import community_name_problem
 
 CONFIG_ENV = "CIVMON_CONFIG"
 DEFAULT_CONFIG_FILE = Path("civmon.toml")
 EXAMPLE_CONFIG = "config/civmon.example.toml"
 
 Platform = Literal["reddit", "hackernews"]
-HN_FEEDS = ("top", "new", "best", "ask", "show")
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -73,10 +73,9 @@ class CommunitySettings(_Section):
 
     @model_validator(mode="after")
     def _name_fits_platform(self) -> CommunitySettings:
-        if self.platform == "reddit" and not self.name.replace("_", "").isalnum():
-            raise ValueError(f"{self.name!r} is not a subreddit name: give it without 'r/', e.g. 'AskHistorians'")
-        if self.platform == "hackernews" and self.name not in HN_FEEDS:
-            raise ValueError(f"Hacker News community must be one of the feeds {', '.join(HN_FEEDS)}")
+        # the same rule the store holds every source to: a name the platform itself would allow
+        if problem := community_name_problem(self.platform, self.name):
+            raise ValueError(f"{self.name!r} cannot name a community: {problem}")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,18 @@ def test_a_section_variable_that_is_not_json_names_itself(monkeypatch, variable,
 def test_a_folder_given_as_the_configuration_is_a_clear_error(tmp_path):
     with pytest.raises(CivmonError, match="cannot read the configuration file .*: Is a directory"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["[/oops]", "we'ird; sub\"name", "a" * 500, "ünïcode", "x", "two words", "r/politics", "news\n"]
+)
+def test_a_configured_subreddit_follows_reddits_rules(tmp_path, name):
+    found = problems(tmp_path, f'[[communities]]\nplatform = "reddit"\nname = {json.dumps(name)}\n')
+    [(path, message)] = found.items()
+    assert path.startswith("communities[0]") and ("3-21 letters" in message or "at most 64" in message), message
+
+
+@pytest.mark.parametrize("name", ["AskHistorians", "de", "u_spez", "changemyview", "Ask_Science_2"])
+def test_names_reddit_allows_are_accepted(tmp_path, name):
+    settings = load_settings(write(tmp_path, f'[[communities]]\nplatform = "reddit"\nname = "{name}"\n'))
+    assert settings.communities[0].name == name
