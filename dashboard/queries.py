@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -26,6 +25,7 @@ from monitor.metrics import dynamics, rollups
 from monitor.metrics.definitions import shown
 from monitor.metrics.job import current_version
 from monitor.metrics.rollups import BucketStats
+from monitor.records import original_url
 from monitor.store import schema
 from monitor.store.db import make_engine
 from monitor.store.models import (
@@ -43,8 +43,6 @@ from monitor.store.status import community_status
 
 TTL = 60  # seconds: numbers are at most a minute old
 HISTOGRAM_BINS = 20
-REDDIT = "https://www.reddit.com"
-HN_ITEM = "https://news.ycombinator.com/item?id={}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -273,15 +271,6 @@ def histogram(url: str, community_id: int, version: str, since: int, until: int)
     )
 
 
-def link(platform: str, community: str, thread_platform_id: str, comment_platform_id: str | None = None) -> str:
-    """The original on its platform, built from ids (each percent-encoded into one path segment or parameter),
-    never from a stored permalink: stored text could point anywhere (javascript:, a tracking host)."""
-    if platform == "reddit":
-        tail = f"_/{quote(comment_platform_id, safe='')}/" if comment_platform_id else ""
-        return f"{REDDIT}/r/{quote(community, safe='')}/comments/{quote(thread_platform_id, safe='')}/{tail}"
-    return HN_ITEM.format(quote(comment_platform_id or thread_platform_id, safe=""))
-
-
 @st.cache_data(ttl=TTL, show_spinner=False)
 def hot_threads(url: str, community_id: int, version: str, since: int, until: int, limit: int = 10) -> pd.DataFrame:
     """Threads with the most hostile comments in the period."""
@@ -317,7 +306,7 @@ def hot_threads(url: str, community_id: int, version: str, since: int, until: in
                 "scored": r.scored,
                 "hostile_share": (r.hostile or 0) / r.scored,
                 "mean_hostility": float(r.mean),
-                "link": link(r.platform, r.community, r.platform_id),
+                "link": original_url(r.platform, r.community, r.platform_id),
             }
             for r in rows
         ],
@@ -362,7 +351,7 @@ def hostile_comments(
                 "thread_id": r.thread_id,
                 "thread": r.title or f"(thread {r.thread_pid})",
                 "text": r.body if keep_bodies else None,
-                "link": link(r.platform, r.community, r.thread_pid, r.platform_id),
+                "link": original_url(r.platform, r.community, r.thread_pid, r.platform_id),
             }
             for r in rows
         ],
@@ -406,7 +395,7 @@ def thread_info(url: str, thread_id: int) -> ThreadInfo | None:
         row.platform_id,
         row.title,
         row.community_id,
-        link(row.platform, row.community, row.platform_id),
+        original_url(row.platform, row.community, row.platform_id),
         row.created_utc,
     )
 
@@ -456,7 +445,7 @@ def thread_comments(url: str, thread_id: int, version: str, keep_bodies: bool) -
                 "respect": r.respect,
                 "warmth": r.warmth,
                 "skip_reason": r.skip_reason,
-                "link": link(r.platform, r.community, r.thread_pid, r.platform_id),
+                "link": original_url(r.platform, r.community, r.thread_pid, r.platform_id),
             }
             for r in rows
         ],

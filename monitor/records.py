@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 class ItemState(enum.StrEnum):
@@ -39,6 +40,25 @@ def community_name_problem(platform: str, name: str) -> str | None:
     if platform == "hackernews" and name in HN_FEEDS:
         return None
     return NAME_RULES.get(platform, f"unknown platform (one of {', '.join(NAME_RULES)})")
+
+
+REDDIT = "https://www.reddit.com"
+HN_ITEM = "https://news.ycombinator.com/item?id={}"
+
+
+def reddit_path(subreddit: str, thread_id: str, comment_id: str | None = None) -> str:
+    """An item's path on reddit.com (`/r/NAME/comments/THREAD/_/COMMENT/`). Each part is percent-encoded,
+    so no value can end the path, add a segment or name another host."""
+    path = f"/r/{quote(subreddit, safe='')}/comments/{quote(thread_id, safe='')}/"
+    return f"{path}_/{quote(comment_id, safe='')}/" if comment_id else path
+
+
+def original_url(platform: str, community: str, thread_id: str, comment_id: str | None = None) -> str:
+    """The original of a thread or comment on its platform, built from ids, never from a stored permalink:
+    stored text could point anywhere (javascript:, a tracking host, `reddit.com@evil.example`)."""
+    if platform == "reddit":
+        return REDDIT + reddit_path(community, thread_id, comment_id)
+    return HN_ITEM.format(quote(comment_id or thread_id, safe=""))
 
 
 @dataclass(frozen=True, slots=True)

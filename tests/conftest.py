@@ -84,6 +84,22 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+REFUSE_COMMENT_INSERTS = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON comments BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
+def refuse_comment_inserts(engine: Engine) -> None:
+    """A database that refuses every new comment: a write that fails with the rows in SQLAlchemy's text."""
+    with engine.begin() as connection:
+        for statement in REFUSE_COMMENT_INSERTS[engine.dialect.name]:
+            connection.exec_driver_sql(statement)
+
+
 @pytest.fixture
 def privacy(tmp_path: Path) -> PrivacySettings:
     return PrivacySettings(key_file=tmp_path / "civmon.key")

@@ -27,7 +27,7 @@ from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Comment, Community, Thread
 from monitor.store.upsert import Writer
 
-from conftest import civmon
+from conftest import civmon, refuse_comment_inserts
 
 KEY = "0123456789abcdef" * 4  # 256 bits of hex
 T0 = 1_467_590_690
@@ -202,19 +202,8 @@ def test_a_failed_statement_is_logged_without_its_parameters(engine: Engine) -> 
     assert "SECRETBODY" not in error and SECRET_AUTHOR not in error and "INSERT" not in error
 
 
-REFUSE = {
-    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON comments BEGIN SELECT RAISE(ABORT, 'refused'); END"],
-    "postgresql": [
-        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER refuse BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION refuse()",
-    ],
-}
-
-
 def test_a_database_that_refuses_a_batch_is_a_message(tmp_path: Path, engine: Engine, db_url: str) -> None:
-    with engine.begin() as connection:
-        for statement in REFUSE[engine.dialect.name]:
-            connection.exec_driver_sql(statement)
+    refuse_comment_inserts(engine)
     dump = write_lines(tmp_path / "RC.ndjson", [json.dumps(submission()).encode(), secret()])
     result = import_dump(tmp_path, db_url, dump)
     assert result.returncode == 2 and "Traceback" not in result.stderr

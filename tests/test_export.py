@@ -222,3 +222,19 @@ def test_an_export_replaces_the_previous_one_whole(engine, db_url, tmp_path):
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["DATA_DICTIONARY.md", "comments.csv", "rollups.csv"]  # no parquet of the earlier export
     assert (tmp_path / "out" / "rollups.csv").read_text().startswith('"community","bucket"')
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["https://www.reddit.com@evil.example/phish", "javascript:alert(1)", "//evil.example/x", "http://evil.example/"],
+)
+def test_permalinks_are_built_from_ids_not_taken_from_the_store(engine, db_url, tmp_path, stored):
+    seed_threads(engine)  # a database written before links were built from ids may hold any permalink
+    with transaction(engine) as session:
+        session.execute(update(Comment).values(permalink=stored))
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out").returncode == 0
+    rows = comments_csv(tmp_path / "out")
+    assert {r["permalink"] for r in rows} == {
+        f"https://www.reddit.com/r/{r['community'].partition('/')[2]}/comments/{r['thread_id']}/_/{r['comment_id']}/"
+        for r in rows
+    }

@@ -24,7 +24,7 @@ from monitor.sources.collect import collect
 from monitor.sources.reddit_records import strip_prefix
 from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Thread
 
-from conftest import TEST_KEY
+from conftest import TEST_KEY, refuse_comment_inserts
 from recordings import LARGE_THREAD, recorded, require_cassettes
 
 TIMEOUT_S = 1.0  # the collector's HTTP timeout in these tests; injected timeouts hold longer
@@ -232,3 +232,21 @@ def test_request_budget_is_never_exceeded(cassettes, engine, db_url, tmp_path):
         assert server.request_count <= 50
     assert outcome.status == RunStatus.PARTIAL and outcome.counts.requests == 50
     assert "budget" in outcome.counts.errors[0]
+
+
+def test_a_write_the_database_refuses_is_reported_without_the_rows(cassettes, engine, db_url, tmp_path, caplog):
+    """SQLAlchemy's text of a failed write quotes every row (bodies, pseudonyms): the outcome, the run log and
+    the log name the failure's class and first line only."""
+    refuse_comment_inserts(engine)
+    with ReplayServer(cassettes) as server:
+        settings = Settings(
+            **config(server, db_url, tmp_path, [{"platform": "reddit", "name": "askreddit"}], threads_per_run=0)
+        )
+        [outcome] = collect(settings, engine)
+    assert outcome.status == RunStatus.FAILED and "refused" in outcome.failure
+    with engine.connect() as connection:
+        stored = connection.scalar(select(CollectionRun.error))
+    shown = "\n".join([outcome.failure, stored, *caplog.messages])
+    assert "INSERT" not in shown and "parameters" not in shown and "refused" in stored
+    bodies = [c["body"] for c in recorded("t1", ["TestSubredditListings.test_comments"]).values()]
+    assert not [b for b in bodies if len(b) > 20 and b in shown]

@@ -30,7 +30,7 @@ def write_dump(path: Path, lines: int) -> None:
             item = {
                 "id": f"c{i}",
                 "link_id": f"t3_{thread}",
-                "parent_id": f"t3_{thread}" if i % 3 else f"t1_c{i - 1}",
+                "parent_id": f"t1_c{i - 1}" if i % 3 == 0 and i else f"t3_{thread}",  # every third a reply
                 "author": f"user{i % 9973}",
                 "body": f"Comment {i}: " + "some words of a reply " * (1 + i % 12),
                 "created_utc": 1_700_000_000 + i,

@@ -22,12 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, Row, and_, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
 from monitor.metrics.rollups import stats
 from monitor.privacy import Pseudonymiser
+from monitor.records import original_url
 from monitor.scoring.base import DIMENSIONS
 from monitor.store.models import Comment, Community, Rollup, Score, Thread
 
@@ -238,7 +239,8 @@ def comment_batches(
             Comment.edited_utc,
             Comment.state,
             Comment.platform_score,
-            Comment.permalink,
+            Community.platform,
+            Community.name.label("community_name"),
             Comment.body,
             Score.model_version,
             *(Score.__table__.c[d] for d in DIMENSIONS),
@@ -256,8 +258,13 @@ def comment_batches(
     types = schema(columns)
     shared: Callable[[dict[str, object]], dict[str, object]] = ExportPseudonyms() if drop_ids else lambda row: row
     for partition in session.execute(query).partitions():
-        rows = [shared(dict(r._mapping) | {"state": str(r.state)}) for r in partition]
+        rows = [shared(dict(r._mapping) | {"state": str(r.state), "permalink": _permalink(r)}) for r in partition]
         yield pa.RecordBatch.from_pylist([{c: r[c] for c in columns} for r in rows], schema=types)
+
+
+def _permalink(row: Row) -> str:
+    # from ids, as the dashboard links: a permalink stored before links were built so may point anywhere
+    return original_url(row.platform, row.community_name, row.thread_id, row.comment_id)
 
 
 def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object]]:

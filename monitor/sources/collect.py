@@ -72,8 +72,10 @@ def collect_community(
         log.error("%s: %s", ref.key, exc)
         return Outcome(ref.key, RunStatus.FAILED, counts, str(exc))
     except Exception as exc:  # a bug or a surprise from one community must not stop the others
-        log.exception("%s: collection failed", ref.key)
-        return Outcome(ref.key, RunStatus.FAILED, counts, f"{type(exc).__name__}: {exc}")
+        # failure_text, not the exception's whole text: SQLAlchemy's quotes the rows (bodies, pseudonyms)
+        log.error("%s: collection failed: %s", ref.key, failure_text(exc))
+        log.debug("%s: the failure in full", ref.key, exc_info=True)
+        return Outcome(ref.key, RunStatus.FAILED, counts, failure_text(exc))
     status = RunStatus.PARTIAL if counts.errors else RunStatus.OK
     log.info(
         "%s: %s, %d new, %d updated, %d deleted, %d requests",

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-from monitor.records import CommentRecord, ItemState, ThreadRecord
+from monitor.records import CommentRecord, ItemState, ThreadRecord, reddit_path
 
 DELETED_MARKERS = {"[deleted]"}
 REMOVED_MARKERS = {"[removed]", "[ Removed by Reddit ]", "[removed by reddit]"}
@@ -58,12 +57,8 @@ def _edited(value: Any, created_utc: int) -> int | None:
 
 
 def permalink(subreddit: Any, thread_id: str, comment_id: str | None = None) -> str | None:
-    """The item's path on reddit.com (`/r/NAME/comments/THREAD/_/COMMENT/`), or None without a subreddit.
-    Each part is percent-encoded, so no value can end the path or name another host."""
-    if subreddit is None:
-        return None
-    path = f"/r/{quote(str(subreddit), safe='')}/comments/{quote(thread_id, safe='')}/"
-    return f"{path}_/{quote(comment_id, safe='')}/" if comment_id else path
+    """The item's path on reddit.com, or None without a subreddit."""
+    return None if subreddit is None else reddit_path(str(subreddit), thread_id, comment_id)
 
 
 def _int(value: Any) -> int | None:
