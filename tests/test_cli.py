@@ -26,6 +26,15 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def add_failed_run(db_url: str, community: str, error: str) -> None:
+    engine = make_engine(db_url)
+    with transaction(engine) as session:
+        run = CollectionRun(job="collect", started_utc=1_700_000_000, status=RunStatus.FAILED, error=error)
+        run.community_id = session.query(Community).filter_by(name=community).one().id
+        session.add(run)
+    engine.dispose()
+
+
 def test_init_then_status(workdir, db_url):
     env = {"CIVMON_DATABASE__URL": db_url}
     first = civmon(workdir, "init", env=env)
@@ -37,19 +46,7 @@ def test_init_then_status(workdir, db_url):
     assert again.returncode == 0 and "already current" in again.stdout
     assert "created pseudonymisation key" not in again.stdout
 
-    engine = make_engine(db_url)
-    with transaction(engine) as session:
-        community = session.query(Community).filter_by(name="changemyview").one()
-        session.add(
-            CollectionRun(
-                job="collect",
-                community_id=community.id,
-                started_utc=1_700_000_000,
-                status=RunStatus.FAILED,
-                error="subreddit is private",
-            )
-        )
-    engine.dispose()
+    add_failed_run(db_url, "changemyview", "subreddit is private")
     status = civmon(workdir, "status", env=env)
     assert status.returncode == 0, status.stderr
     assert "reddit/AskHistorians" in status.stdout and "hackernews/top" in status.stdout
@@ -160,18 +157,8 @@ def test_status_prints_names_and_errors_as_text_not_markup(workdir, db_url):
     engine = make_engine(db_url)
     with transaction(engine) as session:  # as a dump's names were stored before names were validated
         session.add_all(Community(platform="reddit", name=name, created_utc=1_700_000_000) for name in HOSTILE_NAMES)
-        session.flush()
-        community = session.query(Community).filter_by(name="[/oops]").one()
-        session.add(
-            CollectionRun(
-                job="collect",
-                community_id=community.id,
-                started_utc=1_700_000_000,
-                status=RunStatus.FAILED,
-                error="[/red] closing tag",
-            )
-        )
     engine.dispose()
+    add_failed_run(db_url, "[/oops]", "[/red] closing tag")
     result = civmon(workdir, "status", env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert all(f"reddit/{name}" in result.stdout for name in HOSTILE_NAMES), result.stdout
