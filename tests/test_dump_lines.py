@@ -83,6 +83,15 @@ BAD_LINES = [
     ("score beyond int32", secret(score=2**31), "score"),
     ("score a word", secret(score="many"), "score"),
     ("score a fraction", secret(score=1.5), "score"),
+    ("time true", secret(created_utc=True), "created_utc"),
+    ("time false", secret(created_utc=False), "created_utc"),
+    ("edited a word that reads as true", secret(edited="yes"), "edited"),
+    ("edited the string true", secret(edited="true"), "edited"),
+    ("edited the string on", secret(edited="on"), "edited"),
+    ("score true", secret(score=True), "score"),
+    ("score false", secret(score=False), "score"),
+    ("num_comments true", submission_line(num_comments=True), "num_comments"),
+    ("submission time true", submission_line(created_utc=True), "created_utc"),
     ("num_comments 2**40", submission_line(num_comments=2**40), "num_comments"),
     ("surrogate in author", secret(author="bad\ud800name"), "author"),
     ("surrogate in body", secret(body="SECRETBODY \ud800"), "body"),
@@ -128,6 +137,24 @@ def test_every_bad_field_is_named_and_never_quoted(line: bytes, field: str) -> N
     assert field in reason
     for text in ("SECRETBODY", SECRET_AUTHOR, "oops", "we'ird", "bbbbb", "ccccc", "ddddd", "bold"):
         assert text not in reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "read"),
+    [
+        ({"created_utc": str(T0)}, {"created_utc": T0}),
+        ({"created_utc": f"{T0}.0"}, {"created_utc": T0}),
+        ({"edited": str(T0 + 60)}, {"edited_utc": T0 + 60}),
+        ({"edited": True}, {"edited_utc": T0 + 1}),  # Reddit before 2012: edited, time unknown
+        ({"edited": False}, {"edited_utc": None}),
+        ({"score": "12"}, {"platform_score": 12}),
+        ({"score": "-3"}, {"platform_score": -3}),
+    ],
+)
+def test_numbers_written_as_strings_are_read(fields: dict[str, Any], read: dict[str, Any]) -> None:
+    """Pushshift wrote some numbers as strings; those are numbers, unlike true or "yes"."""
+    record = comment_record(parse_line(json.dumps(comment(1, **fields)).encode()).model_dump())
+    assert {name: getattr(record, name) for name in read} == read
 
 
 def import_dump(cwd: Path, db_url: str, *paths: Path) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import zstandard
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy import BigInteger, Column
 
 from monitor.errors import CivmonError
@@ -50,9 +59,20 @@ OTHER_FORMATS = {
     b"PK\x03\x04": ("zip", "unzip"),
     b"7z\xbc\xaf\x27\x1c": ("7z", "7z x"),
 }
+
+
+def _not_a_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; a boolean where a number belongs is a wrong field, not 1970-01-01.
+    # Numeric strings stay accepted: Pushshift wrote some numbers that way ("created_utc": "1234567890").
+    if isinstance(value, bool):
+        raise ValueError("a boolean, not a number")
+    return value
+
+
+NotBool = BeforeValidator(_not_a_bool)
 # Epoch seconds in 32 unsigned bits (1970 to 2106): anything else is no real post's time, and would
 # break dates downstream (pandas stops at 2262) even where the BIGINT column holds it.
-Time = Annotated[float, Field(ge=0, lt=2**32, allow_inf_nan=False)]
+Time = Annotated[float, NotBool, Field(ge=0, lt=2**32, allow_inf_nan=False)]
 REDDIT_ID = re.compile(r"[0-9a-z]+")  # base 36
 # Reddit's user names: letters, digits, '_' and '-' (not only ASCII before 2016).
 USER_NAME = re.compile(r"[\w-]+")
@@ -63,7 +83,7 @@ AUTHOR_CHARS = min(COMMENTS.author.type.length, THREADS.author.type.length)  # u
 def _integer(column: Column[Any]) -> Any:
     """An int that fits `column`'s SQL integer type (PostgreSQL refuses overflow; SQLite would take it)."""
     bits = 64 if isinstance(column.type, BigInteger) else 32
-    return Annotated[int, Field(ge=-(2 ** (bits - 1)), lt=2 ** (bits - 1))]
+    return Annotated[int, NotBool, Field(ge=-(2 ** (bits - 1)), lt=2 ** (bits - 1))]
 
 
 def _reddit_id(column: Column[Any]) -> Any:
@@ -129,7 +149,7 @@ class DumpComment(_DumpItem):
     link_id: ThreadId
     parent_id: ParentId | None = None
     body: str | None = None
-    edited: bool | Time | None = None
+    edited: StrictBool | Time | None = None  # JSON's true/false only: lax bool would read "yes" as true
     score: CommentScore | None = None
 
     _body = field_validator("body")(_unescaped)
