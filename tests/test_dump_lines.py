@@ -25,7 +25,7 @@ from monitor.sources.dumps import parse_line
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Comment, Community, Thread
-from monitor.store.upsert import Writer
+from monitor.store.upsert import Writer, ensure_community
 
 from conftest import civmon, refuse_comment_inserts
 
@@ -399,3 +399,24 @@ def test_the_store_refuses_a_name_its_platform_does_not_allow(engine: Engine, pr
             Writer(session, privacy, pseudonymiser).write(ref, [], [])
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Community)) == 0
+
+
+@pytest.mark.parametrize("configured", [None, "AskHistorians", "askHISTORIANS"])
+def test_a_community_is_one_whatever_the_case_of_its_name(tmp_path: Path, engine: Engine, db_url: str, configured):
+    """Reddit's names are case-insensitive: a configured `AskHistorians` and a dump's `askhistorians` or
+    `ASKHISTORIANS` are one community, under the spelling stored first, and its thread is stored once."""
+    if configured:
+        ensure_community(engine, CommunityRef("reddit", configured))
+    lines = [
+        json.dumps(comment(n, subreddit=name)).encode()
+        for n, name in enumerate(["askhistorians", "ASKHISTORIANS", "AskHistorians"])
+    ]
+    lines.append(json.dumps(submission(subreddit="AskHISTORIANS")).encode())
+    result = import_dump(tmp_path, db_url, write_lines(tmp_path / "mixed.ndjson", lines))
+    assert result.returncode == 0, result.stderr
+    found = stored(db_url)
+    assert found["communities"] == {configured or "askhistorians"}
+    assert (found["threads"], len(found["comments"])) == (1, 3)
+    assert ensure_community(engine, CommunityRef("reddit", "ASKhistorians")) == ensure_community(
+        engine, CommunityRef("reddit", "askhistorians")
+    )

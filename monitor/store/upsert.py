@@ -74,13 +74,27 @@ def community_id(session: Session, ref: CommunityRef) -> int:
     whoever asks (a source's bug, a dump line that slipped through), so no store holds `[/oops]` or ''."""
     if problem := community_name_problem(ref.platform, ref.name):
         raise CivmonError(f"a {ref.platform} community name was refused: {problem}")
+    if (found := _stored_community(session, ref)) is not None:
+        return found
     stmt = dialect_insert(session, Community.__table__).values(
         platform=ref.platform, name=ref.name, created_utc=int(time.time())
     )
     session.execute(stmt.on_conflict_do_nothing(index_elements=["platform", "name"]))
+    found = _stored_community(session, ref)
+    assert found is not None  # inserted just now, or by whoever raced us to it
+    return found
+
+
+def _stored_community(session: Session, ref: CommunityRef) -> int | None:
+    """The stored community of that name in any case, the oldest if a store from before holds several:
+    Reddit's names are case-insensitive, so a dump's `askhistorians` is the configured `AskHistorians`
+    (and keeps its stored spelling). Hacker News feeds are lower case, so the rule costs them nothing."""
     return session.scalars(
-        select(Community.id).where(Community.platform == ref.platform, Community.name == ref.name)
-    ).one()
+        select(Community.id)
+        .where(Community.platform == ref.platform, func.lower(Community.name) == ref.name.lower())
+        .order_by(Community.id)
+        .limit(1)
+    ).first()
 
 
 def ensure_community(engine: Engine, ref: CommunityRef) -> int:
