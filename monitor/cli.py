@@ -97,7 +97,7 @@ def _environment_problems(settings: Settings) -> list[str]:
         if reason := credentials_problem(settings.reddit):
             problems.append(f"reddit: {reason}\n  → {HOW_TO.format(site=settings.reddit.site)}")
     if reason := key_problem(settings.privacy):
-        problems.append(f"privacy.key_file: {reason}\n  → run `civmon init`, or set CIVMON_PSEUDONYM_KEY")
+        problems.append(f"privacy.key_file: {reason}")
     return problems
 
 

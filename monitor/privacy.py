@@ -8,6 +8,7 @@ key the same author always gets the same pseudonym, across runs and exports.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import hmac
@@ -16,6 +17,7 @@ import os
 import secrets
 import stat
 import string
+import zlib
 from pathlib import Path
 
 from monitor.config import PrivacySettings
@@ -24,6 +26,7 @@ from monitor.errors import CivmonError
 KEY_ENV = "CIVMON_PSEUDONYM_KEY"
 PSEUDONYM_CHARS = 16  # 64 bits: no collisions in practice even across millions of authors
 MIN_KEY_BITS = 256  # what `civmon init` writes (32 random bytes); a guessable key makes pseudonyms reversible
+MAX_KEY_FILE_BYTES = 4096
 MAKE_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ def _read_key(privacy: PrivacySettings) -> tuple[bytes, str]:
     if (env_key := os.environ.get(KEY_ENV)) is not None:
         return env_key.strip().encode("utf-8", "surrogateescape"), KEY_ENV
     try:
-        return privacy.key_file.read_bytes().strip(), str(privacy.key_file)
+        return _read_small_file(privacy.key_file).strip(), str(privacy.key_file)
     except FileNotFoundError:
         raise CivmonError(
             f"no pseudonymisation key: {KEY_ENV} is not set and {privacy.key_file} does not exist",
@@ -72,14 +75,29 @@ def _read_key(privacy: PrivacySettings) -> tuple[bytes, str]:
         ) from None
 
 
+def _read_small_file(path: Path) -> bytes:
+    """A key file's bytes: a regular file, read up to MAX_KEY_FILE_BYTES (a device would never end)."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        content = handle.read(MAX_KEY_FILE_BYTES + 1)
+    if len(content) > MAX_KEY_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_KEY_FILE_BYTES} bytes: is it the key?")
+    return content
+
+
 def weak_key_problem(key: bytes) -> str | None:
-    """Why a key cannot keep pseudonyms unlinkable, or None. The estimate is generous to the writer:
-    each character counts for the bits of the smallest usual alphabet it fits (hex 4, base64 6, else 8)."""
+    """Why a key cannot keep pseudonyms unlinkable, or None. The estimate is generous to the writer: each
+    character counts for the bits of the smallest usual alphabet it fits (hex 4, base64 6, else 8), and a key
+    carries no more than it compresses to, so a repeated pattern counts once. It cannot see that a phrase is
+    guessable: `civmon init`'s random key is the one to use."""
     if not key:
         return "it is empty"
     text = key.decode("utf-8", "replace")
     bits_per_char = next((bits for bits, alphabet in _ALPHABETS if set(text) <= alphabet), 8)
-    bits = len(key) * bits_per_char  # the alphabets are ASCII: a character is a byte
+    # the alphabets are ASCII (a character is a byte); zlib adds 6 bytes of header and checksum
+    bits = min(len(key) * bits_per_char, 8 * (len(zlib.compress(key, 9)) - 6))
     if bits < MIN_KEY_BITS:
         return f"about {bits:.0f} bits, fewer than {MIN_KEY_BITS}"
     if len(set(key)) < 8:
@@ -128,7 +146,8 @@ def key_problem(privacy: PrivacySettings) -> str | None:
         return None
     key_file: Path = privacy.key_file
     if os.environ.get(KEY_ENV) is None and not key_file.exists():
-        return f"{KEY_ENV} is not set and the key file {key_file} does not exist yet (`civmon init` creates it)"
+        missing = f"{KEY_ENV} is not set and the key file {key_file} does not exist yet"
+        return f"{missing}\n  → run `civmon init`, or set {KEY_ENV}"
     try:
         load_pseudonymiser(privacy)
     except CivmonError as exc:

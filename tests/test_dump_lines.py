@@ -27,9 +27,9 @@ from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Comment, Community, Thread
 from monitor.store.upsert import Writer, ensure_community
 
-from conftest import civmon, refuse_comment_inserts
+from conftest import TEST_KEY, civmon, refuse_comment_inserts
 
-KEY = "0123456789abcdef" * 4  # 256 bits of hex
+KEY = TEST_KEY.decode()
 T0 = 1_467_590_690
 SECRET_BODY = "SECRETBODY words nobody may see"
 SECRET_AUTHOR = "secretauthor"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import secrets
 import sqlite3
 from pathlib import Path
@@ -29,6 +30,9 @@ WEAK_KEYS = {
     "20 base64 bytes": base64.b64encode(secrets.token_bytes(20)),
     "one letter repeated": b"a" * 200,
     "a few letters repeated": b"abab" * 50,
+    "a pattern repeated": b"12345678" * 8,
+    "hex digits repeated": b"0123456789abcdef" * 4,
+    "a password repeated": b"Password1" * 8,
 }
 STRONG_KEYS = {
     "what civmon init writes": secrets.token_hex(32).encode(),
@@ -79,6 +83,20 @@ def test_a_key_file_that_is_a_folder_is_a_clear_error(tmp_path):
         assert "cannot read the pseudonymisation key file" in result.stdout + result.stderr
     with pytest.raises(CivmonError, match="Is a directory"):
         load_pseudonymiser(PrivacySettings(key_file=tmp_path / "civmon.key"))
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "too large"])
+def test_a_key_file_that_is_no_small_regular_file_is_refused_without_reading_it_all(tmp_path, kind):
+    """/dev/zero never ends and a FIFO waits for a writer: config check ran out of memory or would hang."""
+    path = tmp_path / "key"
+    if kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text(secrets.token_hex(4096))
+    with pytest.raises(CivmonError, match="not a regular file|larger than 4096 bytes"):
+        load_pseudonymiser(PrivacySettings(key_file=path))
 
 
 def test_config_check_refuses_an_empty_key_file(tmp_path):
