@@ -31,12 +31,17 @@ DEFAULT_CONFIG_FILE = Path("civmon.toml")
 EXAMPLE_CONFIG = "config/civmon.example.toml"
 
 Platform = Literal["reddit", "hackernews"]
-PositiveInt = Annotated[int, Field(ge=1)]
+# Bounds past which a value is a typo, not a setting: the scheduler cannot hold an interval of 10^20
+# minutes (OverflowError), and an infinite threshold or cooldown would switch alerts off unsaid.
+YEAR_MINUTES, YEAR_HOURS = 525_600, 8_760
+PositiveInt = Annotated[int, Field(ge=1, le=10**9)]
+Minutes = Annotated[float, Field(gt=0, le=YEAR_MINUTES)]
+Hours = Annotated[float, Field(gt=0, le=10 * YEAR_HOURS)]
 
 
 class _Section(BaseModel):
     # A misspelt key is an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatabaseSettings(_Section):
@@ -57,7 +62,7 @@ class DatabaseSettings(_Section):
 class CommunitySettings(_Section):
     platform: Platform
     name: str = Field(min_length=1, max_length=64)
-    interval_minutes: Annotated[float, Field(gt=0)] | None = None
+    interval_minutes: Minutes | None = None
     timezone: str = "UTC"
     listings: list[Literal["new", "comments"]] = ["new", "comments"]
     threads: list[Annotated[str, Field(pattern=r"^[0-9a-z]{1,16}$")]] = []
@@ -84,22 +89,22 @@ class CommunitySettings(_Section):
 
 
 class CollectorSettings(_Section):
-    interval_minutes: Annotated[float, Field(gt=0)] = 15
+    interval_minutes: Minutes = 15
     submissions_per_run: Annotated[int, Field(ge=1, le=1000)] = 100
     comments_per_run: Annotated[int, Field(ge=1, le=10_000)] = 1000
-    active_window_hours: Annotated[float, Field(gt=0)] = 48.0
-    threads_per_run: Annotated[int, Field(ge=0)] = 25
-    more_comments_budget: Annotated[int, Field(ge=0)] = 32
+    active_window_hours: Hours = 48.0
+    threads_per_run: Annotated[int, Field(ge=0, le=10_000)] = 25
+    more_comments_budget: Annotated[int, Field(ge=0, le=100_000)] = 32
     request_budget: PositiveInt = 600
-    retry_attempts: PositiveInt = 5
-    retry_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
-    request_timeout_seconds: Annotated[float, Field(gt=0)] = 16.0
+    retry_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    retry_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 16.0
 
 
 class ScheduleSettings(_Section):
-    score_minutes: Annotated[float, Field(gt=0)] = 5
-    metrics_minutes: Annotated[float, Field(gt=0)] = 10
-    retention_hours: Annotated[float, Field(gt=0)] = 24
+    score_minutes: Minutes = 5
+    metrics_minutes: Minutes = 10
+    retention_hours: Hours = 24
 
 
 class RedditSettings(_Section):
@@ -130,15 +135,15 @@ class PrivacySettings(_Section):
     key_file: Path = Path("civmon.key")
     keep_bodies: bool = True
     keep_deleted_content: bool = False
-    retention_days: PositiveInt | None = None
+    retention_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
 
 
 class AlertSettings(_Section):
     enabled: bool = True
     min_comments: PositiveInt = 30
-    threshold_mads: Annotated[float, Field(gt=0)] = 3.0
-    cooldown_hours: Annotated[float, Field(ge=0)] = 6.0
-    baseline_days: Annotated[int, Field(ge=7)] = 28
+    threshold_mads: Annotated[float, Field(gt=0, le=1000)] = 3.0
+    cooldown_hours: Annotated[float, Field(ge=0, le=YEAR_HOURS)] = 6.0
+    baseline_days: Annotated[int, Field(ge=7, le=3650)] = 28
     # A secret (Slack/Discord webhook URLs are): set CIVMON_ALERTS__WEBHOOK_URL rather than the file.
     webhook_url: SecretStr | None = None
 
@@ -146,11 +151,26 @@ class AlertSettings(_Section):
     @classmethod
     def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
         # The message never repeats the URL: its path is the secret.
-        if value is not None:
-            parts = urlsplit(value.get_secret_value())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("not an http(s) URL with a host, e.g. https://hooks.slack.com/services/...")
+        if value is not None and (problem := _http_url_problem(value.get_secret_value())):
+            raise ValueError(f"{problem}; give an http(s) URL such as https://hooks.slack.com/services/...")
         return value
+
+
+def _http_url_problem(url: str) -> str | None:
+    """What keeps `url` from being an http(s) URL a client can send to (never quoting it: it may be a secret)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "it holds spaces or control characters"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    labels = parts.hostname.removesuffix(".").split(".")  # what DNS (and urllib3, when sending) allows
+    if len(parts.hostname) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        return "its host is not a valid name (labels of 1 to 63 characters)"
+    return None
 
 
 class Settings(BaseSettings):

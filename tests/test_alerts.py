@@ -175,3 +175,13 @@ def test_a_failed_delivery_logs_the_host_never_the_secret_path(engine, caplog, s
         receiver.close()
     assert f"alert webhook http://127.0.0.1/… failed (will retry on the next run): {failure}" in caplog.messages
     assert not [m for m in caplog.messages if SECRET in m or "/services/" in m]
+
+
+def test_a_host_the_http_client_cannot_parse_fails_delivery_not_the_job(engine, caplog):
+    """urllib3 raises LocationParseError, beyond requests' exceptions, for a 70-letter host label."""
+    spike_database(engine)
+    evaluate(engine, MODEL, SETTINGS, now=MONDAY + 11 * DAY)
+    with caplog.at_level(logging.INFO):
+        assert deliver(engine, f"http://{'a' * 70}.example/services/T0001/B0002/{SECRET}", timeout_s=1) == 0
+    assert any("alert webhook http://" in m and "failed" in m for m in caplog.messages)
+    assert not [m for m in caplog.messages if SECRET in m]

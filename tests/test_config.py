@@ -123,6 +123,11 @@ def test_non_utf8_file(tmp_path):
         "http://",
         "https:///services/T/B/secret",
         "//hooks.example/services/T/B/secret",
+        "https://h:99999/services/T/B/secret",
+        " https://hooks.example/services/T/B/secret",
+        "https://hooks.example/services/T/B/secret\nX-Injected: 1",
+        "http://" + "a" * 70 + ".example/services/T/B/secret",
+        "http://a..example/services/T/B/secret",
     ],
 )
 def test_a_webhook_must_be_an_http_url_and_the_error_never_repeats_it(tmp_path, monkeypatch, url):
@@ -130,7 +135,7 @@ def test_a_webhook_must_be_an_http_url_and_the_error_never_repeats_it(tmp_path, 
     with pytest.raises(ConfigError) as caught:
         load_settings()
     [problem] = caught.value.problems
-    assert problem.path == "alerts.webhook_url" and "not an http(s) URL" in problem.message
+    assert problem.path == "alerts.webhook_url" and "give an http(s) URL" in problem.message
     assert url not in str(caught.value)
 
 
@@ -176,3 +181,20 @@ def test_a_configured_subreddit_follows_reddits_rules(tmp_path, name):
 def test_names_reddit_allows_are_accepted(tmp_path, name):
     settings = load_settings(write(tmp_path, f'[[communities]]\nplatform = "reddit"\nname = "{name}"\n'))
     assert settings.communities[0].name == name
+
+
+@pytest.mark.parametrize(
+    ("section", "setting", "value"),
+    [
+        ("schedule", "score_minutes", "99999999999999999999"),  # OverflowError in the scheduler
+        ("schedule", "metrics_minutes", "inf"),
+        ("collector", "interval_minutes", "nan"),
+        ("collector", "request_timeout_seconds", "1e300"),
+        ("alerts", "cooldown_hours", "inf"),  # alerts silenced for good
+        ("alerts", "threshold_mads", "inf"),  # no spike could ever fire
+        ("privacy", "retention_days", "10000000000000000000000"),
+    ],
+)
+def test_values_no_schedule_could_hold_are_refused(tmp_path, section, setting, value):
+    found = problems(tmp_path, f"[{section}]\n{setting} = {value}\n")
+    assert list(found) == [f"{section}.{setting}"], found

@@ -243,7 +243,7 @@ def deliver(engine: Engine, url: str, timeout_s: float = 5.0) -> int:
     for alert in pending:
         try:
             _post(url, alert, timeout_s)
-        except requests.RequestException as exc:
+        except Exception as exc:  # delivery never stops the metrics job (urllib3 raises beyond requests)
             log.error("alert webhook %s failed (will retry on the next run): %s", redacted(url), _failure(exc))
             break
         with transaction(engine) as session:
@@ -258,9 +258,9 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}/…"
 
 
-def _failure(exc: requests.RequestException) -> str:
+def _failure(exc: Exception) -> str:
     """What went wrong, without requests' own text: it quotes the URL, secret path and all."""
-    if exc.response is not None:
+    if isinstance(exc, requests.RequestException) and exc.response is not None:
         return f"HTTP {exc.response.status_code}"
     kinds = {requests.Timeout: "timed out", requests.ConnectionError: "could not connect"}
     return next((text for kind, text in kinds.items() if isinstance(exc, kind)), type(exc).__name__)
