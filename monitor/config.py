@@ -52,10 +52,12 @@ class DatabaseSettings(_Section):
     def _parseable(cls, value: str) -> str:
         try:
             url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL ({exc})") from None
+        except ArgumentError:  # its text quotes the URL, password and all
+            raise ValueError("not a database URL, e.g. sqlite:///civmon.db or postgresql://user@host/db") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if "@" in (url.host or ""):  # never echo the URL: the part read as a host holds the password's end
+            raise ValueError("an @ in the password or user name must be written %40")
         return value
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from monitor.config import ConfigError, load_settings
 from monitor.errors import CivmonError
+from monitor.store.db import display_url
 
 from conftest import PROJECT
 
@@ -198,3 +199,20 @@ def test_names_reddit_allows_are_accepted(tmp_path, name):
 def test_values_no_schedule_could_hold_are_refused(tmp_path, section, setting, value):
     found = problems(tmp_path, f"[{section}]\n{setting} = {value}\n")
     assert list(found) == [f"{section}.{setting}"], found
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://civmon:p@ss@db.example/civmon", "must be written %40"),
+        ("garbage hunter2", "not a database URL"),
+    ],
+)
+def test_a_database_url_that_cannot_be_right_is_refused_without_its_password(tmp_path, url, says):
+    found = problems(tmp_path, f'[database]\nurl = "{url}"\n')
+    assert says in found["database.url"] and "ss@" not in found["database.url"] and "hunter2" not in str(found)
+
+
+def test_a_printed_database_url_hides_the_password_wherever_it_is_given():
+    assert display_url("postgresql://u@127.0.0.1:1/db?password=QSECRET&sslmode=require") == "postgresql://u@127.0.0.1:1/db"
+    assert display_url("postgresql://u:hunter2@127.0.0.1/db") == "postgresql://u:***@127.0.0.1/db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 
 import pytest
@@ -11,7 +12,7 @@ from monitor.config import PrivacySettings
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState
-from monitor.store import schema
+from monitor.store import db, schema
 from monitor.store.db import transaction
 from monitor.store.models import Comment, ModelVersion, Score, Thread
 from monitor.store.status import community_status
@@ -264,3 +265,18 @@ def test_upgrading_to_skip_reasons_says_why_older_rows_were_not_scored(engine, p
     with engine.connect() as connection:
         reasons = connection.execute(select(Score.skip_reason).order_by(Score.comment_id)).scalars().all()
     assert reasons[0] is None and reasons[1] == "not English (language: de)" and "not kept" in reasons[2]
+
+
+def test_a_database_another_process_holds_says_so(tmp_path, monkeypatch):
+    """Not 'check the server is running': SQLite waited its busy timeout behind another writer."""
+    url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    schema.upgrade(db.make_engine(url))
+    holder = sqlite3.connect(tmp_path / "civmon.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 1)
+    try:
+        with pytest.raises(CivmonError, match="stayed locked by another process") as error:
+            db.check_connection(db.make_engine(url))
+    finally:
+        holder.close()
+    assert "other civmon command" in error.value.hint

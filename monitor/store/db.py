@@ -37,8 +37,9 @@ def normalise_url(url: str) -> URL:
 
 
 def display_url(url: str | URL) -> str:
-    """The URL as it may be printed: password hidden."""
-    return make_url(str(url) if isinstance(url, URL) else url).render_as_string(hide_password=True)
+    """The URL as it may be printed: password hidden, and the query left out (libpq takes `?password=` too)."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    return parsed.set(query={}).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, readonly: bool = False) -> Engine:
@@ -114,6 +115,12 @@ def check_connection(engine: Engine) -> None:
             connection.execute(text("SELECT 1"))
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if "database is locked" in reason:  # SQLite waited its busy timeout behind another writer
+            raise CivmonError(
+                f"the database {display_url(engine.url)} stayed locked by another process for "
+                f"{SQLITE_BUSY_TIMEOUT_S} s",
+                "wait for the other civmon command to finish (or stop it), then try again",
+            ) from None
         raise CivmonError(
             f"cannot connect to the database {display_url(engine.url)}: {reason}",
             "check [database] url (or CIVMON_DATABASE__URL) and that the database server is running and reachable",
