@@ -202,6 +202,22 @@ def test_database_from_a_newer_civmon_is_refused(engine, db_url):
         connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
     with pytest.raises(CivmonError, match="newer civmon"):
         schema.open_store(db_url)
+    with pytest.raises(CivmonError, match="newer civmon"):  # `civmon init` too: alembic's CommandError before
+        schema.upgrade(engine)
+
+
+@pytest.mark.parametrize("recorded", ["0002", None])
+def test_tables_that_are_not_what_the_schema_says_are_a_message_and_stay_as_they_were(engine, recorded):
+    """A version row edited or lost, tables kept: the migrations would create what exists ('already exists')."""
+    with engine.begin() as connection:
+        if recorded:
+            connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": recorded})
+        else:
+            connection.execute(text("DELETE FROM alembic_version"))
+    with pytest.raises(CivmonError, match="does not hold the tables its recorded schema") as caught:
+        schema.upgrade(engine)
+    assert "backup" in caught.value.hint
+    assert schema.current_revision(engine) == recorded  # nothing changed
 
 
 def test_migration_is_idempotent(engine, db_url):

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from monitor.errors import CivmonError
 from monitor.store.db import check_connection, display_url, make_engine
@@ -37,11 +38,32 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; return (before, after)."""
     before = current_revision(engine)
+    if before is not None and before not in _known_revisions():
+        raise _newer_schema(engine, before)
     config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except DBAPIError as exc:  # tables that are not what the recorded revision says (a hand edit, a mixed restore)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise CivmonError(
+            f"the database {display_url(engine.url)} does not hold the tables its recorded schema "
+            f"({before or 'none'}) says: {reason}; nothing was changed",
+            "restore it from a backup, or point [database] url at a new database and run `civmon init`",
+        ) from None
     return before, head_revision()
+
+
+def _known_revisions() -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def _newer_schema(engine: Engine, revision: str) -> CivmonError:
+    return CivmonError(
+        f"the database {display_url(engine.url)} was migrated by a newer civmon (schema {revision})",
+        "upgrade civmon to the version that wrote it",
+    )
 
 
 def require_current(engine: Engine) -> None:
@@ -52,12 +74,8 @@ def require_current(engine: Engine) -> None:
     where = display_url(engine.url)
     if current is None:
         raise CivmonError(f"the database {where} is not initialised", "run `civmon init` to create its tables")
-    known = {rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
-    if current not in known:
-        raise CivmonError(
-            f"the database {where} was migrated by a newer civmon (schema {current})",
-            "upgrade civmon to the version that wrote it",
-        )
+    if current not in _known_revisions():
+        raise _newer_schema(engine, current)
     raise CivmonError(
         f"the database {where} has schema {current}, this civmon needs {head}",
         "back the database up, then run `civmon init` to apply the migrations",
