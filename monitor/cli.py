@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,7 +185,7 @@ def demo(
     dashboard_after: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="Then start the dashboard.")
     ] = True,
-    port: Annotated[int, typer.Option(help="The dashboard's port.")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The dashboard's port.")] = 8501,
 ) -> None:
     """First run: the real pipeline on embedded defaults (SQLite here, the built-in model), then the dashboard."""
     from monitor.demo import run_demo
@@ -208,7 +209,7 @@ HostOption = Annotated[
 @app.command()
 def dashboard(
     config: ConfigOption = None,
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
     host: HostOption = "127.0.0.1",
 ) -> None:
     """Serve the Streamlit dashboard (reads the store; writes only alert acknowledgements)."""
@@ -219,6 +220,7 @@ def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
     app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     if not app_file.exists():
         raise CivmonError(f"the dashboard is not at {app_file}", "run civmon from a clone of the repository")
+    _require_free_address(host, port)
     if not _is_loopback(host):
         # Anyone who reaches the port reads every community and can acknowledge alerts.
         out.print(
@@ -245,6 +247,23 @@ def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
     ]
     # Streamlit takes this process's place, so SIGTERM and Ctrl-C reach the server itself.
     os.execve(sys.executable, command, env)
+
+
+def _require_free_address(host: str, port: int) -> None:
+    """Say now, before Streamlit starts, that the address cannot be served (its own error is a traceback)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise CivmonError(f"--host {host!r} is no address of this machine", "use 127.0.0.1 (the default)") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Tornado binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CivmonError(
+                f"cannot listen on {host} port {port}: {exc.strerror}",
+                "another program (a dashboard already running?) uses it: pass --port with another number",
+            ) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -583,6 +602,10 @@ def bench_import(
     out.print(report(lines), markup=False)
 
 
+# An error may quote a file's header or a path: its escape sequences would drive the user's terminal.
+CONTROL_CHARACTERS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != ord("\n")}
+
+
 def main() -> None:
     from monitor import logs
 
@@ -590,5 +613,6 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except CivmonError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        message = escape(str(exc).translate(CONTROL_CHARACTERS))
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
         sys.exit(2)

@@ -205,3 +205,29 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_an_error_quoting_a_name_cannot_drive_the_terminal(workdir):
+    result = civmon(workdir, "status", "--config", "\x1b[2J\x1b]0;PWNED\x07.toml")
+    assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b[2J\\x1b]0;PWNED\\x07.toml does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--port", "99999"), "Invalid value for '--port'"),
+        (("--port", "-5"), "Invalid value for '--port'"),
+        (("--host", "not a host!"), "is no address of this machine"),
+        (("--port", "{busy}"), "cannot listen on 127.0.0.1 port {busy}"),
+    ],
+)
+def test_an_address_the_dashboard_cannot_serve_is_told_before_streamlit_starts(workdir, args, says):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        args = tuple(a.format(busy=port) for a in args)
+        result = civmon(workdir, "dashboard", *args, timeout=60)
+    assert result.returncode == 2 and says.format(busy=port) in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "dashboard: http" not in result.stdout
