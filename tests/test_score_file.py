@@ -283,3 +283,50 @@ def test_csv_fields_that_are_not_text_get_a_reason_and_the_rest_are_scored(score
     target = tmp_path / "out.jsonl"
     assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 2, "not scored": 1}
     assert [r["reason"] for r in results(target)] == [None, reason, None]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "problem"),
+    [
+        (b'id,text\n1,hello\n5,"unterminated\n6,ok\n', 3, "unexpected end of data"),  # would swallow row 6
+        (b'id,text\n1,"never closed\n', 2, "unexpected end of data"),
+        (b'id,text\n1,hello\n2,"a"b\n3,ok\n', 3, "',' expected after '\"'"),
+        (b'"id,text\n1,hello\n', 1, "unexpected end of data"),  # in the header
+    ],
+)
+def test_csv_with_a_quote_left_open_is_refused_naming_the_line(scorer, tmp_path, content, line, problem):
+    source = tmp_path / "corpus.csv"
+    source.write_bytes(content)
+    target = tmp_path / "out.jsonl"
+    target.write_text("earlier results\n")
+    with pytest.raises(CivmonError, match=f"row starting at line {line}: {problem}") as caught:
+        score_file(scorer, source, "text", target)
+    assert "quote" in caught.value.hint
+    assert target.read_text() == "earlier results\n"  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("header", "positions"), [("text,text", "columns 1, 2"), ("text,id,text,text", "columns 1, 3, 4")]
+)
+def test_csv_with_the_text_column_twice_is_refused(scorer, tmp_path, header, positions):
+    source = tmp_path / "corpus.csv"
+    source.write_text(f"{header}\n{','.join(['x'] * len(header.split(',')))}\n")
+    with pytest.raises(CivmonError, match=f"columns named 'text' \\({positions}\\)"):
+        score_file(scorer, source, "text", tmp_path / "out.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a\x1b]0;PWNED\x07b", r"a\x1b]0;PWNED\x07b"),  # sets the terminal's title
+        ("\x1b[2J\x1b[H", r"\x1b[2J\x1b[H"),  # clears the screen
+        ("a\x9b31mb", r"a\x9b31mb"),  # the one-byte CSI
+        ("evil\u202etxt.exe", r"evil\u202etxt.exe"),  # bidi override
+        ("a\rb", r"a\rb"),
+    ],
+)
+def test_header_quoted_in_an_error_shows_control_characters_escaped(workdir, name, shown):
+    (workdir / "corpus.csv").write_text(f'"{name}",other\nx,y\n', newline="")
+    result = civmon(workdir, "score", "--input", "corpus.csv", "--output", "out.jsonl", timeout=60)
+    assert result.returncode == 2 and shown in result.stderr
+    assert not any(ch in result.stderr for ch in "\x1b\x07\x9b\u202e\r")

@@ -45,15 +45,34 @@ _SHORT_ROW = object()  # DictReader's filler for a row with fewer fields than th
 
 
 def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
-    reader = csv.DictReader(handle, restval=_SHORT_ROW)
-    if reader.fieldnames is None or column not in reader.fieldnames:
+    # strict: a quote left open would otherwise swallow every later line into one field, silently losing rows
+    reader = csv.DictReader(handle, restval=_SHORT_ROW, strict=True)
+    names = _read_csv(reader, lambda: reader.fieldnames) or []
+    if column not in names:
         raise CivmonError(
-            f"the CSV file has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
+            f"the CSV file has no column {column!r} (columns: {', '.join(map(repr, names))})",
             "pass the name of the column holding the text with --text-column",
         )
-    for record in reader:
+    if names.count(column) > 1:
+        positions = ", ".join(str(i) for i, name in enumerate(names, 1) if name == column)
+        raise CivmonError(
+            f"the CSV file has {names.count(column)} columns named {column!r} (columns {positions})",
+            "rename all but the one holding the text, or pass another column with --text-column",
+        )
+    while (record := _read_csv(reader, lambda: next(reader, None))) is not None:
         value = record[column]
         yield Row(None, f"no {column!r} field (the row is short)") if value is _SHORT_ROW else _checked(value)
+
+
+def _read_csv(reader: csv.DictReader, read: Callable[[], Any]) -> Any:  # type: ignore[type-arg]
+    """What `read` reads; a malformed row is an error naming its first line (the reader's count is of rows done)."""
+    try:
+        return read()
+    except csv.Error as exc:
+        raise CivmonError(
+            f"the CSV file is malformed in the row starting at line {reader.line_num + 1}: {exc}",
+            'an unterminated or stray quote (") is the usual cause: fix the file, or export it again',
+        ) from None
 
 
 def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
