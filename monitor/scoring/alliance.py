@@ -25,7 +25,7 @@ from scipy.special import expit
 
 from monitor.scoring.base import files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
-from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION
+from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION, Window
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "alliance-minilm"
@@ -59,6 +59,7 @@ class AllianceScorer:
         self.dimensions = tuple(self.card.dimensions)
         self.thresholds = {d: c.threshold for d, c in self.card.dimensions.items()}
         self.chunk_words = CHUNK_WORDS * self.card.max_length // CHUNK_TOKENS
+        self.window = Window(self.card.max_length - self.tokenizer.num_special_tokens_to_add(), self._spans)
         self._scale = np.array([c.scale for c in self.card.dimensions.values()], dtype=np.float32)
         self._shift = np.array([c.shift for c in self.card.dimensions.values()], dtype=np.float32)
         self._run = self._onnx_runner(folder) if self.runtime == "onnx-int8" else self._torch_runner()
@@ -72,6 +73,10 @@ class AllianceScorer:
             for t, row in zip(unique, probabilities, strict=True)
         }
         return [by_text[t] for t in texts]
+
+    def _spans(self, words: list[str]) -> list[list[tuple[int, int]]]:
+        counted = self.tokenizer(words, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return counted["offset_mapping"]  # verbose=False: a word longer than the window is expected here
 
     def _probabilities(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self.dimensions)), dtype=np.float32)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.scoring.base import POSITIVE, Scorer, alliance_index
-from monitor.scoring.text import prepare
+from monitor.scoring.text import Window, prepare
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ def combine(chunks: list[dict[str, float]]) -> dict[str, float]:
 
 
 def score_texts(scorer: Scorer, texts: Sequence[str | None]) -> list[Result]:
-    prepared = [prepare(text, scorer.chunk_words) for text in texts]
+    # a scorer that says how its tokenizer cuts text gets chunks its window holds whole, however the text is made
+    window: Window | None = getattr(scorer, "window", None)
+    prepared = [prepare(text, scorer.chunk_words, window) for text in texts]
     flat = [chunk for p in prepared for chunk in p.chunks]
     chunk_scores = iter(scorer.score(flat) if flat else [])
     results = []

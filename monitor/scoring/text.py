@@ -14,7 +14,9 @@
 - URLs become "link" and user mentions "@user": neither says anything about tone,
   and both would otherwise eat the model's word budget.
 - Long comments are split into chunks of whole sentences; the scorer takes the worst
-  chunk for hostility and the average for the rest.
+  chunk for hostility and the average for the rest. Given the model's window, chunks are
+  sized in its tokenizer's word pieces too, and a "word" of hundreds of pieces (a run of
+  tags or dashes) is cut, so nothing can push the rest of a text past what the model reads.
 - Empty, [deleted] and [removed] texts, text in a language other than English, text that
   is not valid Unicode (lone surrogates, NUL characters) and texts longer than
   MAX_CHARACTERS are not scored: they carry a reason instead.
@@ -25,17 +27,20 @@ differently are never mixed under one version.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 from markdown_it import MarkdownIt
 
-PREPARATION = "text2"  # text1: before HTML-as-text, spoilers, image text and Unicode folding
-CHUNK_WORDS = 90  # about 120 word pieces: inside a 128-token window
+# text1: before HTML-as-text, spoilers, image text, Unicode folding and chunks sized in word pieces
+PREPARATION = "text2"
+CHUNK_WORDS = 90  # about 120 word pieces of ordinary text: inside a 128-token window
 CHUNK_TOKENS = 128
 MIN_WORDS_FOR_LANGUAGE = 3
 LANGUAGE_CONFIDENCE = 0.6
@@ -57,6 +62,17 @@ class Prepared:
     chunks: tuple[str, ...]  # empty when the text is not scored
     language: str | None = None
     skip_reason: str | None = None
+
+
+Spans = Callable[[list[str]], list[list[tuple[int, int]]]]  # per word, where each of its word pieces lies in it
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a model reads whole: at most `pieces` word pieces, as its tokenizer cuts them (`spans`)."""
+
+    pieces: int
+    spans: Spans
 
 
 @cache
@@ -156,22 +172,64 @@ def normalise(text: str) -> str:
     return SPACES.sub(" ", text).strip()
 
 
-def chunk(text: str, words: int = CHUNK_WORDS) -> tuple[str, ...]:
-    """Whole sentences packed into chunks of at most `words` words (a longer sentence is cut)."""
+def chunk(text: str, words: int = CHUNK_WORDS, window: Window | None = None) -> tuple[str, ...]:
+    """Whole sentences packed into chunks of at most `words` words and, given a window, at most its word pieces:
+    a long sentence is cut, and so is a word of more pieces than the window holds ("<br>" a hundred times), so
+    that no part of the text falls past what the model reads."""
+    if window and len(text) <= window.pieces:
+        window = None  # every word piece covers a character at least: this text fits, no need to count
+    budget = window.pieces if window else math.inf
     chunks: list[str] = []
     current: list[str] = []
+    used = 0
     for sentence in SENTENCE_END.split(text.replace("\n", " ")):
-        tokens = sentence.split()
-        while len(tokens) > words:  # a run-on "sentence": cut it
-            chunks.append(" ".join(tokens[:words]))
-            tokens = tokens[words:]
-        if current and len(current) + len(tokens) > words:
+        tokens = _sized(sentence.split(), window)
+        while (n := _fitting(tokens, words, budget)) < len(tokens):  # a run-on "sentence": cut it
+            chunks.append(" ".join(w for w, _ in tokens[:n]))
+            tokens = tokens[n:]
+        size = sum(pieces for _, pieces in tokens)
+        if current and (len(current) + len(tokens) > words or used + size > budget):
             chunks.append(" ".join(current))
-            current = []
-        current += tokens
+            current, used = [], 0
+        current += [w for w, _ in tokens]
+        used += size
     if current:
         chunks.append(" ".join(current))
     return tuple(chunks)
+
+
+def _fitting(tokens: list[tuple[str, int]], words: int, budget: float) -> int:
+    """How many of the leading (word, pieces) fit in one chunk."""
+    used = 0
+    for n, (_, pieces) in enumerate(tokens[:words]):
+        used += pieces
+        if used > budget:
+            return n
+    return min(len(tokens), words)
+
+
+def _sized(words: list[str], window: Window | None) -> list[tuple[str, int]]:
+    """Each word with its count of word pieces (0 with no window), a word too long for the window cut in parts."""
+    if window is None or not words:
+        return [(w, 0) for w in words]
+    return [part for word, spans in zip(words, window.spans(words), strict=True) for part in _cut(word, spans, window)]
+
+
+def _cut(word: str, spans: list[tuple[int, int]], window: Window) -> list[tuple[str, int]]:
+    """A word in parts of at most the window's pieces, cut between pieces, where possible beside punctuation: the
+    tokenizer splits there anyway, so each part is cut into the same pieces on its own."""
+    parts = []
+    while len(spans) > window.pieces:
+        cut = max((i for i in range(1, window.pieces + 1) if _splits(word, spans[i][0])), default=window.pieces)
+        start = spans[cut][0]
+        parts.append((word[:start], cut))
+        word, spans = word[start:], [(a - start, b - start) for a, b in spans[cut:]]
+    parts.append((word, len(spans)))
+    return parts
+
+
+def _splits(word: str, at: int) -> bool:
+    return not (word[at - 1].isalnum() and word[at].isalnum())
 
 
 def language(text: str) -> str | None:
@@ -182,7 +240,7 @@ def language(text: str) -> str | None:
     return code if probability >= LANGUAGE_CONFIDENCE else None
 
 
-def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS) -> Prepared:
+def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS, window: Window | None = None) -> Prepared:
     if raw is None or not raw.strip():
         return Prepared((), skip_reason="empty")
     if INVALID.search(raw):
@@ -197,4 +255,5 @@ def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS) -> Prepared:
     lang = language(text)
     if lang not in (None, "en"):
         return Prepared((), language=lang, skip_reason=f"not English (language: {lang})")
-    return Prepared(chunk(text, chunk_words), language=lang)  # None: too short or unclear to tell; scored as English
+    # lang None: too short or unclear to tell; scored as English
+    return Prepared(chunk(text, chunk_words, window), language=lang)
