@@ -445,8 +445,8 @@ def export(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")],
     config: ConfigOption = None,
     community: Annotated[list[str] | None, typer.Option(help="Only these communities (repeatable).")] = None,
-    since: Annotated[datetime | None, typer.Option(help="From this UTC date (inclusive).")] = None,
-    until: Annotated[datetime | None, typer.Option(help="Up to this UTC date (exclusive).")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date or time, UTC (inclusive): 2023-05-01.")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date or time, UTC (exclusive).")] = None,
     file_format: Annotated[list[str] | None, typer.Option("--format", help="csv and/or parquet.")] = None,
     model_version: Annotated[str | None, typer.Option(help="Scores of this model version (default: newest).")] = None,
     drop_ids: Annotated[
@@ -454,7 +454,7 @@ def export(
     ] = False,
 ) -> None:
     """Export comment-level scores and rollups to CSV and Parquet, with a data dictionary."""
-    from monitor.metrics.export import Filters
+    from monitor.metrics.export import Filters, moment
     from monitor.metrics.export import export as write_export
     from monitor.metrics.job import current_version
 
@@ -467,8 +467,7 @@ def export(
         version = model_version or current_version(session)
     if version is None:
         raise CivmonError("nothing is scored yet, so there is nothing to export", "run `civmon score` first")
-    epoch = lambda d: int(d.replace(tzinfo=UTC).timestamp()) if d else None  # noqa: E731
-    filters = Filters(version, community or (), epoch(since), epoch(until))
+    filters = Filters(version, community or (), moment("--since", since), moment("--until", until))
     with out.status("exporting..."):
         paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies, drop_ids)
     for path in paths:

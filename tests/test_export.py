@@ -189,6 +189,10 @@ def test_an_export_to_keep_says_which_columns_re_identify(engine, db_url, tmp_pa
     assert "--drop-ids" in dictionary
 
 
+# small numbers (once read as seconds after 1970: no filter at all), milliseconds, words, impossible dates
+NOT_MOMENTS = ["-1", "0", "20", "202311", "1700438400000", "yesterday", "2023-13-01", "2023-11-20T25:00", ""]
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
@@ -199,6 +203,10 @@ def test_an_export_to_keep_says_which_columns_re_identify(engine, db_url, tmp_pa
         (["--model-version", "nosuch"], ["model version nosuch scored no comment", f"versions with scores: {MODEL}"]),
         (["--since", "2030-01-01"], ["no comments in the period", "run from 2023-11-20 00:00 UTC to 2023-11-21"]),
         (["--until", "2020-01-01"], ["no comments in the period", "run from 2023-11-20"]),
+        (["--since", "2020", "--until", "2019"], ["--since 2020-01-01 00:00 UTC is not before --until 2019-01-01"]),
+        (["--since", "2024"], ["no comments in the period"]),
+        *((["--since", bad], [f"--since '{bad}' is not a date or time", "epoch seconds"]) for bad in NOT_MOMENTS),
+        (["--until", "-1"], ["--until '-1' is not a date or time"]),
     ],
 )
 def test_filters_that_match_nothing_are_refused_with_what_exists(engine, db_url, tmp_path, args, said):
@@ -291,3 +299,17 @@ def test_export_files_are_private(engine, db_url, tmp_path, drop_ids):
     assert files == dict.fromkeys(
         ["comments.csv", "comments.parquet", "rollups.csv", "rollups.parquet", "DATA_DICTIONARY.md"], 0o600
     )
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["2023-11-21", "2023-11-21T00:00", "2023-11-21 00:00:00", "2023-11-21T00:00Z", "2023-11-21T02:00+02:00",
+     "2023-11-20T19:00-05:00", str(MONDAY + DAY)],
+)  # fmt: skip
+def test_since_and_until_read_dates_times_offsets_years_and_epoch_seconds(engine, db_url, tmp_path, since):
+    """The seeded comments are hourly from Monday 00:00 UTC: every spelling of Tuesday 00:00 UTC keeps the last 24."""
+    seeded(engine)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "day", "--since", since, "--until", "2024")
+    assert result.returncode == 0, result.stderr
+    rows = comments_csv(tmp_path / "day")
+    assert len(rows) == 24 and min(int(r["created_utc"]) for r in rows) == MONDAY + DAY

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -153,6 +154,30 @@ def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
     if filters.until is not None:
         bounds.append(column < filters.until)  # type: ignore[operator]
     return bounds
+
+
+YEAR = re.compile(r"[0-9]{4}")
+# 2001-09-09 to 5138: a shorter number is more likely a slip than a time, a longer one milliseconds
+EPOCH_SECONDS = re.compile(r"[0-9]{10,11}")
+MOMENTS = (
+    "give an ISO date (2023-05-01) or time (2023-05-01T12:00, UTC unless it names an offset such as +02:00), "
+    "a year (2023: its first moment) or epoch seconds (10 or 11 digits)"
+)
+
+
+def moment(option: str, text: str | None) -> int | None:
+    """--since/--until as epoch seconds (None: not given). A bare small number is refused, not read as seconds
+    after 1970, which would filter nothing without a word."""
+    if text is None:
+        return None
+    text = text.strip()
+    if EPOCH_SECONDS.fullmatch(text):
+        return int(text)
+    try:
+        when = datetime(int(text), 1, 1) if YEAR.fullmatch(text) else datetime.fromisoformat(text)
+    except ValueError:
+        raise CivmonError(f"{option} {text!r} is not a date or time", MOMENTS) from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
 def _time(epoch: int) -> str:
