@@ -35,13 +35,16 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 # An invisible word joiner after ":" and "@" and before "." leaves none of those patterns in the text.
 _TEXT_PATTERNS = re.compile(r"(?<=[:@])|(?=\.)")
 WORD_JOINER = "\u2060"
+# Bidirectional embeddings, overrides, isolates and marks: a title with U+202E shows its text reversed ("gnp.exe"
+# reads as "exe.png") and runs on into what follows it, so they are dropped.
+BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
 def plain(text: object) -> str:
     """Text from the internet or a user (titles, names, pseudonyms, error texts) as Markdown that shows exactly
     that text, on one line: the one way such text reaches any Markdown element (markdown, title, caption, metric,
     error, help)."""
-    one_line = " ".join(str(text).split())
+    one_line = " ".join(str(text).translate(BIDI_CONTROLS).split())
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _TEXT_PATTERNS.sub(WORD_JOINER, one_line))
 
 
