@@ -8,6 +8,8 @@ from sqlalchemy import select, update
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
 from monitor.records import CommentRecord, ThreadRecord
+from monitor.scoring.alliance import AllianceScorer
+from monitor.scoring.pending import score_pending
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Score, Thread
 from monitor.store.retention import purge
@@ -64,6 +66,27 @@ def test_retention_purges_what_was_kept_before_bodies_were_dropped(engine):
     threads, comments, titles = bodies(engine)
     assert threads == {"t1": None} and titles == {"title t1"}
     assert comments == {"c0": None, "c1": "text of c1", "c2": "text of c2"}  # those two wait for scoring
+
+
+def test_scoring_purges_what_was_kept_before_bodies_were_dropped(engine, untrained_model):
+    """`civmon score` after `keep_bodies = false`: comments it scored before keep no text, though none is pending
+    (the retention job, which purged them till now, may run only days later)."""
+    seed_scored(engine)
+    scorer = AllianceScorer(untrained_model, device="cpu", runtime="torch")
+    score_pending(engine, scorer, KEPT)
+    assert bodies(engine)[1] == {"c0": "text of c0", "c1": "text of c1", "c2": "text of c2"}
+    summary = score_pending(engine, scorer, NOT_KEPT)
+    assert summary.scored == 0  # nothing was pending: the purge is not scoring's side effect
+    threads, comments, titles = bodies(engine)
+    assert threads == {"t1": None} and titles == {"title t1"}
+    assert comments == {"c0": None, "c1": None, "c2": None}
+
+
+def test_scoring_leaves_the_text_a_new_model_has_yet_to_score(engine, untrained_model):
+    """c0 and c2 were scored by an older model only: the new one still needs their text (c0 it scores now)."""
+    seed_scored(engine)
+    score_pending(engine, AllianceScorer(untrained_model, device="cpu", runtime="torch"), NOT_KEPT, limit=1)
+    assert bodies(engine)[1] == {"c0": None, "c1": "text of c1", "c2": "text of c2"}
 
 
 @pytest.mark.parametrize("days", [None, 1, 2])  # a comment exactly `days` old is not past them yet

@@ -19,6 +19,7 @@ from monitor.scoring.results import Result, score_texts
 from monitor.stopping import stop_requested
 from monitor.store.db import transaction
 from monitor.store.models import SKIP_REASON_LENGTH, Comment, ModelVersion, Score
+from monitor.store.retention import purge_unneeded_bodies
 from monitor.store.upsert import dialect_insert
 
 BATCH = 256
@@ -68,6 +69,8 @@ def score_pending(
     summary = ScoreSummary(scorer.version)
     with transaction(engine) as session:
         register(session, scorer)
+        if not privacy.keep_bodies:  # bodies kept before the setting changed go now, not at the next retention run
+            purge_unneeded_bodies(session, scorer.version)
         total = min(count_pending(session, scorer.version), limit or 2**62)
     after = 0
     while (left := total - summary.scored - summary.skipped.total()) > 0 and not stop_requested():

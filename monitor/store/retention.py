@@ -3,7 +3,7 @@ pseudonyms stay, so trends remain while the text is gone. Old run-log rows are t
 
 With `keep_bodies = false` the store keeps no text once it is not needed: thread bodies are
 not stored at all and comment bodies go when scored. This job also purges what was stored
-before the setting changed: every thread body, and the bodies of comments already scored.
+before the setting changed: every thread body, and the bodies of comments already scored (as does each scoring run).
 Titles stay either way: a thread is shown by its title."""
 
 from __future__ import annotations
@@ -29,15 +29,24 @@ def purge(engine: Engine, privacy: PrivacySettings, now: int | None = None) -> t
             cutoff = now - privacy.retention_days * 86_400
             purged += _purge_bodies(session, Comment.created_utc < cutoff, Thread.created_utc < cutoff)
         if not privacy.keep_bodies:
-            # an unscored or stale comment keeps its text until scoring, which drops it then
-            scored = exists().where(Score.comment_id == Comment.id, Score.stale.is_(False))
-            purged += _purge_bodies(session, scored, true())
+            purged += purge_unneeded_bodies(session)
         trimmed = session.execute(
             delete(CollectionRun)
             .where(CollectionRun.started_utc < now - RUN_LOG_DAYS * 86_400)
             .execution_options(preserve_rowcount=True)
         ).rowcount
     return purged, trimmed
+
+
+def purge_unneeded_bodies(session: Session, model_version: str | None = None) -> int:
+    """With `keep_bodies = false`: every thread body, and the bodies of comments scored (by `model_version`, or by
+    any); the number of comments. An unscored or stale comment keeps its text until scoring, which drops it then.
+    `civmon score` runs this for its own model, so switching the setting on takes effect at the next scoring, and
+    a comment only an older model scored keeps its text for the new one."""
+    scored = exists().where(Score.comment_id == Comment.id, Score.stale.is_(False))
+    if model_version is not None:
+        scored = scored.where(Score.model_version == model_version)
+    return _purge_bodies(session, scored, true())
 
 
 def _purge_bodies(session: Session, comments: ColumnElement[bool], threads: ColumnElement[bool]) -> int:
