@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pytest
@@ -154,6 +155,7 @@ def test_text_with_nothing_visible_is_not_scored(text):
 PLAIN = re.compile(r"[\w ,.'!?;:()\"-]+")  # no Markdown or entities of its own for a disguise to collide with
 CYRILLIC = str.maketrans("aceopxyisjABCEHKMOPTX", "асеорхуіѕјАВСЕНКМОРТХ")
 GREEK = str.maketrans("aoivpuABEHIKMNOPTXYZ", "αοινρυΑΒΕΗΙΚΜΝΟΡΤΧΥΖ")
+SMALL_CAPITALS = str.maketrans("abcdefghijklmnopqrstuvwyz", "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ")
 DISGUISES = {
     "Cyrillic": lambda t: t.translate(CYRILLIC),
     "Greek": lambda t: t.translate(GREEK),
@@ -162,6 +164,11 @@ DISGUISES = {
     "combining": lambda t: _every_letter(t, "\u0336"),
     "entities": lambda t: re.sub(r"\b([A-Za-z])", lambda m: f"&#x{ord(m.group(1)):x};", t),
     "Markdown split": lambda t: re.sub(r"\b(\w)(\w)(\w\w+)", r"\1**\2**\3", t),
+    "dot below": lambda t: "".join(ch + "\u0323" for ch in t),  # NFKC composes most: ạ, ṛ, ẹ (not English: kab)
+    "acute": lambda t: "".join(ch + "\u0301" for ch in t),  # (not English: yo)
+    "small capitals": lambda t: t.translate(SMALL_CAPITALS),
+    "Hangul filler spaces": lambda t: t.replace(" ", "\u3164"),
+    "Braille blank spaces": lambda t: t.replace(" ", "\u2800"),
     "spoiler": lambda t: f">!{t}!<",
     "code block": lambda t: f"```\n{t}\n```",
 }
@@ -199,7 +206,10 @@ def _hostility(scorer, texts):
 @pytest.mark.parametrize("disguise", DISGUISES)
 def test_disguised_real_hostile_comments_score_as_the_plain_ones(hostile_comments, disguise):
     """Measured on these 44 comments (mean hostility 0.79) before folding: Cyrillic 0.06, fullwidth 0.02, Greek
-    0.02 (14 not scored, taken for Greek), a spoiler none scored. Folded, each gives the plain text back: same scores.
+    0.02 (14 not scored, taken for Greek), a spoiler none scored; combining marks on every character that compose
+    (dot below, acute) none scored (taken for Kabyle, Yoruba), small capitals and Hangul fillers for spaces under
+    0.05 (0.97 for "you are a stupid worthless idiot": 0.011, 0.014). Folded, each gives the plain text back:
+    same scores.
     (Zero-width and combining marks never moved this model, whose tokenizer drops them; other models' may not.)"""
     scorer, comments, plain = hostile_comments
     disguised = _hostility(scorer, [DISGUISES[disguise](t) for t in comments])
@@ -250,3 +260,22 @@ def test_ordinary_text_chunks_as_by_words(shipped):
     sentence = "This is one sentence of eight words here."
     for text in [sentence, " ".join([sentence] * 40), "word " * 1000]:
         assert prepare(text, shipped.chunk_words, shipped.window).chunks == chunk(text)
+
+
+@pytest.mark.parametrize("blank", ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u3164\u2800\u3164"])
+def test_blank_looking_characters_are_spaces(blank):
+    assert prepare(blank.join(HOSTILE.split())).chunks == prepare(HOSTILE).chunks
+    assert prepare(blank * 3).chunks == ()
+
+
+@pytest.mark.parametrize("mark", ["\u0323", "\u0301", "\u0300", "\u0308", "\u0331"])
+def test_a_mark_on_every_character_is_no_language(mark):
+    """Measured: taken for Kabyle (dot below), Yoruba (acute), so never scored. A one-letter word keeps its
+    accent (French à, Spanish ó), which this model's tokenizer strips as it does every accent."""
+    prepared = prepare("".join(ch + mark for ch in BLUNT))
+    assert prepared.skip_reason is None
+    assert prepared.chunks[0].replace(unicodedata.normalize("NFC", "a" + mark), "a") == BLUNT
+
+
+def test_accents_of_real_words_stay():
+    assert fold("été, où, à, ça, người ở đây, Ölçü") == "été, où, à, ça, người ở đây, Ölçü"

@@ -5,10 +5,13 @@
   still read), and HTML as the literal text it is on Reddit, which does not render it.
 - Text is folded to the letters a reader sees, so hostility cannot hide behind Unicode:
   compatibility forms (fullwidth, mathematical letters) by NFKC; invisible characters
-  (zero-width, soft hyphen, bidi controls) dropped; combining marks left on Latin letters
-  once NFKC has composed the accented ones (é) dropped; and Cyrillic, Greek and other
-  look-alike letters in Latin words read as the Latin letters they imitate (Unicode's
-  confusables data, from the confusable-homoglyphs package).
+  (zero-width, soft hyphen, bidi controls) dropped; blank-looking letters (Hangul fillers,
+  the blank Braille pattern) read as spaces; combining marks left on Latin letters once NFKC
+  has composed the accented ones (é), or on punctuation, dropped, and all marks of a Latin
+  word whose every letter carries one (ýóú); Latin small capitals (ʏᴏᴜ) read as their
+  letters; and Cyrillic, Greek and other look-alike letters in Latin words read as the Latin
+  letters they imitate (Unicode's confusables data, from the confusable-homoglyphs package).
+  Upside-down text (ʎon) is not folded: no maintained mapping exists.
 - Quoted text (`> ...`, usually the parent being answered) is dropped: quoting a
   hostile comment does not make the reply hostile.
 - URLs become "link" and user mentions "@user": neither says anything about tone,
@@ -55,6 +58,9 @@ SPOILER = re.compile(r">!(.+?)!<", re.DOTALL)  # Reddit's spoiler; at a line's s
 WORD = re.compile(r"\w+")
 INVALID = re.compile(r"[\x00\ud800-\udfff]")  # NUL, lone surrogates: no text a person wrote (and fatal to tokenizers)
 KEPT_CONTROLS = "\n\t"
+SMALL_CAPITAL = re.compile(r"LATIN LETTER SMALL CAPITAL [A-Z]")
+# letters and symbols that show as nothing (Hangul fillers, the blank Braille pattern): read as the spaces they look
+BLANKS = dict.fromkeys(map(ord, "\u115f\u1160\u3164\uffa0\u2800"), " ")
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,13 @@ def _lookalikes() -> dict[int, str]:
             table[char] = latin[0]
     # the data gives capital look-alikes of I the prototype of I, l and 1: "l". A capital mapped to a small letter
     # takes the capital of its own small letter's look-alike instead (Greek Ι -> I, as ι -> i)
-    return {ord(c): _capital(c, t, table) for c, t in table.items()}
+    return {ord(c): _capital(c, t, table) for c, t in table.items()} | _small_capitals()
+
+
+def _small_capitals() -> dict[int, str]:
+    """Latin small capitals (ʏᴏᴜ), phonetic letters no English word is spelt with, as the letters they are."""
+    names = (unicodedata.name(chr(code), "") for code in range(0x20000))
+    return {ord(unicodedata.lookup(n)): n[-1].lower() for n in names if SMALL_CAPITAL.fullmatch(n)}
 
 
 def _capital(char: str, latin: str, table: dict[str, str]) -> str:
@@ -151,19 +163,40 @@ def fold(text: str) -> str:
     folded away ("ｆｕ<zero-width space>сk", with a Cyrillic с, -> "fuck")."""
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text.translate(BLANKS))
     text = "".join(ch for ch in text if ch in KEPT_CONTROLS or unicodedata.category(ch) not in ("Cf", "Cc"))
     return _without_stray_marks(WORD.sub(_fold_word, text))
 
 
+@cache
+def _marked_word() -> re.Pattern[str]:
+    """A run of letters and the combining marks on them, or marks on no letter or digit (a space, a full stop)."""
+    marks = "".join(chr(c) for c in (*range(0x20000), *range(0xE0000, 0xE1000)) if _is_mark(chr(c)))
+    return re.compile(f"(?:[^\\W\\d_][{re.escape(marks)}]*)+|(?<!\\w)[{re.escape(marks)}]+")
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Mn", "Me")
+
+
 def _without_stray_marks(text: str) -> str:
-    """Marks left on a Latin letter once NFKC composed what it could (é stays): strikethrough, "zalgo"."""
-    kept: list[str] = []
-    for ch in text:
-        stray = unicodedata.category(ch) in ("Mn", "Me") and kept and unicodedata.name(kept[-1], "").startswith("LATIN")
-        if not stray:
-            kept.append(ch)
-    return "".join(kept)
+    """Marks left on a Latin letter once NFKC composed what it could (é stays) or on punctuation: strikethrough,
+    "zalgo"; and in a Latin word whose every letter carries one (ýóú, ỵọụ: no language is spelt so), all its marks."""
+    return _marked_word().sub(_unmarked, text)
+
+
+def _unmarked(match: re.Match[str]) -> str:
+    word = match.group()
+    if _is_mark(word[0]):
+        return ""
+    letters = re.findall(r"[^\W\d_]\W*", word)  # each letter with the marks after it
+    if len(letters) > 1 and all(_latin(g[0]) and len(unicodedata.normalize("NFD", g)) > 1 for g in letters):
+        return "".join(ch for ch in unicodedata.normalize("NFD", word) if not _is_mark(ch))
+    return "".join(g[0] + ("" if _latin(g[0]) else g[1:]) for g in letters)
+
+
+def _latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN")
 
 
 def normalise(text: str) -> str:
