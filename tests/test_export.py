@@ -313,3 +313,12 @@ def test_since_and_until_read_dates_times_offsets_years_and_epoch_seconds(engine
     assert result.returncode == 0, result.stderr
     rows = comments_csv(tmp_path / "day")
     assert len(rows) == 24 and min(int(r["created_utc"]) for r in rows) == MONDAY + DAY
+
+
+@pytest.mark.parametrize("community", ["seeded", "SEEDED", "reddit/Seeded", "Reddit/seeded"])
+def test_community_filter_ignores_case(engine, db_url, tmp_path, community):
+    """Reddit's names are case-insensitive, as the store finds them: --community finds r/seeded in any case."""
+    seeded(engine)
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--community", community, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert {r["community"] for r in comments_csv(tmp_path / "out")} == {"reddit/seeded"}

@@ -144,7 +144,8 @@ def comment_columns(with_bodies: bool, drop_ids: bool) -> list[str]:
 def _community_filter(filters: Filters) -> list:  # type: ignore[type-arg]
     if not filters.communities:
         return []
-    return [Community.key.in_(filters.communities) | Community.name.in_(filters.communities)]
+    wanted = [c.lower() for c in filters.communities]  # Reddit's names are case-insensitive, as the store finds them
+    return [func.lower(Community.key).in_(wanted) | func.lower(Community.name).in_(wanted)]
 
 
 def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
@@ -192,7 +193,8 @@ def check_filters(session: Session, filters: Filters) -> None:
             "--since is the first moment included, --until the first left out: swap them",
         )
     stored = session.execute(select(Community.key, Community.name).order_by(Community.key)).all()
-    if unknown := [c for c in filters.communities if not any(c in row for row in stored)]:
+    names = {n.lower() for row in stored for n in row}
+    if unknown := [c for c in filters.communities if c.lower() not in names]:
         raise CivmonError(
             f"no community {', '.join(unknown)} in the store",
             f"stored communities: {', '.join(key for key, _ in stored) or 'none'}; "
