@@ -269,7 +269,7 @@ def parse_line(line: bytes) -> DumpComment | DumpSubmission:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(f"not JSON ({exc.msg}, column {exc.colno})") from None
     except (ValueError, RecursionError):  # a number of over 4,300 digits; arrays nested thousands deep
         raise ValueError("not JSON that can be read (a number too long or nesting too deep)") from None
     if not isinstance(obj, dict):
