@@ -18,12 +18,14 @@ from sqlalchemy import Engine, select
 from monitor.config import CommunitySettings, ModelSettings, Settings, load_settings
 from monitor.metrics.job import run_metrics
 from monitor.privacy import load_pseudonymiser
+from monitor.records import CommunityRef
 from monitor.scoring.base import Scorer
 from monitor.sources.collect import collect_community
 from monitor.store.db import make_engine, transaction
-from monitor.store.models import CollectionRun, Community, RunStatus
+from monitor.store.models import CollectionRun, RunStatus
 from monitor.store.retention import purge
 from monitor.store.runs import RunCounts, recorded_run
+from monitor.store.upsert import ensure_community
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 6 * 3600
@@ -58,13 +60,12 @@ def interval_s(settings: Settings, community: CommunitySettings) -> float:
 
 def backing_off(engine: Engine, community: CommunitySettings, interval: float, now: float) -> bool:
     """After consecutive failures, wait interval x 2^(failures - 1) (at most 6 h) before trying again."""
+    community_id = ensure_community(engine, CommunityRef(community.platform, community.name))  # in any case
     with transaction(engine) as session:
         runs = session.execute(
             select(CollectionRun.status, CollectionRun.started_utc)
-            .join(Community, Community.id == CollectionRun.community_id)
             .where(
-                Community.platform == community.platform,
-                Community.name == community.name,
+                CollectionRun.community_id == community_id,
                 CollectionRun.job == "collect",
                 CollectionRun.status != RunStatus.RUNNING,
             )

@@ -14,10 +14,14 @@ import pytest
 import tomli_w
 from sqlalchemy import func, select, text
 
+from monitor.config import CommunitySettings
+from monitor.jobs import backing_off
+from monitor.records import CommunityRef
 from monitor.replay import ReplayServer
 from monitor.store import lease
-from monitor.store.db import make_engine
-from monitor.store.models import CollectionRun, Comment, Lease, Rollup, Score
+from monitor.store.db import make_engine, transaction
+from monitor.store.models import CollectionRun, Comment, Lease, Rollup, RunStatus, Score
+from monitor.store.upsert import ensure_community
 
 from conftest import CIVMON, civmon, command_env
 from recordings import LARGE_THREAD, recorded, require_cassettes
@@ -191,3 +195,17 @@ def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplo
     engine.dispose()
     assert error is not None and "the rollups broke" in error
     assert inspect.signature(jobs.metrics_job).parameters.keys() == {"config"}  # what the scheduler passes
+
+
+def test_a_failing_community_backs_off_whatever_the_case_its_name_is_stored_in(engine):
+    """A dump stored r/askhistorians before the collector's AskHistorians ran: one community, one back-off."""
+    stored = ensure_community(engine, CommunityRef("reddit", "askhistorians"))
+    configured = CommunitySettings(platform="reddit", name="AskHistorians")
+    with transaction(engine) as session:
+        session.add_all(
+            CollectionRun(job="collect", community_id=stored, started_utc=1_000 * i, status=RunStatus.FAILED)
+            for i in range(1, 4)
+        )
+    # three failures in a row: wait 4 intervals after the last one (3,000 s)
+    assert backing_off(engine, configured, interval=60, now=3_000 + 239)
+    assert not backing_off(engine, configured, interval=60, now=3_000 + 241)
