@@ -279,3 +279,34 @@ def test_a_mark_on_every_character_is_no_language(mark):
 
 def test_accents_of_real_words_stay():
     assert fold("été, où, à, ça, người ở đây, Ölçü") == "été, où, à, ça, người ở đây, Ölçü"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lorem ipsum " * 100 + BLUNT,  # measured: not scored, "not English (language: la)"
+        BLUNT + " lorem ipsum" * 100,
+        "lorem ipsum " * 50 + BLUNT + " lorem ipsum" * 50,
+        "Das ist wirklich eine sehr schlechte Idee, und das weißt du auch. " * 10 + BLUNT,
+        "Je pense que c'est une très mauvaise idée et tu le sais bien, mon ami. " * 10 + BLUNT,
+    ],
+)
+def test_english_hostility_behind_foreign_padding_is_scored(shipped, text):
+    """Only the English stretch is scored: measured 0.97, as the insult alone."""
+    prepared = prepare(text, shipped.chunk_words, shipped.window)
+    assert prepared.language == "en" and BLUNT in " ".join(prepared.chunks)
+    assert _hostility(shipped, [text])[0] >= shipped.thresholds["hostility"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Je pense que c'est une très mauvaise idée et tu le sais bien, mon ami. Merci quand même pour la réponse.",
+        "Esto es una idea muy mala y lo sabes. No sé por qué lo haces siempre así, de verdad. " * 5,
+        "Das ist wirklich eine sehr schlechte Idee, und das weißt du auch. " * 8,
+        "lorem ipsum dolor sit amet " * 40,
+    ],
+)
+def test_long_foreign_text_without_english_is_not_scored(text):
+    prepared = prepare(text)
+    assert prepared.chunks == () and "not English" in prepared.skip_reason

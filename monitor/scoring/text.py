@@ -20,6 +20,8 @@
   chunk for hostility and the average for the rest. Given the model's window, chunks are
   sized in its tokenizer's word pieces too, and a "word" of hundreds of pieces (a run of
   tags or dashes) is cut, so nothing can push the rest of a text past what the model reads.
+- A text in another language is scored on its English stretches only (an insult behind
+  padding in Latin is read), and not at all when it has none.
 - Empty, [deleted] and [removed] texts, text in a language other than English, text that
   is not valid Unicode (lone surrogates, NUL characters) and texts longer than
   MAX_CHARACTERS are not scored: they carry a reason instead.
@@ -38,6 +40,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from itertools import groupby
 
 from markdown_it import MarkdownIt
 
@@ -46,6 +49,7 @@ PREPARATION = "text2"
 CHUNK_WORDS = 90  # about 120 word pieces of ordinary text: inside a 128-token window
 CHUNK_TOKENS = 128
 MIN_WORDS_FOR_LANGUAGE = 3
+LANGUAGE_WINDOW = 8  # words: in a text of another language, stretches this long are looked at for English
 LANGUAGE_CONFIDENCE = 0.6
 PLACEHOLDERS = {"[deleted]", "[removed]", "[ removed by reddit ]"}
 MAX_CHARACTERS = 100_000  # ten times Reddit's limit; past it, Markdown parsing and chunk scoring take seconds a text
@@ -273,6 +277,20 @@ def language(text: str) -> str | None:
     return code if probability >= LANGUAGE_CONFIDENCE else None
 
 
+def _english_stretches(text: str) -> list[str]:
+    """The stretches of a text in another language that are in English, each of overlapping windows of words
+    (the last one ends with the text) that read as English."""
+    words = text.split()
+    last = max(len(words) - LANGUAGE_WINDOW, 0)
+    english = [False] * len(words)
+    for start in sorted({*range(0, last + 1, LANGUAGE_WINDOW // 2), last}):
+        end = start + LANGUAGE_WINDOW
+        if language(" ".join(words[start:end])) == "en":
+            english[start:end] = [True] * len(english[start:end])
+    runs = groupby(zip(words, english, strict=True), key=lambda pair: pair[1])
+    return [" ".join(word for word, _ in run) for is_english, run in runs if is_english]
+
+
 def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS, window: Window | None = None) -> Prepared:
     if raw is None or not raw.strip():
         return Prepared((), skip_reason="empty")
@@ -287,6 +305,9 @@ def prepare(raw: str | None, chunk_words: int = CHUNK_WORDS, window: Window | No
         return Prepared((), skip_reason="nothing left to score once quotes and markup are removed")
     lang = language(text)
     if lang not in (None, "en"):
-        return Prepared((), language=lang, skip_reason=f"not English (language: {lang})")
+        english = _english_stretches(text)  # padding in another language (lorem ipsum) hides no English insult
+        if not english:
+            return Prepared((), language=lang, skip_reason=f"not English (language: {lang})")
+        return Prepared(tuple(c for part in english for c in chunk(part, chunk_words, window)), language="en")
     # lang None: too short or unclear to tell; scored as English
     return Prepared(chunk(text, chunk_words, window), language=lang)
