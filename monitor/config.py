@@ -94,7 +94,7 @@ class CollectorSettings(_Section):
     interval_minutes: Minutes = 15
     submissions_per_run: Annotated[int, Field(ge=1, le=1000)] = 100
     comments_per_run: Annotated[int, Field(ge=1, le=10_000)] = 1000
-    active_window_hours: Hours = 48.0
+    active_window_hours: Annotated[float, Field(gt=0)] = 48.0  # any finite span: 1e6 keeps every thread active
     threads_per_run: Annotated[int, Field(ge=0, le=10_000)] = 25
     more_comments_budget: Annotated[int, Field(ge=0, le=100_000)] = 32
     request_budget: PositiveInt = 600
