@@ -108,13 +108,19 @@ def _prepare_sqlite_path(url: URL, readonly: bool) -> None:
     warn_if_readable_by_others(path)
 
 
+def driver_reason(exc: DBAPIError) -> str:
+    """The first line of the driver's own message: not SQLAlchemy's text, which quotes statement and parameters."""
+    lines = str(exc.orig).strip().splitlines() if exc.orig else []
+    return lines[0] if lines else type(exc).__name__
+
+
 def check_connection(engine: Engine) -> None:
     """Connect once, turning a driver error into a message that says what to check."""
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = driver_reason(exc)
         if "database is locked" in reason:  # SQLite waited its busy timeout behind another writer
             raise CivmonError(
                 f"the database {display_url(engine.url)} stayed locked by another process for "

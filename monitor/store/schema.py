@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from monitor.errors import CivmonError
-from monitor.store.db import check_connection, display_url, make_engine
+from monitor.store.db import check_connection, display_url, driver_reason, make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,10 +46,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except DBAPIError as exc:  # tables that are not what the recorded revision says (a hand edit, a mixed restore)
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise CivmonError(
             f"the database {display_url(engine.url)} does not hold the tables its recorded schema "
-            f"({before or 'none'}) says: {reason}; nothing was changed",
+            f"({before or 'none'}) says: {driver_reason(exc)}; nothing was changed",
             "restore it from a backup, or point [database] url at a new database and run `civmon init`",
         ) from None
     return before, head_revision()
