@@ -38,6 +38,7 @@ app.add_typer(config_app, name="config")
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)  # errors, and what must keep out of streamed results
 if not out.is_terminal and "COLUMNS" not in os.environ:
     # written to a file or pipe (cron, CI), rich would fit tables into 80 columns and fold eval's
     # model names a letter a line; a log has no width to fit
@@ -408,7 +409,7 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
     kind = check_paths(source, output)  # a wrong path is told before the model loads
     scorer = load_scorer(settings.model)
     # results streamed to /dev/stdout or a pipe: the progress and summary keep out of them
-    console = out if kind == "file" else Console(stderr=True, soft_wrap=True, highlight=False)
+    console = out if kind == "file" else err
     with console.status("scoring...") as status:
         counts = score_file(scorer, source, text_column, output, lambda rows: status.update(f"scoring: {rows:,} rows"))
     console.print(
@@ -613,5 +614,5 @@ def main() -> None:
         app(standalone_mode=True)
     except CivmonError as exc:
         message = escape(str(exc).translate(CONTROL_CHARACTERS))
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
+        err.print(f"[red]error:[/red] {message}")
         sys.exit(2)
