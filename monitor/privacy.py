@@ -113,20 +113,17 @@ _ALPHABETS = (  # (bits a character carries, the characters): hex in either case
 
 def warn_if_readable_by_others(path: Path) -> None:
     """Log a warning when other users of this machine could read a private file (the key, the database)."""
-    if readable_by_others(path):
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there (yet): nothing to warn about
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
         _warn_once(path.resolve())
 
 
 @functools.cache  # once a process: `civmon run` opens the key and the database for every job
 def _warn_once(path: Path) -> None:
     log.warning("%s is readable by other users of this machine: `chmod 600 %s`", path, path)
-
-
-def readable_by_others(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-    except OSError:
-        return False
 
 
 def ensure_key_file(privacy: PrivacySettings) -> bool:
