@@ -214,5 +214,7 @@ def test_a_database_url_that_cannot_be_right_is_refused_without_its_password(tmp
 
 
 def test_a_printed_database_url_hides_the_password_wherever_it_is_given():
-    assert display_url("postgresql://u@127.0.0.1:1/db?password=QSECRET&sslmode=require") == "postgresql://u@127.0.0.1:1/db"
+    assert (
+        display_url("postgresql://u@127.0.0.1:1/db?password=QSECRET&sslmode=require") == "postgresql://u@127.0.0.1:1/db"
+    )
     assert display_url("postgresql://u:hunter2@127.0.0.1/db") == "postgresql://u:***@127.0.0.1/db"
