@@ -90,7 +90,7 @@ class CommunityInfo:
 
     @property
     def label(self) -> str:
-        return f"r/{self.name}" if self.platform == "reddit" else f"HN {self.name}"
+        return {"reddit": f"r/{self.name}", "hackernews": f"HN {self.name}"}.get(self.platform, f"API {self.name}")
 
 
 @dataclass(frozen=True)
@@ -368,7 +368,7 @@ class ThreadInfo:
     platform_id: str
     title: str | None
     community_id: int
-    link: str
+    link: str | None  # None: sent to the API, no original civmon knows of
     created_utc: int | None
 
 

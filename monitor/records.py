@@ -26,9 +26,12 @@ REDDIT_NAMES = re.compile(
 )
 # A Hacker News community is one of its story feeds.
 HN_FEEDS = ("top", "new", "best", "ask", "show")
+# A community of comments sent to `civmon serve`, named by the caller's Perspective `communityId`.
+API_NAMES = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 NAME_RULES = {
     "reddit": "a subreddit name is 3-21 letters, digits or underscores (or a u_ profile), without 'r/'",
     "hackernews": f"a Hacker News community is one of the feeds {', '.join(HN_FEEDS)}",
+    "api": "an API community (communityId) is 1-64 letters, digits, '.', '_', ':' or '-', from a letter or digit",
 }
 
 
@@ -38,6 +41,8 @@ def community_name_problem(platform: str, name: str) -> str | None:
     if platform == "reddit" and REDDIT_NAMES.fullmatch(name):
         return None
     if platform == "hackernews" and name in HN_FEEDS:
+        return None
+    if platform == "api" and API_NAMES.fullmatch(name):
         return None
     return NAME_RULES.get(platform, f"unknown platform (one of {', '.join(NAME_RULES)})")
 
@@ -53,12 +58,15 @@ def reddit_path(subreddit: str, thread_id: str, comment_id: str | None = None) -
     return f"{path}_/{quote(comment_id, safe='')}/" if comment_id else path
 
 
-def original_url(platform: str, community: str, thread_id: str, comment_id: str | None = None) -> str:
+def original_url(platform: str, community: str, thread_id: str, comment_id: str | None = None) -> str | None:
     """The original of a thread or comment on its platform, built from ids, never from a stored permalink:
-    stored text could point anywhere (javascript:, a tracking host, `reddit.com@evil.example`)."""
+    stored text could point anywhere (javascript:, a tracking host, `reddit.com@evil.example`). None for a
+    comment sent to the API: civmon does not know where its caller shows it."""
     if platform == "reddit":
         return REDDIT + reddit_path(community, thread_id, comment_id)
-    return HN_ITEM.format(quote(comment_id or thread_id, safe=""))
+    if platform == "hackernews":
+        return HN_ITEM.format(quote(comment_id or thread_id, safe=""))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,8 @@ def page() -> None:
     tz = ctx.tz(community)
     comments = queries.thread_comments(ctx.url, thread_id, ctx.version, ctx.settings.privacy.keep_bodies)
     st.subheader(ui.plain(info.title or f"(thread {info.platform_id})"))
-    st.markdown(f"{ui.plain(community.key)} · [open the original ↗]({info.link})")
+    original = f" · [open the original ↗]({info.link})" if info.link else ""
+    st.markdown(f"{ui.plain(community.key)}{original}")
     if comments.empty:
         st.info("No comments of this thread are stored yet (`civmon collect` reads its tree).", icon=":material/info:")
         return

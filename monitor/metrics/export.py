@@ -301,7 +301,7 @@ def comment_batches(
         yield pa.RecordBatch.from_pylist([{c: r[c] for c in columns} for r in rows], schema=types)
 
 
-def _permalink(row: Row) -> str:
+def _permalink(row: Row) -> str | None:
     # from ids, as the dashboard links: a permalink stored before links were built so may point anywhere
     return original_url(row.platform, row.community_name, row.thread_id, row.comment_id)
 

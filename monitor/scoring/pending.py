@@ -82,7 +82,7 @@ def score_pending(
         after = rows[-1].id
         results = score_texts(scorer, [r.body for r in rows])  # no transaction held while the model works
         with transaction(engine) as session:
-            edited = _write(session, scorer.version, rows, results, privacy)
+            edited = write_scores(session, scorer.version, rows, results, privacy)
         if edited:
             summary.skipped[EDITED] += len(edited)
         for row, result in zip(rows, results, strict=True):
@@ -98,7 +98,9 @@ def score_pending(
     return summary
 
 
-def _write(session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings) -> set[int]:  # type: ignore[type-arg]
+def write_scores(
+    session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings  # type: ignore[type-arg]
+) -> set[int]:
     """Store the results; returns the ids of comments edited while the model worked, which are not stored:
     they stay pending, so their new text gets scored next time."""
     current = dict(
