@@ -281,3 +281,18 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(256))  # host, process id and start time, for the refusal message
     acquired_utc: Mapped[int] = mapped_column(BigInteger)
     heartbeat_utc: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    """A key to `civmon serve`. Only the SHA-256 of its secret is kept: the secret is shown once, at creation.
+    A revoked key keeps its row (and its name) for the audit trail."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("name"), UniqueConstraint("key_hash"))  # the hash's index finds a key
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))  # hex
+    qps: Mapped[float] = mapped_column(Float)  # requests per second allowed
+    created_utc: Mapped[int] = mapped_column(BigInteger)
+    revoked_utc: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,87 @@
+"""Per-key rate limits: a key may make its `qps` requests a second, in bursts of at most a second's worth.
+
+Two moving windows, on the `limits` library, hold each key. Per second: ceil(qps) requests, the burst.
+Per minute: qps × 60 (rounded), the rate itself, which the per-second window alone cannot hold for a
+fractional qps: a key at 0.5 may make 1 request in a second, but only 30 a minute. A key slower than one
+request a minute is counted over an hour, or a day (at least one request a day).
+
+memory:// counts in this process; with several server workers each counts on its own (N workers let
+a key make N times its rate). redis://HOST:PORT counts for all of them, and needs the `redis` package.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from urllib.parse import urlsplit
+
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerHour,
+    RateLimitItemPerMinute,
+    RateLimitItemPerSecond,
+)
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from monitor.errors import CivmonError
+
+SCHEMES = {"memory", "redis", "rediss", "redis+unix"}
+NAMESPACE = "civmon-api"
+# The windows that count a key's rate, shortest first: the first in which the key makes one request or more.
+RATE_WINDOWS: tuple[tuple[type[RateLimitItem], int], ...] = (
+    (RateLimitItemPerMinute, 60),
+    (RateLimitItemPerHour, 3600),
+    (RateLimitItemPerDay, 86400),
+)
+
+
+class Quotas:
+    """Counts each key's requests in `storage_uri` (memory:// or redis://HOST:PORT)."""
+
+    def __init__(self, storage_uri: str = "memory://") -> None:
+        scheme = urlsplit(storage_uri).scheme
+        if scheme not in SCHEMES:
+            raise CivmonError(
+                f"civmon cannot count requests in {_where(storage_uri)}: not a storage it knows",
+                "use memory:// (one server process) or redis://HOST:PORT (shared by several)",
+            )
+        try:
+            storage = storage_from_string(storage_uri)
+        except ConfigurationError as exc:  # the storage's Python package is missing
+            raise CivmonError(
+                f"civmon cannot count requests in {_where(storage_uri)}: {exc}",
+                "install the package it names, or use memory://",
+            ) from None
+        if not storage.check():
+            raise CivmonError(
+                f"civmon cannot reach {_where(storage_uri)} to count requests",
+                "start the server there, or correct the address",
+            )
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def check(self, key_name: str, qps: float) -> int | None:
+        """Count a request by `key_name`: None if its quota allows it, else the whole seconds (>= 1) to wait.
+
+        The burst window is asked first: a request it refuses counts nowhere, one the rate's window refuses
+        counts in the second it was made (a key hammering past its quota waits the longer)."""
+        for item in limits_for(qps):
+            if not self._limiter.hit(item, key_name):
+                reset = self._limiter.get_window_stats(item, key_name).reset_time  # when its oldest request leaves
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+
+def limits_for(qps: float) -> tuple[RateLimitItem, RateLimitItem]:
+    """The burst window, then the rate's."""
+    burst = RateLimitItemPerSecond(math.ceil(qps), namespace=NAMESPACE)
+    per, seconds = next(((per, s) for per, s in RATE_WINDOWS if qps * s >= 1), RATE_WINDOWS[-1])
+    return burst, per(max(1, round(qps * seconds)), namespace=NAMESPACE)
+
+
+def _where(uri: str) -> str:
+    """The storage as it may be printed: no password (before the host, or in the query)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else uri
