@@ -3,9 +3,7 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from monitor.addresses import is_loopback, require_free_address
 from monitor.config import Settings, load_settings, resolve_path
 from monitor.errors import CivmonError
 from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
@@ -37,6 +36,10 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+keys_app = typer.Typer(
+    help="API keys for `civmon serve` (stored hashed; a secret is shown once).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)  # errors, and what must keep out of streamed results
 if not out.is_terminal and "COLUMNS" not in os.environ:
@@ -221,8 +224,8 @@ def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
     app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     if not app_file.exists():
         raise CivmonError(f"the dashboard is not at {app_file}", "run civmon from a clone of the repository")
-    _require_free_address(host, port)
-    if not _is_loopback(host):
+    require_free_address(host, port)
+    if not is_loopback(host):
         # Anyone who reaches the port reads every community and can acknowledge alerts.
         out.print(
             f"[yellow]warning:[/yellow] listening on {escape(host)}, beyond this machine, with no login: put it "
@@ -250,30 +253,70 @@ def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
     os.execve(sys.executable, command, env)
 
 
-def _require_free_address(host: str, port: int) -> None:
-    """Say now, before Streamlit starts, that the address cannot be served (its own error is a traceback)."""
-    try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError):
-        raise CivmonError(f"--host {host!r} is no address of this machine", "use 127.0.0.1 (the default)") from None
-    with socket.socket(family, kind) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Tornado binds: TIME_WAIT is no obstacle
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise CivmonError(
-                f"cannot listen on {host} port {port}: {exc.strerror}",
-                "another program (a dashboard already running?) uses it: pass --port with another number",
-            ) from None
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; behind a TLS proxy, keep 127.0.0.1.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes, each with its own model.")] = 1,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Take requests without a key (loopback only).")] = False,
+) -> None:
+    """Serve the scoring API: Perspective's comments:analyze, civmon's /v1/score, /healthz and /metrics."""
+    from monitor.api.server import serve as serve_api
+
+    path = resolve_path(config)
+    settings = load_settings(path)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"scoring API: http://{shown}:{port}  (docs at /docs; Ctrl-C stops it)", markup=False)
+    serve_api(settings, path, host, port, workers, auth=not no_auth)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
-        return False
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="What the key is for (a tool, a team): named in logs and quotas.")],
+    qps: Annotated[float | None, typer.Option(help="Requests per second allowed ([api] default_qps).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an API key and print its secret, which is shown this once."""
+    from monitor.store.keys import create_key
+
+    settings = load_settings(config)
+    engine = schema.open_store(settings.database.url)
+    with transaction(engine) as session:
+        secret = create_key(session, name, settings.api.default_qps if qps is None else qps)
+    err.print(f"API key {name!r} created; its secret (shown only now, keep it safe):", markup=False)
+    out.print(secret, markup=False)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None) -> None:
+    """Every API key with its quota; revoked keys stay listed."""
+    from monitor.store.keys import list_keys
+
+    engine = schema.open_store(load_settings(config).database.url, readonly=True)
+    with transaction(engine) as session:
+        keys = list_keys(session)
+    if not keys:
+        out.print("No API keys yet: `civmon keys create NAME`.", markup=False)
+        return
+    table = Table(title="API keys")
+    for column in ("name", "requests/s", "created (UTC)", "revoked (UTC)"):
+        table.add_column(column)
+    for key in keys:
+        revoked = _utc(key.revoked_utc) if key.revoked_utc else "—"
+        _add_text_row(table, key.name, f"{key.qps:g}", _utc(key.created_utc), revoked)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str, config: ConfigOption = None) -> None:
+    """Revoke an API key: the server refuses it from its next request on."""
+    from monitor.store.keys import revoke_key
+
+    engine = schema.open_store(load_settings(config).database.url)
+    with transaction(engine) as session:
+        revoke_key(session, name)
+    out.print(Text(f"API key {name!r} revoked."))
 
 
 @app.command()
@@ -574,6 +617,20 @@ def bench_dashboard() -> None:
     from monitor.bench.dashboard import report
 
     out.print(report(), markup=False)
+
+
+@bench_app.command("serve")
+def bench_serve(
+    requests: Annotated[int, typer.Option(help="Timed requests per concurrency level.")] = 600,
+    concurrency: Annotated[list[int] | None, typer.Option(help="Concurrency levels (repeatable).")] = None,
+    url: Annotated[str | None, typer.Option(help="A server already running (default: spawn one, --no-auth).")] = None,
+    key: Annotated[str | None, typer.Option(help="API key for --url.", envvar="CIVMON_BENCH_KEY")] = None,
+) -> None:
+    """civmon serve's requests/s and p50/p99 latency at concurrency 1, 8 and 32, against civmon score's rate."""
+    from monitor.bench.serve import LEVELS
+    from monitor.bench.serve import bench_serve as run_bench
+
+    run_bench(requests, tuple(concurrency or LEVELS), url, key, emit=lambda line: out.print(line, markup=False))
 
 
 @bench_app.command("upsert")

@@ -175,6 +175,29 @@ def _http_url_problem(url: str) -> str | None:
     return None
 
 
+class ApiSettings(_Section):
+    """`civmon serve`: limits per request and the micro-batching that serves concurrent requests."""
+
+    max_text_bytes: Annotated[int, Field(ge=1, le=1_000_000)] = 20_480  # Perspective's limit on comment.text
+    max_request_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # a larger body is refused unread
+    max_texts_per_request: Annotated[int, Field(ge=1, le=100_000)] = 1000  # /v1/score
+    batch_window_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # an idle model waits this long for company
+    max_batch_texts: Annotated[int, Field(ge=1, le=100_000)] = 256  # texts per model call
+    max_queue_texts: Annotated[int, Field(ge=1, le=10_000_000)] = 4096  # waiting beyond it: 503 and Retry-After
+    default_qps: Annotated[float, Field(gt=0, le=1e6)] = 10.0  # `civmon keys create` without --qps
+    # where per-key request counts live: memory:// per server process, redis://host:6379 shared by all
+    quota_storage: str = "memory://"
+    # the URL clients reach the server by, for the discovery document (default: as each request reached it)
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and (problem := _http_url_problem(value)):
+            raise ValueError(f"{problem}; give the server's http(s) URL, e.g. https://civmon.example.org/")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIVMON_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -187,6 +210,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
     alerts: AlertSettings = AlertSettings()
+    api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")
     def _unique_communities(self) -> Settings:

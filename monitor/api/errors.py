@@ -49,9 +49,12 @@ def field_path(location: tuple[Any, ...]) -> str:
 
 def _validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
-    where = field_path(tuple(first.get("loc", ())))
+    location = tuple(first.get("loc", ()))
+    where = field_path(location)
     if first.get("type") == "json_invalid":
         return "Invalid JSON payload received: the body is not valid JSON."
+    if location == ("body",):  # not an object: a list, a string, or a form (curl -d sends one unless told)
+        return "Invalid JSON payload received: the body must be a JSON object, sent as Content-Type: application/json."
     if first.get("type") == "extra_forbidden":
         return f"Invalid JSON payload received. Unknown name {where!r}: no such field."
     if first.get("type") == "missing":

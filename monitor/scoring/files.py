@@ -151,7 +151,8 @@ def _starts_with(handle: IO[str], character: str) -> bool:
     return ch == character
 
 
-def _record(number: int, row: Row, result: Result | None, scorer: Scorer) -> dict[str, Any]:
+def output_record(number: int, row: Row, result: Result | None, scorer: Scorer) -> dict[str, Any]:
+    """One output row, as `civmon score --input` writes it (and the API's /v1/score returns it)."""
     scores = result.scores if result and result.scores else {}
     return {
         "row": number,
@@ -223,7 +224,7 @@ def score_file(
             lines = []
             for row in batch:
                 counts["rows"] += 1
-                record = _record(counts["rows"], row, None if row.problem else next(results), scorer)
+                record = output_record(counts["rows"], row, None if row.problem else next(results), scorer)
                 counts["scored" if record["reason"] is None else "not scored"] += 1
                 lines.append(json.dumps(record, ensure_ascii=False) + "\n")
             _write(out, target, "".join(lines))

@@ -1,0 +1,49 @@
+"""civmon's own calls: POST /v1/score (many texts at once, each result as `civmon score --input` writes it)
+and GET /healthz."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from monitor.api.auth import ServiceDep, caller
+from monitor.api.errors import ApiError
+from monitor.api.perspective import ERRORS, score_or_refuse
+from monitor.api.schemas import ScoredText, ScoreRequest, ScoreResponse
+from monitor.scoring.files import Row, output_record
+
+router = APIRouter(tags=["civmon"])
+
+
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    responses=ERRORS,
+    dependencies=[Depends(caller)],
+    summary="Score many texts in one call; unscorable ones carry a reason",
+)
+async def score(body: ScoreRequest, state: ServiceDep) -> ScoreResponse:
+    api = state.settings.api
+    if len(body.texts) > api.max_texts_per_request:
+        raise ApiError(400, f"texts: {len(body.texts):,} in one request, at most {api.max_texts_per_request:,}.")
+    rows = [_row(text, api.max_text_bytes) for text in body.texts]
+    scorable = [r.text or "" for r in rows if r.problem is None]
+    results = iter(await score_or_refuse(state, scorable) if scorable else [])
+    records = [
+        output_record(n, row, None if row.problem else next(results), state.scorer) for n, row in enumerate(rows, 1)
+    ]
+    return ScoreResponse(
+        model_version=state.scorer.version,
+        dimensions=list(state.scorer.dimensions),
+        results=[ScoredText(**r) for r in records],
+    )
+
+
+def _row(text: str | None, limit: int) -> Row:
+    if text is not None and (size := len(text.encode("utf-8", "surrogatepass"))) > limit:
+        return Row(None, f"too long for the API ({size:,} bytes of UTF-8; at most {limit:,})")
+    return Row(text)
+
+
+@router.get("/healthz", summary="Whether the server is up, and which model it serves")
+async def healthz(state: ServiceDep) -> dict[str, object]:
+    return {"status": "ok", "model_version": state.scorer.version, "attributes": list(state.attributes)}

@@ -1,0 +1,177 @@
+"""POST /v1alpha1/comments:analyze, as Perspective answers it: the same request, response and errors.
+
+What differs is documented in the README ("What differs from Perspective"): only English is scored,
+`comment.type` HTML is refused (Reddit-style Markdown and plain text are what the model reads), `context`
+is accepted and ignored (as Perspective did), and the attributes are the configured model's.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+
+from monitor.api.attributes import Attribute
+from monitor.api.auth import ServiceDep, caller
+from monitor.api.batcher import Overloaded, Stopped
+from monitor.api.errors import ApiError
+from monitor.api.intake import PLATFORM, Submission
+from monitor.api.schemas import (
+    AnalyzeCommentRequest,
+    AnalyzeCommentResponse,
+    AttributeParameters,
+    AttributeScores,
+    ErrorResponse,
+    Score,
+    SpanScore,
+)
+from monitor.api.service import Service
+from monitor.api.spans import sentence_spans
+from monitor.records import community_name_problem
+from monitor.scoring.results import Result
+
+LANGUAGES = ("en",)  # monitor.scoring.text scores English text only
+NOT_ENGLISH = "not English (language: "
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 403, 413, 429, 503)}
+
+router = APIRouter(tags=["Perspective"])
+
+
+@router.post(
+    "/v1alpha1/comments:analyze",
+    response_model=AnalyzeCommentResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    dependencies=[Depends(caller)],
+    summary="Score a comment, as Perspective's comments:analyze does",
+)
+async def analyze(body: AnalyzeCommentRequest, state: ServiceDep) -> AnalyzeCommentResponse:
+    attributes = _requested(body, state.attributes)
+    text = _comment_text(body, state.settings.api.max_text_bytes)
+    languages = _languages(body.languages, attributes)
+    stores = body.community_id is not None and not body.do_not_store
+    if stores:
+        _check_community(body.community_id or "")
+    spans = sentence_spans(text) if body.span_annotations else [(0, len(text))]
+    results = await score_or_refuse(state, [text, *(text[b:e] for b, e in spans)] if body.span_annotations else [text])
+    summary = results[0]
+    if summary.scores is None:
+        raise _unscorable(summary, attributes)
+    span_results = results[1:] if body.span_annotations else results
+    response = AnalyzeCommentResponse(
+        attribute_scores=_attribute_scores(attributes, summary, list(zip(spans, span_results, strict=True))),
+        languages=languages,
+        detected_languages=[summary.language] if summary.language else [],
+        client_token=body.client_token,
+    )
+    if stores:
+        submission = Submission(body.community_id or "", body.session_id, text, summary)
+        await run_in_threadpool(state.intake.store, submission)
+    return response
+
+
+async def score_or_refuse(state: Service, texts: list[str]) -> list[Result]:
+    """The texts' results from the batcher; a full queue or a stopping server is a 503 saying when to retry."""
+    try:
+        return await state.score(texts)
+    except Overloaded as exc:
+        raise ApiError(
+            503, f"The server is at capacity. Retry in {exc.retry_after_s} s.", _retry(exc.retry_after_s)
+        ) from None
+    except Stopped:
+        raise ApiError(503, "The server is starting or stopping. Retry in a few seconds.", _retry(5)) from None
+
+
+def _retry(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
+
+
+def _requested(body: AnalyzeCommentRequest, available: dict[str, Attribute]) -> dict[str, tuple[Attribute, float]]:
+    """The requested attributes the model answers, each with its threshold; the others refused or dropped."""
+    if not body.requested_attributes:
+        raise ApiError(400, f"requestedAttributes must name at least one attribute: {_names(available)}.")
+    unknown = [name for name in body.requested_attributes if name not in available]
+    if unknown and not body.drop_unsupported_attributes:
+        raise ApiError(
+            400,
+            f"Attribute {unknown[0]} is not supported by this server's model: it provides {_names(available)}. "
+            "Ask for those, or set dropUnsupportedAttributes to leave the others out.",
+        )
+    chosen = {
+        n: (available[n], _threshold(available[n], p)) for n, p in body.requested_attributes.items() if n in available
+    }
+    if not chosen:
+        raise ApiError(400, f"None of the requested attributes is supported: this server provides {_names(available)}.")
+    return chosen
+
+
+def _names(available: dict[str, Attribute]) -> str:
+    return ", ".join(available)
+
+
+def _threshold(attribute: Attribute, parameters: AttributeParameters) -> float:
+    if parameters.score_type not in (None, attribute.score_type):
+        raise ApiError(
+            400, f"Attribute {attribute.name} gives scores of type {attribute.score_type}, not {parameters.score_type}."
+        )
+    return parameters.score_threshold if parameters.score_threshold is not None else -1.0  # unset: every score
+
+
+def _comment_text(body: AnalyzeCommentRequest, limit: int) -> str:
+    text = body.comment.text
+    if text is None or not text.strip():
+        raise ApiError(400, "Comment must be non-empty.")
+    if body.comment.type == "HTML":
+        raise ApiError(400, "comment.type HTML is not supported: send the comment's text as PLAIN_TEXT.")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ApiError(
+            400, f"Comment text too long: {size:,} bytes of UTF-8, at most {limit:,} ([api] max_text_bytes)."
+        )
+    return text
+
+
+def _languages(requested: list[str] | None, attributes: dict[str, tuple[Attribute, float]]) -> list[str]:
+    """The languages the comment is scored as: English, which the caller may ask for as en or en-US."""
+    if not requested:
+        return list(LANGUAGES)
+    if any(code.split("-")[0].lower() in LANGUAGES for code in requested):
+        return list(LANGUAGES)
+    raise ApiError(400, _language_message(next(iter(attributes)), ", ".join(requested)))
+
+
+def _language_message(attribute: str, languages: str) -> str:
+    return f"Attribute {attribute} does not support request languages: {languages}. This server scores English (en)."
+
+
+def _check_community(name: str) -> None:
+    if problem := community_name_problem(PLATFORM, name):
+        raise ApiError(400, f"communityId is not usable as a community name: {problem}.")
+
+
+def _unscorable(result: Result, attributes: dict[str, tuple[Attribute, float]]) -> ApiError:
+    reason = result.reason or "not scored"
+    if reason.startswith(NOT_ENGLISH):
+        return ApiError(400, _language_message(next(iter(attributes)), reason.removeprefix(NOT_ENGLISH).rstrip(")")))
+    if reason == "empty":
+        return ApiError(400, "Comment must be non-empty.")
+    return ApiError(400, f"The comment cannot be scored: {reason}.")
+
+
+def _attribute_scores(
+    attributes: dict[str, tuple[Attribute, float]], summary: Result, spans: list[tuple[tuple[int, int], Result]]
+) -> dict[str, AttributeScores]:
+    """Each attribute whose summary reaches its threshold, with the spans that do (unscored sentences have none)."""
+    found = {}
+    for name, (attribute, threshold) in attributes.items():
+        value = attribute.value(summary.scores or {}, summary.alliance)
+        if value is None or value < threshold:
+            continue
+        span_scores = [
+            SpanScore(begin=b, end=e, score=Score(value=v, type=attribute.score_type))
+            for (b, e), r in spans
+            if r.scores is not None and (v := attribute.value(r.scores, r.alliance)) is not None and v >= threshold
+        ]
+        found[name] = AttributeScores(
+            summary_score=Score(value=value, type=attribute.score_type), span_scores=span_scores
+        )
+    return found

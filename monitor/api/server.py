@@ -1,0 +1,63 @@
+"""`civmon serve`: checks what would fail in every worker (configuration, store, key, address) once, up front,
+then hands the app to uvicorn. With several workers, uvicorn starts each from `app_factory` in a fresh
+process, which reads the same configuration through the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from monitor.addresses import is_loopback, require_free_address
+from monitor.api.app import create_app
+from monitor.api.monitoring import prepare_multiprocess
+from monitor.config import CONFIG_ENV, Settings, load_settings
+from monitor.errors import CivmonError
+from monitor.privacy import load_pseudonymiser
+from monitor.scoring.models import load_scorer
+from monitor.store import schema
+
+NO_AUTH_ENV = "CIVMON_SERVE_WITHOUT_KEYS"  # for the workers uvicorn spawns: they see only the environment
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, config: Path | None, host: str, port: int, workers: int, auth: bool) -> None:
+    if not auth and not is_loopback(host):
+        raise CivmonError(
+            f"--no-auth serves only this machine (127.0.0.1 or ::1), not {host}: anyone reaching the port would score "
+            "without a key, and store comments in your communities",
+            "create a key (civmon keys create NAME) and serve without --no-auth, or keep --host 127.0.0.1",
+        )
+    require_free_address(host, port)
+    schema.open_store(settings.database.url)  # initialised and current, or a clear error now
+    load_pseudonymiser(settings.privacy)  # the key that stored comments' pseudonyms need
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.resolve())
+    os.environ[NO_AUTH_ENV] = "" if auth else "1"
+    if workers > 1:
+        load_scorer(settings.model)  # builds the int8 runtime once, not once per worker at the same time
+        prepare_multiprocess(Path(tempfile.mkdtemp(prefix="civmon-metrics-")))
+    uvicorn.run(
+        "monitor.api.server:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # its lines carry the query string, and with it Perspective clients' keys
+        log_config=None,  # civmon's logging (monitor.logs) is configured already
+        proxy_headers=True,  # X-Forwarded-Proto and -For from the proxies FORWARDED_ALLOW_IPS names (127.0.0.1)
+        timeout_graceful_shutdown=10,
+    )
+
+
+def app_factory():  # type: ignore[no-untyped-def]
+    """The app for one uvicorn worker, from the configuration `serve` checked."""
+    return create_app(load_settings(_config_path()), auth=os.environ.get(NO_AUTH_ENV) != "1")
+
+
+def _config_path() -> Path | None:
+    value = os.environ.get(CONFIG_ENV)
+    return Path(value) if value else None
