@@ -1,0 +1,325 @@
+"""`civmon serve` over real HTTP on loopback: the real server process, Google's own Perspective client, plain JSON,
+every error with its status, quotas, revoked keys, doNotStore, and communityId requests in status and dashboard."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from googleapiclient import discovery
+from test_dashboard import metric, open_app
+
+from monitor.scoring import datasets
+
+from api_server import Server, running_server, write_config
+from conftest import civmon
+
+ANALYZE = "/v1alpha1/comments:analyze"
+needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
+
+
+def create_key(folder: Path, name: str, qps: float = 1000) -> str:
+    result = civmon(folder, "keys", "create", name, "--qps", str(qps))
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def initialised(folder: Path, db_url: str, extra: str = "") -> Path:
+    write_config(folder, db_url, extra)
+    result = civmon(folder, "init")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    folder = initialised(tmp_path_factory.mktemp("serve"), "sqlite:///civmon.db", "[api]\nmax_request_bytes = 65536\n")
+    keys = {name: create_key(folder, name, qps) for name, qps in (("tester", 1000), ("slow", 1), ("doomed", 1000))}
+    with running_server(folder) as running:
+        running.keys = keys  # type: ignore[attr-defined]
+        yield running
+
+
+def analyze(server: Server, body: object, key: str | None = "tester", **kwargs: object) -> requests.Response:
+    params = {"key": server.keys[key]} if key else {}  # type: ignore[attr-defined]
+    return requests.post(server.url + ANALYZE, params=params, json=body, timeout=60, **kwargs)
+
+
+def toxicity(text: str, **fields: object) -> dict[str, object]:
+    return {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, **fields}
+
+
+def test_googles_own_client_analyzes_through_the_discovery_document(server):
+    client = discovery.build(
+        "commentanalyzer",
+        "v1alpha1",
+        developerKey=server.keys["tester"],  # type: ignore[attr-defined]
+        discoveryServiceUrl=f"{server.url}/$discovery/rest?version=v1alpha1",
+        static_discovery=False,
+    )
+    body = {"comment": {"text": "You are a pathetic idiot."}, "requestedAttributes": {"TOXICITY": {}, "RESPECT": {}}}
+    response = client.comments().analyze(body=body).execute()
+    scores = response["attributeScores"]
+    assert set(scores) == {"TOXICITY", "RESPECT"}
+    assert scores["TOXICITY"]["summaryScore"]["type"] == "PROBABILITY"
+    assert scores["TOXICITY"]["summaryScore"]["value"] > 0.5 > scores["RESPECT"]["summaryScore"]["value"]
+    assert response["languages"] == ["en"]
+
+
+def test_bearer_tokens_work_as_keys_do_and_the_key_never_reaches_the_log(server):
+    secret = server.keys["tester"]  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {secret}"}
+    response = requests.post(server.url + ANALYZE, json=toxicity("Thanks, that helps."), headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"] < 0.5
+    log = server.log_text()
+    assert "key=tester" in log and secret not in log and "?key" not in log
+
+
+def test_the_response_echoes_client_token_and_spans_whole_text_by_default(server):
+    response = analyze(server, toxicity("Nice work. Really.", clientToken="abc-1", languages=["en-US"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["clientToken"] == "abc-1" and body["detectedLanguages"] == ["en"]
+    [span] = body["attributeScores"]["TOXICITY"]["spanScores"]
+    assert (span["begin"], span["end"]) == (0, len("Nice work. Really."))
+
+
+def test_thresholds_leave_out_lower_scores_and_unsupported_attributes_can_be_dropped(server):
+    text = "Thank you so much, this was really kind."
+    body = {
+        "comment": {"text": text},
+        "requestedAttributes": {"TOXICITY": {"scoreThreshold": 0.9}, "WARMTH": {}, "SEVERE_TOXICITY": {}},
+        "dropUnsupportedAttributes": True,
+    }
+    response = analyze(server, body)
+    assert response.status_code == 200, response.text
+    assert set(response.json()["attributeScores"]) == {"WARMTH"}  # TOXICITY below 0.9; SEVERE_TOXICITY dropped
+
+
+ERRORS = [
+    ("no key", {"body": toxicity("hello there friend")}, None, 403, "PERMISSION_DENIED", "missing a valid API key"),
+    ("wrong key", {"body": toxicity("hello there")}, "civmon_nope", 400, "INVALID_ARGUMENT", "API key not valid"),
+    ("empty", {"body": toxicity("   ")}, "tester", 400, "INVALID_ARGUMENT", "Comment must be non-empty"),
+    ("no text", {"body": {"comment": {}, "requestedAttributes": {"TOXICITY": {}}}}, "tester", 400, "", "non-empty"),
+    ("too long", {"body": toxicity("é" * 10_241)}, "tester", 400, "INVALID_ARGUMENT", "20,482 bytes"),
+    ("body too large", {"data": b"{" + b" " * 70_000 + b"}"}, "tester", 413, "INVALID_ARGUMENT", "at most 65,536"),
+    ("not JSON", {"data": b'{"comment": '}, "tester", 400, "INVALID_ARGUMENT", "not valid JSON"),
+    ("not an object", {"body": ["a"]}, "tester", 400, "INVALID_ARGUMENT", "must be a JSON object"),
+    ("text a number", {"body": {**toxicity(""), "comment": {"text": 5}}}, "tester", 400, "", "comment.text"),
+    ("flag a string", {"body": toxicity("hi there", doNotStore="yes")}, "tester", 400, "", "doNotStore"),
+    ("unknown field", {"body": toxicity("hi there", colour="red")}, "tester", 400, "", "Unknown name 'colour'"),
+    ("no attribute", {"body": {"comment": {"text": "hi"}, "requestedAttributes": {}}}, "tester", 400, "", "at least"),
+    (
+        "unsupported attribute",
+        {"body": {"comment": {"text": "hi"}, "requestedAttributes": {"SEVERE_TOXICITY": {}}}},
+        "tester",
+        400,
+        "INVALID_ARGUMENT",
+        "Attribute SEVERE_TOXICITY is not supported",
+    ),
+    ("language asked", {"body": toxicity("hi there", languages=["de"])}, "tester", 400, "", "languages: de"),
+    (
+        "language found",
+        {"body": toxicity("Das ist ein sehr schöner Tag heute und ich freue mich sehr darauf")},
+        "tester",
+        400,
+        "",
+        "does not support request languages: de",
+    ),
+    (
+        "score type",
+        {"body": {"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreType": "RAW"}}}},
+        "tester",
+        400,
+        "",
+        "PROBABILITY, not RAW",
+    ),
+    ("HTML", {"body": {**toxicity(""), "comment": {"text": "<b>hi</b>", "type": "HTML"}}}, "tester", 400, "", "HTML"),
+    ("bad community", {"body": toxicity("hi you", communityId="../etc")}, "tester", 400, "", "communityId"),
+    ("placeholder", {"body": toxicity("[deleted]")}, "tester", 400, "", "cannot be scored: [deleted]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("sent", "key", "code", "status", "message"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS]
+)
+def test_errors_come_in_perspectives_shape_with_its_codes(server, sent, key, code, status, message):
+    params = {"key": server.keys.get(key, key)} if key else {}  # type: ignore[attr-defined]
+    if "data" in sent:
+        response = requests.post(
+            server.url + ANALYZE, params=params, data=sent["data"], headers={"Content-Type": "application/json"}
+        )
+    else:
+        response = requests.post(server.url + ANALYZE, params=params, json=sent["body"], timeout=60)
+    assert response.status_code == code, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and message in error["message"], error
+    assert error["status"] == (status or "INVALID_ARGUMENT")
+
+
+def test_a_key_past_its_quota_gets_429_with_retry_after(server):
+    answers = [analyze(server, toxicity("Good point, thanks."), key="slow") for _ in range(3)]
+    assert answers[0].status_code == 200, answers[0].text
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert int(refused[0].headers["Retry-After"]) >= 1
+    assert refused[0].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_a_revoked_key_is_refused_from_its_next_request(server):
+    assert analyze(server, toxicity("Fine by me."), key="doomed").status_code == 200
+    assert civmon(server.folder, "keys", "revoke", "doomed").returncode == 0
+    refused = analyze(server, toxicity("Fine by me."), key="doomed")
+    assert refused.status_code == 400 and "API key not valid" in refused.json()["error"]["message"]
+    listed = civmon(server.folder, "keys", "list").stdout
+    assert "doomed" in listed and "tester" in listed and server.keys["tester"] not in listed  # type: ignore[attr-defined]
+
+
+def store_snapshot(folder: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(folder / "civmon.db") as db:
+        return {
+            t: db.execute(f"SELECT * FROM {t}").fetchall() for t in ("communities", "threads", "comments", "scores")
+        }
+
+
+def test_do_not_store_leaves_the_store_and_the_log_without_the_comment(server):
+    before = store_snapshot(server.folder)
+    marker = "Zyxwvut the unforgettable marker phrase you clown"
+    response = analyze(server, toxicity(marker, communityId="private-forum", doNotStore=True))
+    assert response.status_code == 200, response.text
+    assert store_snapshot(server.folder) == before
+    assert "Zyxwvut" not in server.log_text()
+
+
+@needs_data
+def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_path):
+    """Requests sent 16 at a time share model calls; each text's scores must still be those of `civmon score`."""
+    texts = [e.text for e in datasets.load("goemotions_hostile", "test")[:60]]
+    texts += ["ｙｏｕ ａｒｅ ａｎ ｉｄｉｏｔ", "Great job 👍🏽 really!", "> quoted insult\n\nI agree with you."]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    result = civmon(server.folder, "score", "--input", str(corpus), "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    expected = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    attributes = {"TOXICITY": {}, "RESPECT": {}, "WARMTH": {}, "ALLIANCE": {}}
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(lambda t: analyze(server, {"comment": {"text": t}, "requestedAttributes": attributes}), texts)
+        )
+    version = requests.get(f"{server.url}/healthz", timeout=10).json()["model_version"]
+    for text, row, answer in zip(texts, expected, answers, strict=True):
+        assert row["model_version"] == version
+        if row["reason"] is not None:
+            assert answer.status_code == 400, (text, answer.text)
+            continue
+        scores = {name: s["summaryScore"]["value"] for name, s in answer.json()["attributeScores"].items()}
+        assert scores == {
+            "TOXICITY": row["hostility"],
+            "RESPECT": row["respect"],
+            "WARMTH": row["warmth"],
+            "ALLIANCE": row["alliance"],
+        }, text
+
+
+def test_the_batch_endpoint_writes_what_civmon_score_input_writes(server):
+    response = requests.post(
+        f"{server.url}/v1/score",
+        params={"key": server.keys["tester"]},  # type: ignore[attr-defined]
+        json={"texts": ["You utter moron.", None, "[removed]", "x" * 30_000]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    rows = body["results"]
+    assert [r["row"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["reason"] is None and rows[0]["hostility"] > 0.5
+    assert rows[1]["reason"] == "empty" and rows[1]["hostility"] is None
+    assert rows[2]["reason"].startswith("[removed]") and "too long for the API" in rows[3]["reason"]
+    assert set(body["dimensions"]) <= set(rows[0]) and body["model_version"] == rows[0]["model_version"]
+
+
+SPAN_TEXTS = [
+    "You are a clown.\r\nI mean it. Seriously!",
+    "Family 👩‍👩‍👧 day. Then 🇩🇪 flags! You idiot.",
+    "The cafe\u0301 was awful, you fool. Zalgo t\u0336e\u0336x\u0336t. ok then",
+]
+
+
+@pytest.mark.parametrize("text", SPAN_TEXTS)
+def test_span_offsets_point_at_the_sentences_of_the_original_text(server, text):
+    body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, "spanAnnotations": True}
+    response = analyze(server, body)
+    assert response.status_code == 200, response.text
+    spans = response.json()["attributeScores"]["TOXICITY"]["spanScores"]
+    pieces = [text[s["begin"] : s["end"]] for s in spans]
+    expected = [s for line in text.splitlines() for s in line.replace(". ", ".\n").replace("! ", "!\n").splitlines()]
+    assert pieces == expected
+    alone = requests.post(
+        f"{server.url}/v1/score",
+        params={"key": server.keys["tester"]},  # type: ignore[attr-defined]
+        json={"texts": pieces},
+        timeout=60,
+    ).json()["results"]
+    assert [s["score"]["value"] for s in spans] == [r["hostility"] for r in alone]
+
+
+def test_health_metrics_and_the_openapi_document(server):
+    health = requests.get(f"{server.url}/healthz", timeout=10).json()
+    assert health["status"] == "ok" and "TOXICITY" in health["attributes"]
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert 'civmon_api_requests_total{code="200",endpoint="/v1alpha1/comments:analyze"}' in metrics
+    assert "civmon_model_batch_texts_bucket" in metrics and "key=" not in metrics
+    schema = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    assert ANALYZE in schema["paths"] and "/v1/score" in schema["paths"]
+    assert requests.get(f"{server.url}/docs", timeout=10).status_code == 200
+
+
+def test_no_auth_is_refused_beyond_loopback(tmp_path):
+    initialised(tmp_path, "sqlite:///civmon.db")
+    result = civmon(tmp_path, "serve", "--no-auth", "--host", "0.0.0.0", timeout=60)
+    assert result.returncode != 0
+    assert "--no-auth serves only this machine" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path):
+    folder = initialised(tmp_path, "sqlite:///civmon.db", "[api]\nmax_queue_texts = 1\nbatch_window_ms = 50\n")
+    with running_server(folder, "--no-auth") as running:
+        text = "One sentence. Two sentences. Three! Four? Five. Six. Seven. " * 3
+        body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, "spanAnnotations": True}
+        with ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(lambda _: requests.post(running.url + ANALYZE, json=body, timeout=60), range(24)))
+    codes = [a.status_code for a in answers]
+    assert 200 in codes and 503 in codes, codes
+    refused = next(a for a in answers if a.status_code == 503)
+    assert int(refused.headers["Retry-After"]) >= 1 and refused.json()["error"]["status"] == "UNAVAILABLE"
+
+
+def test_community_requests_join_the_monitor_in_status_and_dashboard(db_url, tmp_path, monkeypatch):
+    folder = initialised(tmp_path, db_url)
+    texts = ["You are all idiots here.", "Thanks everyone, great thread!", "I disagree, but fair point."]
+    with running_server(folder, "--no-auth") as running:
+        for n, text in enumerate(texts):
+            body = toxicity(text, communityId="forum-1", sessionId=f"thread-{n % 2}")
+            assert requests.post(running.url + ANALYZE, json=body, timeout=60).status_code == 200
+    status = civmon(folder, "status")
+    assert status.returncode == 0, status.stderr
+    [line] = [line for line in status.stdout.splitlines() if "api/forum-1" in line]
+    assert line.split("│")[2].strip() == "3" and line.split("│")[3].strip() == "3"  # comments, scored
+    scored = civmon(folder, "score")  # nothing left for `civmon score`: the API scored them once
+    assert scored.returncode == 0 and ": 0 comments scored" in scored.stdout, scored.stdout
+    assert civmon(folder, "metrics").returncode == 0
+    at = open_app(monkeypatch, folder, db_url, "community", {"community": "api/forum-1"})
+    assert metric(at, "Comments in period") == "3"
+    assert metric(at, "Scored comments") == "3"
+
+
+def test_serve_refuses_an_uninitialised_store_with_a_hint(tmp_path):
+    write_config(tmp_path, "sqlite:///civmon.db")
+    result = civmon(tmp_path, "serve", timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "civmon init" in result.stderr
