@@ -262,19 +262,21 @@ def serve(
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Take requests without a key (loopback only).")] = False,
 ) -> None:
     """Serve the scoring API: Perspective's comments:analyze, civmon's /v1/score, /healthz and /metrics."""
-    from monitor.api.server import serve as serve_api
+    from monitor.api import server
 
     path = resolve_path(config)
-    settings = load_settings(path)
+    server.prepare(load_settings(path), path, host, port, workers, auth=not no_auth)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"scoring API: http://{shown}:{port}  (docs at /docs; Ctrl-C stops it)", markup=False)
-    serve_api(settings, path, host, port, workers, auth=not no_auth)
+    server.run(host, port, workers)
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for (a tool, a team): named in logs and quotas.")],
-    qps: Annotated[float | None, typer.Option(help="Requests per second allowed ([api] default_qps).")] = None,
+    qps: Annotated[
+        float | None, typer.Option(help="Requests per second (default: \\[api] default_qps).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print its secret, which is shown this once."""

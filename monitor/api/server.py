@@ -14,6 +14,7 @@ import uvicorn
 from monitor.addresses import is_loopback, require_free_address
 from monitor.api.app import create_app
 from monitor.api.monitoring import prepare_multiprocess
+from monitor.api.quota import Quotas
 from monitor.config import CONFIG_ENV, Settings, load_settings
 from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
@@ -24,7 +25,8 @@ NO_AUTH_ENV = "CIVMON_SERVE_WITHOUT_KEYS"  # for the workers uvicorn spawns: the
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, config: Path | None, host: str, port: int, workers: int, auth: bool) -> None:
+def prepare(settings: Settings, config: Path | None, host: str, port: int, workers: int, auth: bool) -> None:
+    """Everything that would fail in each worker, checked once with a clear message before anything is served."""
     if not auth and not is_loopback(host):
         raise CivmonError(
             f"--no-auth serves only this machine (127.0.0.1 or ::1), not {host}: anyone reaching the port would score "
@@ -34,12 +36,17 @@ def serve(settings: Settings, config: Path | None, host: str, port: int, workers
     require_free_address(host, port)
     schema.open_store(settings.database.url)  # initialised and current, or a clear error now
     load_pseudonymiser(settings.privacy)  # the key that stored comments' pseudonyms need
+    Quotas(settings.api.quota_storage)  # memory://, or a Redis server that answers
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
     os.environ[NO_AUTH_ENV] = "" if auth else "1"
     if workers > 1:
         load_scorer(settings.model)  # builds the int8 runtime once, not once per worker at the same time
         prepare_multiprocess(Path(tempfile.mkdtemp(prefix="civmon-metrics-")))
+
+
+def run(host: str, port: int, workers: int) -> None:
+    """Serve until stopped (Ctrl-C, SIGTERM), each worker building its app from `app_factory`."""
     uvicorn.run(
         "monitor.api.server:app_factory",
         factory=True,
@@ -48,7 +55,7 @@ def serve(settings: Settings, config: Path | None, host: str, port: int, workers
         workers=workers,
         access_log=False,  # its lines carry the query string, and with it Perspective clients' keys
         log_config=None,  # civmon's logging (monitor.logs) is configured already
-        proxy_headers=True,  # X-Forwarded-Proto and -For from the proxies FORWARDED_ALLOW_IPS names (127.0.0.1)
+        proxy_headers=True,  # X-Forwarded-Proto and -For from the proxies FORWARDED_ALLOW_IPS names (127.0.0.1, ::1)
         timeout_graceful_shutdown=10,
     )
 
