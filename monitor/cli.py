@@ -122,7 +122,12 @@ def status(config: ConfigOption = None) -> None:
     for column in ("community", "comments", "scored", "last collection (UTC)", "outcome"):
         table.add_column(column, justify="right" if column in ("comments", "scored") else "left")
     for row in rows:
-        when = _utc(row.last_run_started_utc)
+        # a community fed by `civmon serve` has no collector; "never" would read as one that failed to start
+        when = (
+            "— (fed by the API)"
+            if row.platform == "api" and not row.last_run_started_utc
+            else _utc(row.last_run_started_utc)
+        )
         outcome = (row.last_run_status or "—") + (f": {row.last_run_error}" if row.last_run_error else "")
         _add_text_row(table, f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)
@@ -274,9 +279,7 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for (a tool, a team): named in logs and quotas.")],
-    qps: Annotated[
-        float | None, typer.Option(help="Requests per second (default: \\[api] default_qps).")
-    ] = None,
+    qps: Annotated[float | None, typer.Option(help="Requests per second (default: \\[api] default_qps).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print its secret, which is shown this once."""
