@@ -31,7 +31,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import cycle, islice
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from monitor.config import ModelSettings
 from monitor.errors import CivmonError
@@ -67,13 +67,18 @@ def score_rate(texts: list[str]) -> tuple[float, list[str], str]:
     return rate, [t for t, r in zip(texts, results, strict=True) if r.scores is not None], scorer.version
 
 
+def server_address(url: str) -> SplitResult:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CivmonError(f"not a server address: {url!r}", "pass --url http://HOST:PORT")
+    return parts
+
+
 class Client:
     """One keep-alive connection per thread to the server; posts one comment, returns its outcome and seconds."""
 
     def __init__(self, url: str, key: str | None) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CivmonError(f"not a server address: {url!r}", "pass --url http://HOST:PORT")
+        parts = server_address(url)
         self.connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         self.host, self.port = parts.hostname, parts.port
         self.path = parts.path.rstrip("/") + ANALYZE
@@ -248,6 +253,8 @@ def bench_serve(
     """Prints `civmon score`'s comments/s, then the server's figures at each concurrency level, as they come."""
     if requests_per_level < 2 or not levels or min(levels) < 1:
         raise CivmonError("nothing to measure", "give --requests >= 2 and concurrency levels >= 1")
+    if url is not None:
+        server_address(url)  # a wrong address fails before the scoring run, not after
     emit(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start (other work lowers figures)")
     corpus = reddit_texts()
     texts = corpus[: max(requests_per_level * len(levels), MIN_SCORED)]
@@ -257,10 +264,10 @@ def bench_serve(
         f"Reddit comments ({len(texts) - len(scorable)} unscorable ones left out of the requests)"
     )
     with spawned_server() if url is None else nullcontext(url.rstrip("/")) as address:
+        spawned = f" (spawned, --no-auth; the load generator shares its {os.cpu_count()} cores)" if url is None else ""
         emit(
-            f"civmon serve at {address}{' (spawned, --no-auth)' if url is None else ''}: POST {ANALYZE}, TOXICITY, "
-            f"doNotStore, {requests_per_level:,} requests per level after a warm-up; the load generator runs on the "
-            f"same machine and shares its {os.cpu_count()} cores"
+            f"civmon serve at {address}{spawned}: POST {ANALYZE}, TOXICITY, doNotStore, "
+            f"{requests_per_level:,} requests per level after a warm-up"
         )
         client = Client(address, key)
         requests = cycle(scorable)
