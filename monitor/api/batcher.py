@@ -84,6 +84,8 @@ class Batcher:
         """The results for `texts`, in their order, scored together in one model call."""
         if self._task is None:
             raise Stopped("the scoring service is not running; retry shortly")
+        if not texts:
+            return []
         if self._queued and self._queued + len(texts) > self.max_queue:
             raise Overloaded(self._retry_after())
         request = _Request(texts)

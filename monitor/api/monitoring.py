@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -95,5 +96,13 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            # the router sets scope["route"] on the scope dict it was given, the one we hold
-            record_request(getattr(scope.get("route"), "path", UNMATCHED), code, time.perf_counter() - start)
+            record_request(_route_template(scope), code, time.perf_counter() - start)
+
+
+def _route_template(scope: Scope) -> str:
+    # the router sets scope["route"] on the scope dict it was given, the one we hold
+    route = scope.get("route")
+    if route is None:  # answered before routing (a body over the limit, refused by a middleware): whose was it?
+        routes = getattr(scope.get("app"), "routes", ())
+        route = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
+    return getattr(route, "path", UNMATCHED)
