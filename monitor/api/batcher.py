@@ -1,5 +1,5 @@
-"""Concurrent requests' texts gathered into one model call: the model scores 200 texts in one call far faster than
-in 200 calls of one.
+"""Concurrent requests' texts gathered into one model call: 200 texts cost one hop to the model's thread, not 200,
+and the torch runtime (on a GPU) scores them as batches.
 
 The model runs in one worker thread, one call at a time: ONNX Runtime already uses every core, and two calls at once
 would only fight over them. While a call runs, new requests queue; the next call takes all of them, up to `max_batch`
@@ -8,9 +8,10 @@ past `max_queue` texts a request is refused at once with `Overloaded`, saying wh
 
 A request bigger than `max_batch` on its own is scored whole in one call, with nobody else: `score_texts` already
 splits a call into the scorer's batches, so this costs no more memory than pieces would; pieces queued first-come
-would run back to back anyway, so no other request would be served sooner; and the request's texts then get exactly
-the scores one `score_texts` call on them gives (the int8 runtime's scores shift slightly with the texts scored
-alongside).
+would run back to back anyway, so no other request would be served sooner.
+
+Whichever texts share a call, each text's scores are its own: the int8 runtime scores every text alone
+(monitor/scoring/alliance.py), so the API gives what `civmon score` gives.
 """
 
 from __future__ import annotations
