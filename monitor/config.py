@@ -180,10 +180,10 @@ class ApiSettings(_Section):
 
     max_text_bytes: Annotated[int, Field(ge=1, le=1_000_000)] = 20_480  # Perspective's limit on comment.text
     max_request_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # a larger body is refused unread
-    max_texts_per_request: Annotated[int, Field(ge=1, le=100_000)] = 1000  # /v1/score
+    max_texts_per_request: Annotated[int, Field(ge=1, le=100_000)] = 256  # /v1/score; each costs the key a text
     batch_window_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # an idle model waits this long for company
     max_batch_texts: Annotated[int, Field(ge=1, le=100_000)] = 256  # texts per model call
-    max_queue_texts: Annotated[int, Field(ge=1, le=10_000_000)] = 4096  # waiting beyond it: 503 and Retry-After
+    max_queue_texts: Annotated[int, Field(ge=1, le=10_000_000)] = 1024  # a few seconds of work; then 503, Retry-After
     default_qps: Annotated[float, Field(gt=0, le=1e6)] = 10.0  # `civmon keys create` without --qps
     # where per-key request counts live: memory:// per server process, redis://host:6379 shared by all
     quota_storage: str = "memory://"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from googleapiclient import discovery
 from test_dashboard import metric, open_app
 
 from monitor.scoring import datasets
+from monitor.store.db import make_engine
 
 from api_server import Server, running_server, write_config
-from conftest import civmon
+from conftest import civmon, refuse_comment_inserts
 
 ANALYZE = "/v1alpha1/comments:analyze"
 needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
@@ -129,7 +131,7 @@ ERRORS = [
         "tester",
         400,
         "",
-        "does not support request languages: de",
+        "does not support the comment's language: it reads as de",
     ),
     (
         "score type",
@@ -140,7 +142,8 @@ ERRORS = [
         "PROBABILITY, not RAW",
     ),
     ("HTML", {"body": {**toxicity(""), "comment": {"text": "<b>hi</b>", "type": "HTML"}}}, "tester", 400, "", "HTML"),
-    ("bad community", {"body": toxicity("hi you", communityId="../etc")}, "tester", 400, "", "communityId"),
+    ("languages mixed", {"body": toxicity("hi there", languages=["en", "fr"])}, "tester", 400, "", "languages: fr"),
+    ("long session", {"body": toxicity("hi you", sessionId="s" * 257)}, "tester", 400, "", "sessionId"),
     ("placeholder", {"body": toxicity("[deleted]")}, "tester", 400, "", "cannot be scored: [deleted]"),
 ]
 
@@ -169,6 +172,31 @@ def test_a_key_past_its_quota_gets_429_with_retry_after(server):
     assert refused, [a.status_code for a in answers]
     assert int(refused[0].headers["Retry-After"]) >= 1
     assert refused[0].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_batch_calls_count_each_text_against_the_quota(server):
+    def batch(texts: int) -> requests.Response:
+        params = {"key": server.keys["slow"]}  # type: ignore[attr-defined]
+        return requests.post(f"{server.url}/v1/score", params=params, json={"texts": ["ok"] * texts}, timeout=60)
+
+    too_many = batch(61)  # a minute of 1 text a second holds 60
+    assert too_many.status_code == 429 and "Send fewer texts" in too_many.json()["error"]["message"]
+    time.sleep(1.1)
+    answers = [batch(30) for _ in range(3)]  # 90 texts within a second or so: past the minute's 60
+    assert [a.status_code for a in answers][:1] == [200] and 429 in [a.status_code for a in answers]
+
+
+def test_a_body_without_content_type_is_read_as_json_as_perspective_did(server):
+    params = {"key": server.keys["tester"]}  # type: ignore[attr-defined]
+    response = requests.post(server.url + ANALYZE, params=params, data=json.dumps(toxicity("Fair enough.")))
+    assert response.status_code == 200, response.text
+
+
+def test_a_community_id_outside_the_name_rule_is_stored_under_a_name_derived_from_it(server):
+    response = analyze(server, toxicity("Well said, thank you.", communityId="Coral:https://news.example.com/"))
+    assert response.status_code == 200, response.text
+    names = [row[2] for row in store_snapshot(server.folder)["communities"]]
+    assert any(n.startswith("Coral:https:-news.example.com-") for n in names), names
 
 
 def test_a_revoked_key_is_refused_from_its_next_request(server):
@@ -323,3 +351,40 @@ def test_serve_refuses_an_uninitialised_store_with_a_hint(tmp_path):
     result = civmon(tmp_path, "serve", timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "civmon init" in result.stderr
+
+
+def test_a_server_error_answers_500_without_logging_the_comment_or_a_traceback(tmp_path):
+    folder = initialised(tmp_path, "sqlite:///civmon.db")
+    with running_server(folder, "--no-auth") as running:
+        engine = make_engine(f"sqlite:///{folder / 'civmon.db'}")
+        refuse_comment_inserts(engine)  # the store fails every write, as a full disk would
+        engine.dispose()
+        marker = "Qwertzuiop the private comment"
+        response = requests.post(running.url + ANALYZE, json=toxicity(marker, communityId="forum"), timeout=60)
+        assert response.status_code == 500 and response.json()["error"]["status"] == "INTERNAL"
+        assert requests.get(f"{running.url}/healthz", timeout=10).status_code == 200  # and serves on
+        log = running.log_text()
+    assert "internal error on /v1alpha1/comments:analyze" in log
+    assert "Qwertzuiop" not in log and "Traceback" not in log
+
+
+def test_several_workers_log_their_requests_and_merge_their_metrics(tmp_path):
+    folder = initialised(tmp_path, "sqlite:///civmon.db")
+    key = create_key(folder, "pair")
+    with running_server(folder, "--workers", "2") as running:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: requests.post(
+                        running.url + ANALYZE, params={"key": key}, json=toxicity("Nice one."), timeout=60
+                    ),
+                    range(24),
+                )
+            )
+        assert {a.status_code for a in answers} == {200}
+        metrics = requests.get(f"{running.url}/metrics", timeout=10).text
+        log = running.log_text()
+    served = [line for line in metrics.splitlines() if line.startswith("civmon_api_requests_total{")]
+    assert sum(float(line.split()[-1]) for line in served if "comments:analyze" in line) == 24
+    assert log.count("key=pair") == 24 and key not in log
+    assert log.count("serving alliance-minilm") == 2  # one model per worker

@@ -161,14 +161,6 @@ def assert_answered_well(fuzzed: Fuzzed, response: requests.Response) -> Any:
 
 
 # found by this module and not fixed yet: the lead applies the fixes its report proposes, then drops these marks
-ESCAPED_ERRORS = pytest.mark.xfail(
-    strict=True, reason="errors.error_response renders UTF-8: an error echoing a lone surrogate is a 500"
-)
-NO_422 = pytest.mark.xfail(strict=True, reason="FastAPI declares a 422 HTTPValidationError that civmon never sends")
-SURROGATE_NAMES = pytest.mark.xfail(
-    strict=True, reason='errors._validation_message: a lone surrogate in a name reads "must be a JSON object"'
-)
-
 
 # --- schemathesis, from the OpenAPI document ---
 
@@ -313,7 +305,6 @@ def test_any_value_in_any_field_of_a_request(fuzzed: Fuzzed, where: tuple[str, .
     assert_answered_well(fuzzed, fuzzed.request("POST", ANALYZE, encoded(replaced(VALID_ANALYZE, where, value))))
 
 
-@ESCAPED_ERRORS
 @settings(FUZZ, max_examples=200)
 @given(where=st.sampled_from(TEXT_FIELDS), text=any_text, name=any_text, drop=st.booleans(), store=st.booleans())
 def test_any_text_in_any_text_field(
@@ -479,7 +470,6 @@ def test_callers_that_hang_up_mid_request_leave_the_server_answering(fuzzed: Fuz
 # --- what the fuzzing found, pinned ---
 
 
-@ESCAPED_ERRORS
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [
@@ -498,7 +488,6 @@ def test_a_lone_surrogate_the_caller_sent_comes_back_escaped_in_the_error(
     assert_answered_well(fuzzed, response)
 
 
-@SURROGATE_NAMES
 @pytest.mark.parametrize(
     ("where", "named"),
     [((), "the request body"), (("comment",), "comment"), (("context", "entries", 0), "context.entries[0]")],
@@ -518,7 +507,6 @@ def test_a_lone_surrogate_in_a_field_name_is_said_to_be_one(
     assert named in message and "lone surrogate" in message
 
 
-@NO_422
 def test_the_document_declares_every_error_in_perspectives_shape(fuzzed: Fuzzed) -> None:
     """A client generated from the document must expect what comes: bad input is a 400, not FastAPI's 422."""
     document = fuzzed.session.get(f"{fuzzed.server.url}/openapi.json", timeout=TIMEOUT_S).json()

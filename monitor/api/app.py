@@ -6,33 +6,22 @@ request. Each process (uvicorn worker) loads its own model once.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.api import discovery, errors, native, perspective
 from monitor.api.bodylimit import BodyLimit
-from monitor.api.monitoring import RequestMetrics, metrics_body
+from monitor.api.monitoring import RequestMetrics, forget_this_process, metrics_body
 from monitor.api.service import Service
 from monitor.config import Settings
 
 access_log = logging.getLogger("monitor.api.access")
-
-
-class AsciiJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped: a lone surrogate a client sent (and gets echoed, as
-    clientToken is) cannot make the response unencodable."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def create_app(settings: Settings, auth: bool = True) -> FastAPI:
@@ -45,13 +34,16 @@ def create_app(settings: Settings, auth: bool = True) -> FastAPI:
             yield
         finally:
             await state.batcher.stop()
+            forget_this_process()
 
     app = FastAPI(
         title="civmon scoring API",
         version="v1alpha1",
         summary="Perspective's comments:analyze, self-hosted, on civmon's open model; and civmon's own batch scoring.",
         lifespan=lifespan,
-        default_response_class=AsciiJSONResponse,
+        default_response_class=errors.AsciiJSONResponse,
+        # Perspective took JSON whatever the Content-Type said: scripts post `data=json.dumps(body)` without one
+        strict_content_type=False,
     )
     errors.install(app)
     app.include_router(perspective.router)
@@ -66,6 +58,7 @@ def create_app(settings: Settings, auth: bool = True) -> FastAPI:
         body, content_type = metrics_body()
         return Response(body, media_type=content_type)
 
+    app.add_middleware(errors.Unexpected)  # innermost: the access log and the metrics see its 500s
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
     app.add_middleware(RequestMetrics)
     app.add_middleware(AccessLog)

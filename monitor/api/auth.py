@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from monitor.api.errors import ApiError
+from monitor.api.quota import most_texts
 from monitor.api.service import Service
 from monitor.store.db import transaction
 from monitor.store.keys import KeyInfo, find_key
@@ -25,33 +26,50 @@ def service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(service)]
 
 
-async def caller(
+async def authenticated(
     request: Request,
     key: Annotated[str | None, Depends(query_key)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> KeyInfo | None:
-    """The calling key once its quota allows the request; None when the server runs without auth."""
+    """The calling key; None when the server runs without auth."""
     state = service(request)
     if not state.auth:
         return None
     secret = key or (credentials.credentials if credentials else None)
     if not secret:
         raise ApiError(403, "The request is missing a valid API key: pass ?key=KEY or 'Authorization: Bearer KEY'.")
-    found, wait = await run_in_threadpool(_find_and_count, state, secret)  # a database, perhaps Redis: blocking
+    found = await run_in_threadpool(_find, state, secret)
     if found is None:
         raise ApiError(400, "API key not valid. Please pass a valid API key.")
     request.scope["civmon.key"] = found.name  # for the access log
-    if wait is not None:
-        raise ApiError(
-            429,
-            f"Quota exceeded for key {found.name!r}: {found.qps:g} requests per second. Retry in {wait} s.",
-            {"Retry-After": str(wait)},
-        )
     return found
 
 
-def _find_and_count(state: Service, secret: str) -> tuple[KeyInfo | None, int | None]:
-    """The key with that secret, and the seconds it must wait if its quota refuses this request."""
+async def charge(state: Service, key: KeyInfo | None, texts: int = 1) -> None:
+    """Count a request of `texts` texts against the key's quota: a 429 with Retry-After past it."""
+    if key is None:
+        return
+    if texts > (most := most_texts(key.qps)):
+        raise ApiError(
+            429,
+            f"Quota exceeded for key {key.name!r}: {texts:,} texts in one request, while its quota of {key.qps:g} "
+            f"a second allows {most:,} at most. Send fewer texts per request.",
+        )
+    wait = await run_in_threadpool(state.quotas.check, key.name, key.qps, texts)  # Redis, perhaps: blocking
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"Quota exceeded for key {key.name!r}: {key.qps:g} texts per second. Retry in {wait} s.",
+            {"Retry-After": str(wait)},
+        )
+
+
+async def caller(request: Request, key: Annotated[KeyInfo | None, Depends(authenticated)]) -> KeyInfo | None:
+    """The calling key, charged one text: a Perspective request scores one comment."""
+    await charge(service(request), key)
+    return key
+
+
+def _find(state: Service, secret: str) -> KeyInfo | None:
     with transaction(state.reader) as session:
-        found = find_key(session, secret)
-    return found, found and state.quotas.check(found.name, found.qps)
+        return find_key(session, secret)

@@ -59,8 +59,8 @@ STANDARD_PARAMETERS: dict[str, dict[str, Any]] = {
 # pydantic's JSON types -> discovery's formats, as Perspective's own document gives them
 _FORMATS = {"number": "float", "integer": "int32"}
 _COPIED = ("$ref", "type", "format", "description", "enum", "pattern")
-# JSON Schema words with nothing to say in discovery (titles repeat the names; defaults are the server's business)
-_DROPPED = ("title", "default")
+# JSON Schema words with nothing to say in discovery (titles repeat the names)
+_DROPPED = ("title", "default", "maxLength")  # limits, like defaults, are enforced by the server
 _KNOWN = {*_COPIED, *_DROPPED, "minimum", "maximum", "items", "additionalProperties", "properties", "required"}
 
 
@@ -166,7 +166,7 @@ def root_url(request: Request) -> str:
 
 
 router = APIRouter(tags=["discovery"])
-_NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such API or version."}}
+_NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such API or version."}, "4XX": {"model": ErrorResponse}}
 
 
 @router.get("/$discovery/rest", responses=_NOT_FOUND)

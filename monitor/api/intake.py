@@ -11,6 +11,7 @@ comments no id, and `clientToken` is the caller's to reuse.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, select
 
 from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
-from monitor.records import CommentRecord, CommunityRef, ThreadRecord
+from monitor.records import API_NAMES, CommentRecord, CommunityRef, ThreadRecord
 from monitor.scoring.pending import write_scores
 from monitor.scoring.results import Result
 from monitor.store.db import transaction
@@ -48,7 +49,7 @@ class Intake:
     def store(self, submission: Submission) -> None:
         """One transaction: the comment, its thread if new, and its scores."""
         now = int(time.time())
-        ref = CommunityRef(PLATFORM, submission.community)
+        ref = CommunityRef(PLATFORM, community_name(submission.community))
         comment_id = uuid.uuid4().hex
         with transaction(self.engine) as session:
             thread = _thread(submission.session_id, now)
@@ -69,10 +70,21 @@ class Intake:
             write_scores(session, self.version, [row], [submission.result], self.privacy)
 
 
+def community_name(community_id: str) -> str:
+    """The stored name for a Perspective communityId, which may be any string (Coral sends `Coral:https://...`):
+    itself when it is a valid name, else its letters as a slug with a short hash, so that distinct ids stay distinct."""
+    if API_NAMES.fullmatch(community_id):
+        return community_id
+    digest = hashlib.blake2b(community_id.encode("utf-8", "replace"), digest_size=4).hexdigest()
+    slug = re.sub(r"[^A-Za-z0-9._:-]+", "-", community_id).strip("-._:")[:48]
+    return f"{slug}-{digest}" if slug else f"c-{digest}"
+
+
 def _thread(session_id: str | None, now: int) -> ThreadRecord:
     if session_id is not None:
         digest = hashlib.blake2b(session_id.encode("utf-8", "replace"), digest_size=15).hexdigest()
-        return ThreadRecord(f"s{digest}", f"session {session_id}", None, now)
+        # titled by its hash: a session id can name the user whose comments it gathers
+        return ThreadRecord(f"s{digest}", f"session {digest[:8]}", None, now)
     day = now - now % DAY_S
     label = time.strftime("%Y-%m-%d", time.gmtime(day))
     return ThreadRecord(f"d{label.replace('-', '')}", f"API comments of {label} (UTC)", None, day)

@@ -15,7 +15,16 @@ import os
 import time
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,6 +66,12 @@ def prepare_multiprocess(folder: Path) -> None:
     for stale in folder.glob("*.db"):
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(folder)
+
+
+def forget_this_process() -> None:
+    """At a worker's exit: its live gauges (the queue) leave the sums; its counters stay counted."""
+    if MULTIPROC_ENV in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
 
 
 def metrics_body() -> tuple[bytes, str]:

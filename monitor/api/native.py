@@ -3,13 +3,15 @@ and GET /healthz."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends
 
-from monitor.api.auth import ServiceDep, caller
-from monitor.api.errors import ApiError
-from monitor.api.perspective import ERRORS, score_or_refuse
+from monitor.api.auth import ServiceDep, authenticated, charge
+from monitor.api.errors import DOCUMENTED, ApiError
 from monitor.api.schemas import ScoredText, ScoreRequest, ScoreResponse
 from monitor.scoring.files import Row, output_record
+from monitor.store.keys import KeyInfo
 
 router = APIRouter(tags=["civmon"])
 
@@ -17,17 +19,19 @@ router = APIRouter(tags=["civmon"])
 @router.post(
     "/v1/score",
     response_model=ScoreResponse,
-    responses=ERRORS,
-    dependencies=[Depends(caller)],
+    responses=DOCUMENTED,
     summary="Score many texts in one call; unscorable ones carry a reason",
 )
-async def score(body: ScoreRequest, state: ServiceDep) -> ScoreResponse:
+async def score(
+    body: ScoreRequest, state: ServiceDep, key: Annotated[KeyInfo | None, Depends(authenticated)]
+) -> ScoreResponse:
     api = state.settings.api
     if len(body.texts) > api.max_texts_per_request:
         raise ApiError(400, f"texts: {len(body.texts):,} in one request, at most {api.max_texts_per_request:,}.")
+    await charge(state, key, len(body.texts))
     rows = [_row(text, api.max_text_bytes) for text in body.texts]
     scorable = [r.text or "" for r in rows if r.problem is None]
-    results = iter(await score_or_refuse(state, scorable) if scorable else [])
+    results = iter(await state.score(scorable) if scorable else [])
     records = [
         output_record(n, row, None if row.problem else next(results), state.scorer) for n, row in enumerate(rows, 1)
     ]

@@ -12,26 +12,21 @@ from fastapi.concurrency import run_in_threadpool
 
 from monitor.api.attributes import Attribute
 from monitor.api.auth import ServiceDep, caller
-from monitor.api.batcher import Overloaded, Stopped
-from monitor.api.errors import ApiError
-from monitor.api.intake import PLATFORM, Submission
+from monitor.api.errors import DOCUMENTED, ApiError
+from monitor.api.intake import Submission
 from monitor.api.schemas import (
     AnalyzeCommentRequest,
     AnalyzeCommentResponse,
     AttributeParameters,
     AttributeScores,
-    ErrorResponse,
     Score,
     SpanScore,
 )
-from monitor.api.service import Service
 from monitor.api.spans import sentence_spans
-from monitor.records import community_name_problem
 from monitor.scoring.results import Result
 
 LANGUAGES = ("en",)  # monitor.scoring.text scores English text only
 NOT_ENGLISH = "not English (language: "
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 403, 413, 429, 503)}
 
 router = APIRouter(tags=["Perspective"])
 
@@ -40,7 +35,7 @@ router = APIRouter(tags=["Perspective"])
     "/v1alpha1/comments:analyze",
     response_model=AnalyzeCommentResponse,
     response_model_exclude_none=True,
-    responses=ERRORS,
+    responses=DOCUMENTED,
     dependencies=[Depends(caller)],
     summary="Score a comment, as Perspective's comments:analyze does",
 )
@@ -49,12 +44,12 @@ async def analyze(body: AnalyzeCommentRequest, state: ServiceDep) -> AnalyzeComm
     text = _comment_text(body, state.settings.api.max_text_bytes)
     languages = _languages(body.languages, attributes)
     stores = body.community_id is not None and not body.do_not_store
-    if stores:
-        _check_community(body.community_id or "")
     spans = sentence_spans(text) if body.span_annotations else [(0, len(text))]
-    results = await score_or_refuse(state, [text, *(text[b:e] for b, e in spans)] if body.span_annotations else [text])
+    results = await state.score([text, *(text[b:e] for b, e in spans)] if body.span_annotations else [text])
     summary = results[0]
     if summary.scores is None:
+        if body.drop_unsupported_attributes and (summary.reason or "").startswith(NOT_ENGLISH):
+            return _no_scores(body, languages, summary)  # every attribute dropped for the comment's language
         raise _unscorable(summary, attributes)
     span_results = results[1:] if body.span_annotations else results
     response = AnalyzeCommentResponse(
@@ -69,20 +64,11 @@ async def analyze(body: AnalyzeCommentRequest, state: ServiceDep) -> AnalyzeComm
     return response
 
 
-async def score_or_refuse(state: Service, texts: list[str]) -> list[Result]:
-    """The texts' results from the batcher; a full queue or a stopping server is a 503 saying when to retry."""
-    try:
-        return await state.score(texts)
-    except Overloaded as exc:
-        raise ApiError(
-            503, f"The server is at capacity. Retry in {exc.retry_after_s} s.", _retry(exc.retry_after_s)
-        ) from None
-    except Stopped:
-        raise ApiError(503, "The server is starting or stopping. Retry in a few seconds.", _retry(5)) from None
-
-
-def _retry(seconds: int) -> dict[str, str]:
-    return {"Retry-After": str(seconds)}
+def _no_scores(body: AnalyzeCommentRequest, languages: list[str], summary: Result) -> AnalyzeCommentResponse:
+    detected = [summary.language] if summary.language else []
+    return AnalyzeCommentResponse(
+        attribute_scores={}, languages=languages, detected_languages=detected, client_token=body.client_token
+    )
 
 
 def _requested(body: AnalyzeCommentRequest, available: dict[str, Attribute]) -> dict[str, tuple[Attribute, float]]:
@@ -131,27 +117,28 @@ def _comment_text(body: AnalyzeCommentRequest, limit: int) -> str:
 
 
 def _languages(requested: list[str] | None, attributes: dict[str, tuple[Attribute, float]]) -> list[str]:
-    """The languages the comment is scored as: English, which the caller may ask for as en or en-US."""
-    if not requested:
-        return list(LANGUAGES)
-    if any(code.split("-")[0].lower() in LANGUAGES for code in requested):
-        return list(LANGUAGES)
-    raise ApiError(400, _language_message(next(iter(attributes)), ", ".join(requested)))
-
-
-def _language_message(attribute: str, languages: str) -> str:
-    return f"Attribute {attribute} does not support request languages: {languages}. This server scores English (en)."
-
-
-def _check_community(name: str) -> None:
-    if problem := community_name_problem(PLATFORM, name):
-        raise ApiError(400, f"communityId is not usable as a community name: {problem}.")
+    """The languages the comment is scored as: English, which the caller may ask for as en or en-US. As Perspective
+    does, a request naming any language an attribute does not support is refused."""
+    unsupported = [code for code in requested or () if code.split("-")[0].lower() not in LANGUAGES]
+    if unsupported:
+        shown = ", ".join(unsupported[:5]) + (f" and {len(unsupported) - 5} more" if len(unsupported) > 5 else "")
+        raise ApiError(
+            400,
+            f"Attribute {next(iter(attributes))} does not support request languages: {shown}. "
+            "This server scores English (en).",
+        )
+    return list(LANGUAGES)
 
 
 def _unscorable(result: Result, attributes: dict[str, tuple[Attribute, float]]) -> ApiError:
     reason = result.reason or "not scored"
     if reason.startswith(NOT_ENGLISH):
-        return ApiError(400, _language_message(next(iter(attributes)), reason.removeprefix(NOT_ENGLISH).rstrip(")")))
+        detected = reason.removeprefix(NOT_ENGLISH).rstrip(")")
+        return ApiError(
+            400,
+            f"Attribute {next(iter(attributes))} does not support the comment's language: it reads as {detected}. "
+            "This server scores English (en); dropUnsupportedAttributes answers with no scores instead.",
+        )
     if reason == "empty":
         return ApiError(400, "Comment must be non-empty.")
     return ApiError(400, f"The comment cannot be scored: {reason}.")

@@ -62,16 +62,23 @@ class Quotas:
             )
         self._limiter = MovingWindowRateLimiter(storage)
 
-    def check(self, key_name: str, qps: float) -> int | None:
-        """Count a request by `key_name`: None if its quota allows it, else the whole seconds (>= 1) to wait.
+    def check(self, key_name: str, qps: float, cost: int = 1) -> int | None:
+        """Count a request of `cost` texts by `key_name`: None if its quota allows it, else the whole seconds (>= 1)
+        to wait. The burst window counts requests, the rate's window texts, so that a key's quota bounds the model
+        time it takes, whether it sends one text per request or a thousand.
 
         The burst window is asked first: a request it refuses counts nowhere, one the rate's window refuses
         counts in the second it was made (a key hammering past its quota waits the longer)."""
-        for item in limits_for(qps):
-            if not self._limiter.hit(item, key_name):
+        for item, amount in zip(limits_for(qps), (1, cost), strict=True):
+            if not self._limiter.hit(item, key_name, cost=amount):
                 reset = self._limiter.get_window_stats(item, key_name).reset_time  # when its oldest request leaves
                 return max(1, math.ceil(reset - time.time()))
         return None
+
+
+def most_texts(qps: float) -> int:
+    """The most texts one request of a key with this rate can carry: what its rate window holds."""
+    return limits_for(qps)[1].amount
 
 
 def limits_for(qps: float) -> tuple[RateLimitItem, RateLimitItem]:

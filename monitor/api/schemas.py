@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.alias_generators import to_camel
 
+Token = Annotated[StrictStr, Field(max_length=256)]  # the caller's opaque ids: stored or echoed, so bounded
 ScoreType = Literal["PROBABILITY", "STD_DEV_SCORE", "PERCENTILE", "RAW"]
 TextType = Literal["TEXT_TYPE_UNSPECIFIED", "PLAIN_TEXT", "HTML"]
 
@@ -49,9 +50,9 @@ class AnalyzeCommentRequest(_Wire):
     span_annotations: StrictBool | None = None
     languages: list[StrictStr] | None = None
     do_not_store: StrictBool | None = None
-    client_token: StrictStr | None = None
-    session_id: StrictStr | None = None
-    community_id: StrictStr | None = None
+    client_token: Token | None = None
+    session_id: Token | None = None
+    community_id: Token | None = None
     # Perspective's own switch: leave out requested attributes the model lacks instead of refusing the request
     drop_unsupported_attributes: StrictBool | None = None
 

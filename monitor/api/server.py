@@ -4,25 +4,26 @@ process, which reads the same configuration through the environment."""
 
 from __future__ import annotations
 
-import logging
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from monitor import logs
 from monitor.addresses import is_loopback, require_free_address
 from monitor.api.app import create_app
 from monitor.api.monitoring import prepare_multiprocess
 from monitor.api.quota import Quotas
-from monitor.config import CONFIG_ENV, Settings, load_settings
+from monitor.config import CONFIG_ENV, ModelSettings, Settings, load_settings
 from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
 from monitor.scoring.models import load_scorer
 from monitor.store import schema
 
 NO_AUTH_ENV = "CIVMON_SERVE_WITHOUT_KEYS"  # for the workers uvicorn spawns: they see only the environment
-log = logging.getLogger(__name__)
 
 
 def prepare(settings: Settings, config: Path | None, host: str, port: int, workers: int, auth: bool) -> None:
@@ -41,27 +42,42 @@ def prepare(settings: Settings, config: Path | None, host: str, port: int, worke
         os.environ[CONFIG_ENV] = str(config.resolve())
     os.environ[NO_AUTH_ENV] = "" if auth else "1"
     if workers > 1:
-        load_scorer(settings.model)  # builds the int8 runtime once, not once per worker at the same time
-        prepare_multiprocess(Path(tempfile.mkdtemp(prefix="civmon-metrics-")))
+        _build_model_once(settings.model)
+
+
+def _build_model_once(model: ModelSettings) -> None:
+    """Build the int8 runtime (cached per model version) in a short-lived process, so the workers load it rather than
+    all building it at once, and this process, which serves nothing, does not keep a model in memory."""
+    child = multiprocessing.get_context("spawn").Process(target=load_scorer, args=(model,), name="civmon-prepare")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise CivmonError(
+            f"the model could not be loaded (exit code {child.exitcode})", "the lines above say why; check [model]"
+        )
 
 
 def run(host: str, port: int, workers: int) -> None:
     """Serve until stopped (Ctrl-C, SIGTERM), each worker building its app from `app_factory`."""
-    uvicorn.run(
-        "monitor.api.server:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # its lines carry the query string, and with it Perspective clients' keys
-        log_config=None,  # civmon's logging (monitor.logs) is configured already
-        proxy_headers=True,  # X-Forwarded-Proto and -For from the proxies FORWARDED_ALLOW_IPS names (127.0.0.1, ::1)
-        timeout_graceful_shutdown=10,
-    )
+    with tempfile.TemporaryDirectory(prefix="civmon-metrics-") as metrics:
+        if workers > 1:  # the workers' metrics meet in files there, merged by whichever answers GET /metrics
+            prepare_multiprocess(Path(metrics))
+        uvicorn.run(
+            "monitor.api.server:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,  # its lines carry the query string, and with it Perspective clients' keys
+            log_config=None,  # civmon's logging (monitor.logs), configured in each worker by app_factory
+            proxy_headers=True,  # X-Forwarded-Proto and -For from the proxies FORWARDED_ALLOW_IPS names (loopback)
+            timeout_graceful_shutdown=30,  # requests already queued are scored and answered before the exit
+        )
 
 
-def app_factory():  # type: ignore[no-untyped-def]
+def app_factory() -> ASGIApp:
     """The app for one uvicorn worker, from the configuration `serve` checked."""
+    logs.configure()  # a spawned worker starts with no logging set up
     return create_app(load_settings(_config_path()), auth=os.environ.get(NO_AUTH_ENV) != "1")
 
 

@@ -10,7 +10,8 @@ from functools import partial
 from sqlalchemy import Engine
 
 from monitor.api.attributes import Attribute, model_attributes
-from monitor.api.batcher import Batcher
+from monitor.api.batcher import Batcher, Overloaded, Stopped
+from monitor.api.errors import ApiError
 from monitor.api.intake import Intake
 from monitor.api.quota import Quotas
 from monitor.config import Settings
@@ -66,4 +67,11 @@ class Service:
         )
 
     async def score(self, texts: list[str]) -> list[Result]:
-        return await self.batcher.score(texts)
+        """The texts' results; a full queue or a stopping server is a 503 saying when to retry."""
+        try:
+            return await self.batcher.score(texts)
+        except Overloaded as exc:
+            wait = exc.retry_after_s
+            raise ApiError(503, f"The server is at capacity. Retry in {wait} s.", {"Retry-After": str(wait)}) from None
+        except Stopped:
+            raise ApiError(503, "The server is starting or stopping. Retry shortly.", {"Retry-After": "5"}) from None
