@@ -280,6 +280,10 @@ def serve(
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for (a tool, a team): named in logs and quotas.")],
     qps: Annotated[float | None, typer.Option(help="Requests per second (default: \\[api] default_qps).")] = None,
+    community: Annotated[
+        list[str] | None,
+        typer.Option(help="A communityId its comments may be stored under (repeatable; * for any). None: it scores."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print its secret, which is shown this once."""
@@ -288,7 +292,7 @@ def keys_create(
     settings = load_settings(config)
     engine = schema.open_store(settings.database.url)
     with transaction(engine) as session:
-        secret = create_key(session, name, settings.api.default_qps if qps is None else qps)
+        secret = create_key(session, name, settings.api.default_qps if qps is None else qps, community or [])
     err.print(f"API key {name!r} created; its secret (shown only now, keep it safe):", markup=False)
     out.print(secret, markup=False)
 
@@ -305,11 +309,12 @@ def keys_list(config: ConfigOption = None) -> None:
         out.print("No API keys yet: `civmon keys create NAME`.", markup=False)
         return
     table = Table(title="API keys")
-    for column in ("name", "requests/s", "created (UTC)", "revoked (UTC)"):
+    for column in ("name", "requests/s", "stores under", "created (UTC)", "revoked (UTC)"):
         table.add_column(column)
     for key in keys:
         revoked = _utc(key.revoked_utc) if key.revoked_utc else "—"
-        _add_text_row(table, key.name, f"{key.qps:g}", _utc(key.created_utc), revoked)
+        stores = ", ".join(key.communities) or "— (scores only)"
+        _add_text_row(table, key.name, f"{key.qps:g}", stores, _utc(key.created_utc), revoked)
     out.print(table)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
 from conftest import CIVMON, TEST_KEY, command_env
 
 STARTUP_S = 180  # the model loads and, on a new machine, its int8 runtime is built (about a minute on 2 cores)

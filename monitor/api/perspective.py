@@ -7,6 +7,8 @@ is accepted and ignored (as Perspective did), and the attributes are the configu
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
@@ -24,6 +26,7 @@ from monitor.api.schemas import (
 )
 from monitor.api.spans import sentence_spans
 from monitor.scoring.results import Result
+from monitor.store.keys import KeyInfo
 
 LANGUAGES = ("en",)  # monitor.scoring.text scores English text only
 NOT_ENGLISH = "not English (language: "
@@ -36,14 +39,21 @@ router = APIRouter(tags=["Perspective"])
     response_model=AnalyzeCommentResponse,
     response_model_exclude_none=True,
     responses=DOCUMENTED,
-    dependencies=[Depends(caller)],
     summary="Score a comment, as Perspective's comments:analyze does",
 )
-async def analyze(body: AnalyzeCommentRequest, state: ServiceDep) -> AnalyzeCommentResponse:
+async def analyze(
+    body: AnalyzeCommentRequest, state: ServiceDep, key: Annotated[KeyInfo | None, Depends(caller)]
+) -> AnalyzeCommentResponse:
     attributes = _requested(body, state.attributes)
     text = _comment_text(body, state.settings.api.max_text_bytes)
     languages = _languages(body.languages, attributes)
     stores = body.community_id is not None and not body.do_not_store
+    if stores and key is not None and not key.may_store(body.community_id or ""):
+        raise ApiError(
+            403,
+            f"Key {key.name!r} may not store comments under this communityId: create a key for it "
+            "(civmon keys create NAME --community ID), or send doNotStore: true to only score.",
+        )
     spans = sentence_spans(text) if body.span_annotations else [(0, len(text))]
     results = await state.score([text, *(text[b:e] for b, e in spans)] if body.span_annotations else [text])
     summary = results[0]

@@ -99,7 +99,11 @@ def score_pending(
 
 
 def write_scores(
-    session: Session, version: str, rows: list, results: list[Result], privacy: PrivacySettings  # type: ignore[type-arg]
+    session: Session,
+    version: str,
+    rows: list,
+    results: list[Result],
+    privacy: PrivacySettings,  # type: ignore[type-arg]
 ) -> set[int]:
     """Store the results; returns the ids of comments edited while the model worked, which are not stored:
     they stay pending, so their new text gets scored next time."""

@@ -6,15 +6,21 @@ guessable secrets against brute force, and nobody can enumerate 2^256 tokens how
 
 A revoked key stays listed, for the audit trail, and keeps its name: names are never reused, so a
 name in a log or a quota always means one key. A new key needs a name no key ever had.
+
+A key stores comments (requests with a communityId) only under the communityIds it was created for,
+or any with "*": a key handed to one forum's tool cannot fill the monitor with communities, or move
+another forum's trends and alerts. Without any, it only scores.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -27,6 +33,8 @@ from monitor.store.models import ApiKey
 SECRET_PREFIX = "civmon_"  # tells a civmon key apart in a config file or a secret scanner
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_QPS = 1e6
+ANY = "*"  # a key that may store comments under any communityId
+MAX_COMMUNITY_ID = 256  # as the API bounds the communityId it is sent
 
 
 @dataclass(frozen=True)
@@ -35,14 +43,26 @@ class KeyInfo:
     qps: float
     created_utc: int
     revoked_utc: int | None
+    communities: tuple[str, ...] = ()  # the communityIds it may store comments under; ANY: every one
+
+    def may_store(self, community_id: str) -> bool:
+        return ANY in self.communities or community_id in self.communities
 
 
-def create_key(session: Session, name: str, qps: float) -> str:
-    """Add a key allowed `qps` requests a second; return its secret, which nothing can show again."""
+def create_key(session: Session, name: str, qps: float, communities: Sequence[str] = ()) -> str:
+    """Add a key allowed `qps` requests a second, storing comments only under `communities` (ANY: any); return its
+    secret, which nothing can show again."""
     _check_name(name)
     _check_qps(qps)
+    _check_communities(communities)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    row = {"name": name, "key_hash": _hash(secret), "qps": float(qps), "created_utc": int(time.time())}
+    row = {
+        "name": name,
+        "key_hash": _hash(secret),
+        "qps": float(qps),
+        "created_utc": int(time.time()),
+        "communities": json.dumps(sorted(set(communities))),
+    }
     try:
         with session.begin_nested():  # a clash rolls back this insert only, not the caller's transaction
             session.execute(insert(ApiKey).values(row))
@@ -84,7 +104,7 @@ def _hash(secret: str) -> str:
 
 
 def _info(row: ApiKey) -> KeyInfo:
-    return KeyInfo(name=row.name, qps=row.qps, created_utc=row.created_utc, revoked_utc=row.revoked_utc)
+    return KeyInfo(row.name, row.qps, row.created_utc, row.revoked_utc, tuple(json.loads(row.communities)))
 
 
 def _utc(epoch: int) -> str:
@@ -97,6 +117,15 @@ def _check_name(name: str) -> None:
             f"{name!r} cannot name an API key: a name is 1 to 64 characters, letters, digits, '.', '_' or '-'",
             "choose a name like 'moderation-bot' or 'team.research'",
         )
+
+
+def _check_communities(communities: Sequence[str]) -> None:
+    for community in communities:
+        if not 0 < len(community) <= MAX_COMMUNITY_ID:
+            raise CivmonError(
+                f"a community id is 1 to {MAX_COMMUNITY_ID} characters, not {len(community)}",
+                "give the communityId your tool sends, or * for any",
+            )
 
 
 def _check_qps(qps: float) -> None:

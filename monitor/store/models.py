@@ -296,3 +296,5 @@ class ApiKey(Base):
     qps: Mapped[float] = mapped_column(Float)  # requests per second allowed
     created_utc: Mapped[int] = mapped_column(BigInteger)
     revoked_utc: Mapped[int | None] = mapped_column(BigInteger)
+    # JSON list of the communityIds its comments may be stored under ("*": any); empty: it only scores
+    communities: Mapped[str] = mapped_column(Text, default="[]")

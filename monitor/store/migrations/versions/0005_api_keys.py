@@ -1,4 +1,4 @@
-"""api_keys: who may call `civmon serve`, and how fast
+"""api_keys: who may call `civmon serve`, how fast, and into which communities it may store comments
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("qps", sa.Float(), nullable=False),
         sa.Column("created_utc", sa.BigInteger(), nullable=False),
         sa.Column("revoked_utc", sa.BigInteger(), nullable=True),
+        sa.Column("communities", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
         sa.UniqueConstraint("name", name=op.f("uq_api_keys_name")),
