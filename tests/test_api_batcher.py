@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor.api.batcher import Batcher, Overloaded, Stopped
-from monitor.api.monitoring import MULTIPROC_ENV, RequestMetrics, metrics_body
+from monitor.api.monitoring import MULTIPROC_ENV, RequestRecords, metrics_body
 from monitor.config import ModelSettings
 from monitor.scoring import datasets
 from monitor.scoring.models import default_scorer
@@ -335,7 +335,7 @@ class RefuseLarge:
 def test_requests_counted_by_route_template_never_by_path_or_query():
     app = FastAPI()
     app.add_middleware(RefuseLarge)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestRecords)
 
     @app.get("/things/{name}")
     def thing(name: str) -> dict[str, str]:

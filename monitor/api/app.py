@@ -6,22 +6,17 @@ request. Each process (uvicorn worker) loads its own model once.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.api import discovery, errors, native, perspective
 from monitor.api.bodylimit import BodyLimit
-from monitor.api.monitoring import RequestMetrics, forget_this_process, metrics_body
+from monitor.api.monitoring import RequestRecords, forget_this_process, metrics_body
 from monitor.api.service import Service
 from monitor.config import Settings
-
-access_log = logging.getLogger("monitor.api.access")
 
 
 def create_app(settings: Settings, auth: bool = True) -> FastAPI:
@@ -60,41 +55,5 @@ def create_app(settings: Settings, auth: bool = True) -> FastAPI:
 
     app.add_middleware(errors.Unexpected)  # innermost: the access log and the metrics see its 500s
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(AccessLog)
+    app.add_middleware(RequestRecords)
     return app
-
-
-class AccessLog:
-    """One line per request: method, path without its query (Perspective clients put the key there), status,
-    the key's name and the time taken. Never the key, the body or the comment."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        start = time.perf_counter()
-
-        async def noted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, noted)
-        finally:
-            client = scope.get("client") or ("-", 0)
-            access_log.info(
-                '%s "%s %s" %d key=%s %.1f ms',
-                client[0],
-                scope["method"],
-                scope["path"].encode("unicode_escape").decode("ascii"),
-                status,
-                scope.get("civmon.key", "-"),
-                1000 * (time.perf_counter() - start),
-            )

@@ -11,6 +11,7 @@ With one worker (uvicorn serves in the calling process) leave it out: the metric
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+access_log = logging.getLogger("monitor.api.access")
 UNMATCHED = "unmatched"  # a path no route serves: one label value, not one per path a client makes up
 
 # Our own registry: the default one adds process and platform collectors, duplicated per worker in multiprocess mode.
@@ -88,9 +90,10 @@ def record_request(endpoint: str, code: int, seconds: float) -> None:
     LATENCY.labels(endpoint).observe(seconds)
 
 
-class RequestMetrics:
-    """ASGI middleware counting and timing every HTTP request under its route template ("/v1/score"), never the raw
-    path or query string, which carry whatever the client sent, API keys included."""
+class RequestRecords:
+    """ASGI middleware that counts and times every HTTP request under its route template ("/v1/score"), and writes
+    its access log line: client, method, path without its query (Perspective clients put the key there), status,
+    the key's name and the time taken. Never the raw query, the key, the body or the comment."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -111,7 +114,21 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            record_request(_route_template(scope), code, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            record_request(_route_template(scope), code, seconds)
+            _log_access(scope, code, seconds)
+
+
+def _log_access(scope: Scope, code: int, seconds: float) -> None:
+    access_log.info(
+        '%s "%s %s" %d key=%s %.1f ms',
+        (scope.get("client") or ("-", 0))[0],
+        scope["method"],
+        scope["path"].encode("unicode_escape").decode("ascii"),  # no control characters into the log
+        code,
+        scope.get("civmon.key", "-"),  # set by monitor.api.auth once the key is known
+        1000 * seconds,
+    )
 
 
 def _route_template(scope: Scope) -> str:
