@@ -66,6 +66,8 @@ def test_a_key_stores_only_under_the_communities_it_was_created_for(engine):
     assert find(engine, scorer).communities == () and not find(engine, scorer).may_store("forum-1")
     with transaction(engine) as session, pytest.raises(CivmonError, match="1 to 256 characters"):
         create_key(session, "bad", 1, ["x" * 257])
+    with transaction(engine) as session, pytest.raises(CivmonError, match="control or invisible"):
+        create_key(session, "bad", 1, ["forum\n| fake | row", "\x1b[31mred"])
 
 
 def test_the_secret_is_kept_only_as_its_hash(engine):
@@ -173,6 +175,19 @@ def test_keys_have_quotas_of_their_own():
     assert quotas.check("bot", 1) == 1
 
 
+def test_a_request_both_windows_refuse_waits_for_the_longer():
+    quotas = Quotas()
+    assert quotas.check("half", 0.5, cost=30) is None  # a minute's 30 texts at once
+    assert quotas.check("half", 0.5) >= 58  # the second's window frees in 1 s, the minute's in about 60
+
+
+def test_a_refused_request_counts_nowhere():
+    quotas = Quotas()
+    assert quotas.check("bot", 1, cost=60) is None and quotas.check("bot", 1) is not None
+    time.sleep(1.05)
+    assert quotas.check("bot", 1) is not None  # the minute is spent; the refusal did not count against the second
+
+
 def test_a_fractional_rate_holds_over_the_minute():
     """At a request a minute the second is free again after a second, the minute is not."""
     quotas = Quotas()
@@ -190,13 +205,6 @@ def test_quotas_on_redis_are_shared_by_processes():
     key = f"bot-{uuid.uuid4().hex}"  # the server outlives the test
     assert first.check(key, 2) is None and second.check(key, 2) is None
     assert first.check(key, 2) == 1 and second.check(key, 2) == 1
-
-
-@pytest.mark.skipif(REDIS_CLIENT, reason="the redis package is installed")
-def test_redis_without_its_package_says_to_install_it():
-    with pytest.raises(CivmonError, match="'redis' prerequisite not available") as caught:
-        Quotas("redis://127.0.0.1:6379")
-    assert "install the package" in caught.value.hint
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ def create_app(settings: Settings, auth: bool = True) -> FastAPI:
             yield
         finally:
             await state.batcher.stop()
+            state.close()
             forget_this_process()
 
     app = FastAPI(

@@ -3,11 +3,13 @@ in the store, then counted against its quota. Keys never reach a log: the access
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from limits.errors import StorageError
 
 from monitor.api.errors import ApiError
 from monitor.api.quota import most_texts
@@ -16,10 +18,11 @@ from monitor.store.db import transaction
 from monitor.store.keys import KeyInfo, find_key
 
 query_key = APIKeyQuery(name="key", auto_error=False, description="An API key, as Perspective clients pass it")
+log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token")
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:  # async: a plain def would take a thread to read an attribute
     return request.app.state.service
 
 
@@ -28,11 +31,11 @@ ServiceDep = Annotated[Service, Depends(service)]
 
 async def authenticated(
     request: Request,
+    state: ServiceDep,
     key: Annotated[str | None, Depends(query_key)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> KeyInfo | None:
     """The calling key; None when the server runs without auth."""
-    state = service(request)
     if not state.auth:
         return None
     secret = key or (credentials.credentials if credentials else None)
@@ -49,13 +52,17 @@ async def charge(state: Service, key: KeyInfo | None, texts: int = 1) -> None:
     """Count a request of `texts` texts against the key's quota: a 429 with Retry-After past it."""
     if key is None:
         return
-    if texts > (most := most_texts(key.qps)):
+    if texts > (most := most_texts(key.qps)):  # never allowed, however long the caller waits: not a 429
         raise ApiError(
-            429,
+            400,
             f"Quota exceeded for key {key.name!r}: {texts:,} texts in one request, while its quota of {key.qps:g} "
             f"a second allows {most:,} at most. Send fewer texts per request.",
         )
-    wait = await run_in_threadpool(state.quotas.check, key.name, key.qps, texts)  # Redis, perhaps: blocking
+    try:
+        wait = await run_in_threadpool(state.quotas.check, key.name, key.qps, texts)  # Redis, perhaps: blocking
+    except StorageError:
+        log.warning("the quota storage %s cannot be reached: requests with keys get 503", state.quota_where)
+        raise ApiError(503, "The quota store cannot be reached. Retry in 5 s.", {"Retry-After": "5"}) from None
     if wait is not None:
         raise ApiError(
             429,
@@ -64,9 +71,9 @@ async def charge(state: Service, key: KeyInfo | None, texts: int = 1) -> None:
         )
 
 
-async def caller(request: Request, key: Annotated[KeyInfo | None, Depends(authenticated)]) -> KeyInfo | None:
+async def caller(state: ServiceDep, key: Annotated[KeyInfo | None, Depends(authenticated)]) -> KeyInfo | None:
     """The calling key, charged one text: a Perspective request scores one comment."""
-    await charge(service(request), key)
+    await charge(state, key)
     return key
 
 

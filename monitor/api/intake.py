@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -72,11 +73,13 @@ class Intake:
 
 def community_name(community_id: str) -> str:
     """The stored name for a Perspective communityId, which may be any string (Coral sends `Coral:https://...`):
-    itself when it is a valid name, else its letters as a slug with a short hash, so that distinct ids stay distinct."""
-    if API_NAMES.fullmatch(community_id):
+    itself when it is a valid lower-case name, else its letters as a lower-case slug with a short hash of the id.
+    The store matches names regardless of case (as Reddit's), so `MY-FORUM` must not land in `my-forum`: a key
+    allowed one would move the other's trends."""
+    if API_NAMES.fullmatch(community_id) and community_id == community_id.lower():
         return community_id
     digest = hashlib.blake2b(community_id.encode("utf-8", "replace"), digest_size=4).hexdigest()
-    slug = re.sub(r"[^A-Za-z0-9._:-]+", "-", community_id).strip("-._:")[:48]
+    slug = re.sub(r"[^a-z0-9._:-]+", "-", unicodedata.normalize("NFKD", community_id).lower()).strip("-._:")[:48]
     return f"{slug}-{digest}" if slug else f"c-{digest}"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
 
 from monitor.api.attributes import Attribute
 from monitor.api.auth import ServiceDep, caller
@@ -70,7 +69,7 @@ async def analyze(
     )
     if stores:
         submission = Submission(body.community_id or "", body.session_id, text, summary)
-        await run_in_threadpool(state.intake.store, submission)
+        await state.store(submission)
     return response
 
 

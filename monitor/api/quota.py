@@ -45,35 +45,34 @@ class Quotas:
         scheme = urlsplit(storage_uri).scheme
         if scheme not in SCHEMES:
             raise CivmonError(
-                f"civmon cannot count requests in {_where(storage_uri)}: not a storage it knows",
+                f"civmon cannot count requests in {where(storage_uri)}: not a storage it knows",
                 "use memory:// (one server process) or redis://HOST:PORT (shared by several)",
             )
         try:
-            storage = storage_from_string(storage_uri)
+            storage = storage_from_string(storage_uri, wrap_exceptions=True)  # its errors as StorageError
         except ConfigurationError as exc:  # the storage's Python package is missing
             raise CivmonError(
-                f"civmon cannot count requests in {_where(storage_uri)}: {exc}",
+                f"civmon cannot count requests in {where(storage_uri)}: {exc}",
                 "install the package it names, or use memory://",
             ) from None
         if not storage.check():
             raise CivmonError(
-                f"civmon cannot reach {_where(storage_uri)} to count requests",
+                f"civmon cannot reach {where(storage_uri)} to count requests",
                 "start the server there, or correct the address",
             )
         self._limiter = MovingWindowRateLimiter(storage)
 
     def check(self, key_name: str, qps: float, cost: int = 1) -> int | None:
         """Count a request of `cost` texts by `key_name`: None if its quota allows it, else the whole seconds (>= 1)
-        to wait. The burst window counts requests, the rate's window texts, so that a key's quota bounds the model
-        time it takes, whether it sends one text per request or a thousand.
-
-        The burst window is asked first: a request it refuses counts nowhere, one the rate's window refuses
-        counts in the second it was made (a key hammering past its quota waits the longer)."""
-        for item, amount in zip(limits_for(qps), (1, cost), strict=True):
-            if not self._limiter.hit(item, key_name, cost=amount):
-                reset = self._limiter.get_window_stats(item, key_name).reset_time  # when its oldest request leaves
-                return max(1, math.ceil(reset - time.time()))
-        return None
+        to wait, the longer of what its windows ask. The burst window counts requests, the rate's window texts, so
+        that a key's quota bounds the model time it takes, whether it sends one text per request or many. A refused
+        request counts nowhere. Raises StorageError where the storage (Redis) cannot be reached."""
+        windows = list(zip(limits_for(qps), (1, cost), strict=True))
+        full = [item for item, amount in windows if not self._limiter.test(item, key_name, cost=amount)]
+        if not full and all(self._limiter.hit(item, key_name, cost=amount) for item, amount in windows):
+            return None
+        waits = [self._limiter.get_window_stats(item, key_name).reset_time - time.time() for item in full]
+        return max(1, math.ceil(max(waits, default=1)))
 
 
 def most_texts(qps: float) -> int:
@@ -88,7 +87,7 @@ def limits_for(qps: float) -> tuple[RateLimitItem, RateLimitItem]:
     return burst, per(max(1, round(qps * seconds)), namespace=NAMESPACE)
 
 
-def _where(uri: str) -> str:
+def where(uri: str) -> str:
     """The storage as it may be printed: no password (before the host, or in the query)."""
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else uri

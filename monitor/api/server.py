@@ -51,10 +51,10 @@ def _build_model_once(model: ModelSettings) -> None:
     child = multiprocessing.get_context("spawn").Process(target=load_scorer, args=(model,), name="civmon-prepare")
     child.start()
     child.join()
-    if child.exitcode != 0:
-        raise CivmonError(
-            f"the model could not be loaded (exit code {child.exitcode})", "the lines above say why; check [model]"
-        )
+    code = child.exitcode
+    child.close()  # its resources now, not in a warning at exit
+    if code != 0:
+        raise CivmonError(f"the model could not be loaded (exit code {code})", "the lines above say why; check [model]")
 
 
 def run(host: str, port: int, workers: int) -> None:

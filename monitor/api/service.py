@@ -3,17 +3,21 @@ the batcher in front of it, the store, the intake of monitored comments and the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor.api.attributes import Attribute, model_attributes
 from monitor.api.batcher import Batcher, Overloaded, Stopped
 from monitor.api.errors import ApiError
-from monitor.api.intake import Intake
-from monitor.api.quota import Quotas
+from monitor.api.intake import Intake, Submission
+from monitor.api.quota import Quotas, where
 from monitor.config import Settings
 from monitor.privacy import load_pseudonymiser
 from monitor.scoring.base import Scorer
@@ -21,9 +25,11 @@ from monitor.scoring.models import load_scorer
 from monitor.scoring.pending import register
 from monitor.scoring.results import Result, score_texts
 from monitor.store import schema
-from monitor.store.db import transaction
+from monitor.store.db import driver_reason, transaction
 
 log = logging.getLogger(__name__)
+STORE_THREADS = 4  # writers at once: SQLite takes one at a time anyway, PostgreSQL's pool holds 5 (+10)
+STORE_BACKLOG = 64  # storing requests past it are refused with a 503 rather than queued for ever
 WARM_UP = "Thank you for the thoughtful reply, I see your point."
 
 
@@ -38,6 +44,14 @@ class Service:
     intake: Intake
     quotas: Quotas
     auth: bool
+    storing: int = 0  # storing requests running or waiting
+    store_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="civmon-store")
+    )
+
+    @property
+    def quota_where(self) -> str:
+        return where(self.settings.api.quota_storage)
 
     @classmethod
     def load(cls, settings: Settings, auth: bool) -> Service:
@@ -65,6 +79,24 @@ class Service:
             Quotas(api.quota_storage),
             auth,
         )
+
+    async def store(self, submission: Submission) -> None:
+        """Store a scored comment on threads of its own, so that a locked or slow store holds neither scoring nor
+        /healthz; past STORE_BACKLOG waiting, or when the store fails, a 503 saying when to retry."""
+        if self.storing >= STORE_BACKLOG:
+            raise ApiError(503, "The store is busy. Retry in 5 s.", {"Retry-After": "5"})
+        self.storing += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.store_pool, self.intake.store, submission)
+        except (DBAPIError, PoolTimeout) as exc:
+            reason = driver_reason(exc) if isinstance(exc, DBAPIError) else "no database connection came free"
+            log.warning("a comment could not be stored: %s", reason)  # the driver's first line: never the text
+            raise ApiError(503, "The store cannot take the comment now. Retry in 5 s.", {"Retry-After": "5"}) from None
+        finally:
+            self.storing -= 1
+
+    def close(self) -> None:
+        self.store_pool.shutdown(wait=True)  # a comment being stored is stored
 
     async def score(self, texts: list[str]) -> list[Result]:
         """The texts' results; a full queue or a stopping server is a 503 saying when to retry."""

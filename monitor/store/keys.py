@@ -20,6 +20,7 @@ import math
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -125,6 +126,10 @@ def _check_communities(communities: Sequence[str]) -> None:
             raise CivmonError(
                 f"a community id is 1 to {MAX_COMMUNITY_ID} characters, not {len(community)}",
                 "give the communityId your tool sends, or * for any",
+            )
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in community):  # would reach `keys list`'s terminal
+            raise CivmonError(
+                "a community id holds control or invisible characters", "give the communityId your tool sends"
             )
 
 
