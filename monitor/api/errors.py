@@ -12,9 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor.api.schemas import ErrorResponse
+from monitor.api.watched import WatchedSend
 
 log = logging.getLogger(__name__)
 # in the OpenAPI document; "4XX" keeps FastAPI from adding a 422 this server never sends (bad input is a 400)
@@ -108,18 +109,12 @@ class Unexpected:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def noted(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, noted)
+            await self.app(scope, receive, watched)
         except Exception as exc:
             frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f"{frame.filename}:{frame.lineno}" if frame else "?"
             log.error("internal error on %s: %s at %s", scope.get("path", "?"), type(exc).__name__, where)
-            if not started:
+            if watched.status is None:
                 await error_response(500, "Internal error: the server's log says more.")(scope, receive, send)

@@ -28,7 +28,9 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from monitor.api.watched import WatchedSend
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 access_log = logging.getLogger("monitor.api.access")
@@ -102,19 +104,13 @@ class RequestRecords:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        code = 500  # an exception before the response started: the server error middleware outside answers 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal code
-            if message["type"] == "http.response.start":
-                code = message["status"]
-            await send(message)
-
+        watched = WatchedSend(send)
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, watched)
         finally:
             seconds = time.perf_counter() - start
+            code = watched.status or 500  # no response started: the server error middleware outside answers 500
             record_request(_route_template(scope), code, seconds)
             _log_access(scope, code, seconds)
 
