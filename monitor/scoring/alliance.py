@@ -33,6 +33,9 @@ from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION, Window
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "alliance-minilm"
 Runtime = Literal["torch", "onnx-int8"]
+# How each runtime's scores are named in model versions. int8 once scored texts in batches, where a text's scores
+# moved with its neighbours; scores made so are not the per-text ones, and must not share their version.
+RUNTIME_VERSIONS: dict[Runtime, str] = {"torch": "torch", "onnx-int8": "onnx-int8-per-text"}
 
 
 def cache_dir() -> Path:
@@ -58,7 +61,8 @@ class AllianceScorer:
         self.runtime: Runtime = runtime or ("onnx-int8" if self.device == "cpu" else "torch")
         self.batch_size = batch_size
         self.name = self.card.name
-        self.version = f"{self.card.name}@{fingerprint(folder)}+{PREPARATION}+{self.runtime}"  # prepared text, too
+        runtime_version = RUNTIME_VERSIONS[self.runtime]
+        self.version = f"{self.card.name}@{fingerprint(folder)}+{PREPARATION}+{runtime_version}"  # prepared text, too
         self.dimensions = tuple(self.card.dimensions)
         self.thresholds = {d: c.threshold for d, c in self.card.dimensions.items()}
         self.chunk_words = CHUNK_WORDS * self.card.max_length // CHUNK_TOKENS
