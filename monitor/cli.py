@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from monitor.addresses import is_loopback, require_free_address
+from monitor.addresses import http_url, is_loopback, require_free_address
 from monitor.config import Settings, load_settings, resolve_path
 from monitor.errors import CivmonError
 from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
@@ -237,8 +237,7 @@ def _serve_dashboard(config: Path | None, port: int, host: str) -> None:
             "behind a reverse proxy that authenticates (README: Dashboard), or keep --host 127.0.0.1"
         )
     env = {**os.environ, **({"CIVMON_CONFIG": str(config.resolve())} if config else {})}
-    shown = f"[{host}]" if ":" in host else host
-    out.print(f"dashboard: http://{shown}:{port}  (Ctrl-C stops it)", markup=False)
+    out.print(f"dashboard: {http_url(host, port)}  (Ctrl-C stops it)", markup=False)
     command = [
         sys.executable,
         "-m",
@@ -271,8 +270,7 @@ def serve(
 
     path = resolve_path(config)
     server.prepare(load_settings(path), path, host, port, workers, auth=not no_auth)
-    shown = f"[{host}]" if ":" in host else host
-    err.print(f"scoring API: http://{shown}:{port}  (docs at /docs; Ctrl-C stops it)", markup=False)
+    err.print(f"scoring API: {http_url(host, port)}  (docs at /docs; Ctrl-C stops it)", markup=False)
     server.run(host, port, workers)
 
 

@@ -17,8 +17,8 @@ from monitor.api.service import Service
 from monitor.store.db import transaction
 from monitor.store.keys import KeyInfo, find_key
 
-query_key = APIKeyQuery(name="key", auto_error=False, description="An API key, as Perspective clients pass it")
 log = logging.getLogger(__name__)
+query_key = APIKeyQuery(name="key", auto_error=False, description="An API key, as Perspective clients pass it")
 bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token")
 
 

@@ -34,7 +34,7 @@ DAY_S = 86_400
 
 @dataclass(frozen=True)
 class Submission:
-    community: str  # already checked against the platform's name rule
+    community: str  # the caller's communityId, as sent: `community_name` makes it a stored name
     session_id: str | None
     text: str
     result: Result  # scored (not skipped): only scored comments are stored
@@ -52,12 +52,11 @@ class Intake:
         now = int(time.time())
         ref = CommunityRef(PLATFORM, community_name(submission.community))
         comment_id = uuid.uuid4().hex
+        thread = _thread(submission.session_id, now)
         with transaction(self.engine) as session:
-            thread = _thread(submission.session_id, now)
+            community = community_id(session, ref)
             known = session.scalar(
-                select(Thread.id).where(
-                    Thread.community_id == community_id(session, ref), Thread.platform_id == thread.platform_id
-                )
+                select(Thread.id).where(Thread.community_id == community, Thread.platform_id == thread.platform_id)
             )
             record = CommentRecord(comment_id, thread.platform_id, None, 0, None, submission.text, now)
             writer = Writer(session, self.privacy, self.pseudonymiser)
@@ -65,7 +64,7 @@ class Intake:
             writer.write(ref, [_stub(thread) if known else thread], [record])
             row = session.execute(
                 select(Comment.id, Comment.body_hash).where(
-                    Comment.platform_id == comment_id, Comment.community_id == community_id(session, ref)
+                    Comment.platform_id == comment_id, Comment.community_id == community
                 )
             ).one()
             write_scores(session, self.version, [row], [submission.result], self.privacy)

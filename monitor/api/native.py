@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from monitor.api.auth import ServiceDep, authenticated, charge
 from monitor.api.errors import DOCUMENTED, ApiError
 from monitor.api.schemas import ScoredText, ScoreRequest, ScoreResponse
+from monitor.api.service import Service
 from monitor.scoring.files import Row, output_record
 from monitor.store.keys import KeyInfo
 
@@ -29,7 +30,7 @@ async def score(
     if len(body.texts) > api.max_texts_per_request:
         raise ApiError(400, f"texts: {len(body.texts):,} in one request, at most {api.max_texts_per_request:,}.")
     await charge(state, key, len(body.texts))
-    rows = [_row(text, api.max_text_bytes) for text in body.texts]
+    rows = [_row(text, state) for text in body.texts]
     scorable = [r.text or "" for r in rows if r.problem is None]
     results = iter(await state.score(scorable) if scorable else [])
     records = [
@@ -42,9 +43,11 @@ async def score(
     )
 
 
-def _row(text: str | None, limit: int) -> Row:
-    if text is not None and (size := len(text.encode("utf-8", "surrogatepass"))) > limit:
-        return Row(None, f"too long for the API ({size:,} bytes of UTF-8; at most {limit:,})")
+def _row(text: str | None, state: Service) -> Row:
+    if text is not None and (size := state.oversize(text)):
+        return Row(
+            None, f"too long for the API ({size:,} bytes of UTF-8; at most {state.settings.api.max_text_bytes:,})"
+        )
     return Row(text)
 
 

@@ -23,6 +23,7 @@ from monitor.api.schemas import (
     Score,
     SpanScore,
 )
+from monitor.api.service import Service
 from monitor.api.spans import sentence_spans
 from monitor.scoring.results import Result
 from monitor.store.keys import KeyInfo
@@ -44,7 +45,7 @@ async def analyze(
     body: AnalyzeCommentRequest, state: ServiceDep, key: Annotated[KeyInfo | None, Depends(caller)]
 ) -> AnalyzeCommentResponse:
     attributes = _requested(body, state.attributes)
-    text = _comment_text(body, state.settings.api.max_text_bytes)
+    text = _comment_text(body, state)
     languages = _languages(body.languages, attributes)
     stores = body.community_id is not None and not body.do_not_store
     if stores and key is not None and not key.may_store(body.community_id or ""):
@@ -53,30 +54,31 @@ async def analyze(
             f"Key {key.name!r} may not store comments under this communityId: create a key for it "
             "(civmon keys create NAME --community ID), or send doNotStore: true to only score.",
         )
-    spans = sentence_spans(text) if body.span_annotations else [(0, len(text))]
-    results = await state.score([text, *(text[b:e] for b, e in spans)] if body.span_annotations else [text])
-    summary = results[0]
+    sentences = sentence_spans(text) if body.span_annotations else []
+    summary, *sentence_results = await state.score([text, *(text[b:e] for b, e in sentences)])
     if summary.scores is None:
         if body.drop_unsupported_attributes and (summary.reason or "").startswith(NOT_ENGLISH):
-            return _no_scores(body, languages, summary)  # every attribute dropped for the comment's language
+            return _response(body, languages, summary, {})  # every attribute dropped for the comment's language
         raise _unscorable(summary, attributes)
-    span_results = results[1:] if body.span_annotations else results
-    response = AnalyzeCommentResponse(
-        attribute_scores=_attribute_scores(attributes, summary, list(zip(spans, span_results, strict=True))),
-        languages=languages,
-        detected_languages=[summary.language] if summary.language else [],
-        client_token=body.client_token,
+    # without spanAnnotations, one span covers the whole text, as Perspective gives
+    spans = (
+        list(zip(sentences, sentence_results, strict=True)) if body.span_annotations else [((0, len(text)), summary)]
     )
+    response = _response(body, languages, summary, _attribute_scores(attributes, summary, spans))
     if stores:
         submission = Submission(body.community_id or "", body.session_id, text, summary)
         await state.store(submission)
     return response
 
 
-def _no_scores(body: AnalyzeCommentRequest, languages: list[str], summary: Result) -> AnalyzeCommentResponse:
-    detected = [summary.language] if summary.language else []
+def _response(
+    body: AnalyzeCommentRequest, languages: list[str], summary: Result, scores: dict[str, AttributeScores]
+) -> AnalyzeCommentResponse:
     return AnalyzeCommentResponse(
-        attribute_scores={}, languages=languages, detected_languages=detected, client_token=body.client_token
+        attribute_scores=scores,
+        languages=languages,
+        detected_languages=[summary.language] if summary.language else [],
+        client_token=body.client_token,
     )
 
 
@@ -111,14 +113,14 @@ def _threshold(attribute: Attribute, parameters: AttributeParameters) -> float:
     return parameters.score_threshold if parameters.score_threshold is not None else -1.0  # unset: every score
 
 
-def _comment_text(body: AnalyzeCommentRequest, limit: int) -> str:
+def _comment_text(body: AnalyzeCommentRequest, state: Service) -> str:
     text = body.comment.text
     if text is None or not text.strip():
         raise ApiError(400, "Comment must be non-empty.")
     if body.comment.type == "HTML":
         raise ApiError(400, "comment.type HTML is not supported: send the comment's text as PLAIN_TEXT.")
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
+    if size := state.oversize(text):
+        limit = state.settings.api.max_text_bytes
         raise ApiError(
             400, f"Comment text too long: {size:,} bytes of UTF-8, at most {limit:,} ([api] max_text_bytes)."
         )
@@ -148,9 +150,7 @@ def _unscorable(result: Result, attributes: dict[str, tuple[Attribute, float]]) 
             f"Attribute {next(iter(attributes))} does not support the comment's language: it reads as {detected}. "
             "This server scores English (en); dropUnsupportedAttributes answers with no scores instead.",
         )
-    if reason == "empty":
-        return ApiError(400, "Comment must be non-empty.")
-    return ApiError(400, f"The comment cannot be scored: {reason}.")
+    return ApiError(400, f"The comment cannot be scored: {reason}.")  # empty texts were refused before scoring
 
 
 def _attribute_scores(

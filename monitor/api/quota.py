@@ -1,9 +1,9 @@
-"""Per-key rate limits: a key may make its `qps` requests a second, in bursts of at most a second's worth.
+"""Per-key rate limits: a key may score `qps` texts a second, in bursts of at most a second's requests.
 
 Two moving windows, on the `limits` library, hold each key. Per second: ceil(qps) requests, the burst.
-Per minute: qps × 60 (rounded), the rate itself, which the per-second window alone cannot hold for a
-fractional qps: a key at 0.5 may make 1 request in a second, but only 30 a minute. A key slower than one
-request a minute is counted over an hour, or a day (at least one request a day).
+Per minute: qps × 60 texts (rounded), the rate itself, which the per-second window alone cannot hold for a
+fractional qps: a key at 0.5 may make 1 request in a second, but score only 30 texts a minute. A key slower
+than one text a minute is counted over an hour, or a day (at least one text a day).
 
 memory:// counts in this process; with several server workers each counts on its own (N workers let
 a key make N times its rate). redis://HOST:PORT counts for all of them, and needs the `redis` package.
@@ -39,7 +39,7 @@ RATE_WINDOWS: tuple[tuple[type[RateLimitItem], int], ...] = (
 
 
 class Quotas:
-    """Counts each key's requests in `storage_uri` (memory:// or redis://HOST:PORT)."""
+    """Counts each key's requests and texts in `storage_uri` (memory:// or redis://HOST:PORT)."""
 
     def __init__(self, storage_uri: str = "memory://") -> None:
         scheme = urlsplit(storage_uri).scheme

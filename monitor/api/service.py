@@ -49,6 +49,11 @@ class Service:
         default_factory=lambda: ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="civmon-store")
     )
 
+    def oversize(self, text: str) -> int | None:
+        """The text's size in UTF-8 bytes when it is over [api] max_text_bytes, else None."""
+        size = len(text.encode("utf-8", "surrogatepass"))
+        return size if size > self.settings.api.max_text_bytes else None
+
     @property
     def quota_where(self) -> str:
         return where(self.settings.api.quota_storage)
@@ -67,11 +72,12 @@ class Service:
             partial(score_texts, scorer), api.max_batch_texts, api.batch_window_ms / 1000, api.max_queue_texts
         )
         intake = Intake(engine, settings.privacy, load_pseudonymiser(settings.privacy), scorer.version)
-        log.info("serving %s (%s)", scorer.version, ", ".join(model_attributes(scorer.dimensions)))
+        attributes = model_attributes(scorer.dimensions)
+        log.info("serving %s (%s)", scorer.version, ", ".join(attributes))
         return cls(
             settings,
             scorer,
-            model_attributes(scorer.dimensions),
+            attributes,
             engine,
             schema.open_store(settings.database.url, readonly=True),
             batcher,
