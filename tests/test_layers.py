@@ -15,7 +15,10 @@ ALLOWED = {
     "sources": FOUNDATION | {"store", "sources"},
     "scoring": FOUNDATION | {"store", "sources", "scoring"},
     "metrics": FOUNDATION | {"store", "sources", "scoring", "metrics"},
+    "backfill": FOUNDATION | {"store", "sources", "scoring", "backfill"},  # a door beside the CLI
 }
+# Doors beside the CLI: what the command line (and its benchmarks) opens, nothing else imports.
+DOORS = {"api", "backfill"}
 
 
 def monitor_imports(path: Path) -> set[str]:
@@ -41,3 +44,12 @@ def test_stage_imports_only_what_lies_to_its_left(stage: str) -> None:
 def test_foundation_imports_no_stage() -> None:
     for name in FOUNDATION:
         assert monitor_imports(PACKAGE / f"{name}.py") <= FOUNDATION, name
+
+
+def test_doors_are_opened_only_by_the_command_line() -> None:
+    openers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] not in DOORS and monitor_imports(path) & DOORS
+    }
+    assert openers <= {"cli.py", "bench/backfill.py"}

@@ -1,0 +1,132 @@
+"""The inputs of a backfill: Reddit dumps and research corpora, counted and read one partition at a time.
+
+A file is a Reddit dump (Pushshift / Arctic Shift NDJSON) when it is zstd-compressed, when its name starts
+with RC_ or RS_ (the dumps' own names), or when its first record carries Pushshift's fields (`subreddit`
+and `link_id` or `title`); its lines are read with `civmon import`'s validators and a comment's text is
+its `body`. Any other .csv, .jsonl, .ndjson or .json file is a corpus, read as `civmon score --input`
+reads it, its text in --text-column.
+
+A dump's records are its lines (numbered from 1, as `civmon import` reports them; a blank line is no
+record); a corpus's are its rows, numbered as `civmon score --input` numbers them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+from monitor.errors import CivmonError
+from monitor.privacy import Pseudonymiser
+from monitor.records import ItemState
+from monitor.scoring.files import Row, read_rows
+from monitor.sources.dumps import READ_BYTES, DamagedDump, DumpSubmission, dump_format, open_dump, parse_line
+from monitor.sources.reddit_records import comment_record
+from monitor.store.upsert import clean_text
+
+Kind = Literal["dump", "corpus"]
+CORPUS_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+DUMP_PREFIXES = ("RC_", "RS_")
+SUBMISSION = "a submission: civmon scores comments"
+BAD_LINE = "bad line: "  # how a bad line's skip_reason starts
+
+
+@dataclass(frozen=True)
+class Count:
+    records: int  # a dump's lines (blank ones too: they keep the numbering), a corpus's rows
+    damage: str | None = None  # where a compressed dump breaks off; the lines before it are counted
+
+
+@dataclass(frozen=True)
+class Record:
+    line: int  # a dump's line number, a corpus's row number
+    fields: dict[str, Any]  # comment_id, thread_id, parent_id, community, created_utc, author
+    row: Row  # the text to score, or why there is none
+
+
+def input_kind(path: Path) -> Kind:
+    """Dump or corpus (module docstring); a CivmonError for a file neither can read."""
+    if not path.is_file():
+        raise CivmonError(f"{path} is not a file", "give Reddit dumps (.zst, .ndjson) or .csv/.jsonl/.json corpora")
+    if path.suffix.lower() in (".csv", ".json"):
+        return "corpus"
+    if dump_format(path) == "zstd" or path.name.startswith(DUMP_PREFIXES):
+        return "dump"
+    if path.suffix.lower() in CORPUS_SUFFIXES and not _looks_like_a_dump(path):
+        return "corpus"
+    return "dump"
+
+
+def _looks_like_a_dump(path: Path) -> bool:
+    with path.open("rb") as handle:
+        first = next((line for line in handle if line.strip()), b"")
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "subreddit" in record and ("link_id" in record or "title" in record)
+
+
+def count_records(path: Path, kind: Kind, text_column: str) -> Count:
+    """The client's first pass. A dump's newlines are counted in the decompressed stream (no parsing);
+    a corpus is read as its tasks will read it, since a CSV field may hold line breaks."""
+    if kind == "corpus":
+        handle, rows = read_rows(path, text_column)
+        with handle:
+            return Count(sum(1 for _ in rows))
+    lines, raw = open_dump(path)
+    count, last = 0, b"\n"
+    with raw, lines:
+        try:
+            # read1: one read of the stream at a time, so nothing decompressed before a break is dropped
+            while chunk := lines.read1(READ_BYTES):  # type: ignore[attr-defined]
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+        except DamagedDump as exc:
+            return Count(count, str(exc))  # a line cut off by the break is no record
+    return Count(count + (last != b"\n"))
+
+
+def read_records(
+    path: Path, kind: Kind, text_column: str, first: int, last: int, pseudonymiser: Pseudonymiser
+) -> Iterator[Record]:
+    """Records `first` to `last` (1-based, inclusive). A zstd stream cannot seek, so the reading starts at
+    the file's beginning and skips to `first`: decompressing and splitting lines runs at hundreds of MB/s,
+    over a hundred times the scoring rate, so a partition's skip costs little next to its scoring."""
+    if kind == "corpus":
+        handle, rows = read_rows(path, text_column)
+        with handle:
+            for number, row in enumerate(islice(rows, first - 1, last), start=first):
+                yield Record(number, {"comment_id": str(number)}, row)
+        return
+    lines, raw = open_dump(path)
+    with raw, lines:
+        for number, line in enumerate(islice(lines, first - 1, last), start=first):
+            if line.strip():
+                yield _dump_record(number, line, pseudonymiser)
+
+
+def _dump_record(number: int, line: bytes, pseudonymiser: Pseudonymiser) -> Record:
+    """A dump line as `civmon import` would store it: the same validators, records, cleaned text and pseudonym."""
+    try:
+        item = parse_line(line)
+    except ValueError as exc:  # the reason names fields, never the line's text
+        return Record(number, {}, Row(None, f"{BAD_LINE}{exc}"))
+    if isinstance(item, DumpSubmission):
+        fields = {"thread_id": item.id, "community": item.subreddit, "created_utc": int(item.created_utc)}
+        return Record(number, fields, Row(None, SUBMISSION))
+    comment = comment_record(item.model_dump())
+    fields = {
+        "comment_id": comment.platform_id,
+        "thread_id": comment.thread_id,
+        "parent_id": comment.parent_id,
+        "community": item.subreddit,
+        "created_utc": comment.created_utc,
+        "author": pseudonymiser.author("reddit", comment.author),
+    }
+    if comment.state is not ItemState.LIVE:
+        return Record(number, fields, Row(None, f"{comment.state.value}: no text to score"))
+    return Record(number, fields, Row(clean_text(comment.body)))
