@@ -1,23 +1,26 @@
 """Idempotent bulk writes of what sources collect.
 
-A batch is compared with the stored rows in one indexed read, then written as a
-few bulk statements: new rows are inserted, edited rows updated (their scores
-marked stale), newly deleted or removed rows change state and, unless the privacy
-settings keep deleted content, lose their text and author. Rows that did not
-change only get their `last_seen_utc` refreshed, so collecting the same comments
-twice changes nothing else. Authors are pseudonymised here, so no source can
-forget to.
+A batch goes into a temporary staging table (COPY on PostgreSQL), is counted against
+the stored rows in one indexed read, then written by one set-based upsert whose SET
+clause applies the rules to each row: new rows are inserted, edited rows updated (their
+scores marked stale), newly deleted or removed rows change state and, unless the privacy
+settings keep deleted content, lose their text and author. Rows that did not change
+only get their platform score, `last_seen_utc` and a depth learned meanwhile, so
+collecting the same comments twice changes nothing else. The rules are decided by the
+row as stored when the upsert reaches it, so two writers racing on the same comments
+leave what either alone would (only the counts can be off, as they were before). Authors
+are pseudonymised here, so no source can forget to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, case, func, select, update
+from sqlalchemy import Column, Engine, String, Table, case, func, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +30,7 @@ from monitor.privacy import Pseudonymiser
 from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord, community_name_problem
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Community, Score, Thread
+from monitor.store.staging import Stage
 
 # Well below SQLite's and PostgreSQL's bound-parameter limits.
 IN_CHUNK = 500
@@ -56,11 +60,6 @@ def clean_text(text: str | None) -> str | None:
     if text is None:
         return None
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def dialect_insert(session: Session, table: Table) -> Any:
@@ -102,6 +101,23 @@ def ensure_community(engine: Engine, ref: CommunityRef) -> int:
         return community_id(session, ref)
 
 
+# The batch's columns as set-based SQL needs them (states as plain text).
+THREAD_STAGE = Stage(
+    "civmon_thread_stage",
+    Thread.__table__,
+    ["community_id", "platform_id", "title", "author", "body", "url", "permalink", "platform_score"]
+    + ["num_comments", "created_utc", "first_seen_utc", "last_seen_utc"],
+    Column("state", String(16)),
+)
+COMMENT_STAGE = Stage(
+    "civmon_comment_stage",
+    Comment.__table__,
+    ["thread_id", "platform_id", "parent_platform_id", "depth", "author", "body", "body_hash", "platform_score"]
+    + ["permalink", "created_utc", "edited_utc"],
+    Column("state", String(16)),
+)
+
+
 class Writer:
     """Writes one community's records inside the caller's transaction."""
 
@@ -116,28 +132,41 @@ class Writer:
         """Upsert a batch; every comment's thread must be in the batch or already stored."""
         community = community_id(self.session, ref)
         now = int(time.time())
-        self._upsert_threads(community, ref.platform, list(threads), now)
-        return self._upsert_comments(community, ref.platform, list(comments), now)
+        thread_ids = self._upsert_threads(community, ref.platform, list(threads), now)
+        return self._upsert_comments(community, ref.platform, list(comments), thread_ids, now)
 
-    # -- threads: few per batch, so one ON CONFLICT statement does it ---------------------------
+    # -- threads: a stub only creates, a full record updates --------------------------------------
 
-    def _upsert_threads(self, community_id: int, platform: str, threads: list[ThreadRecord], now: int) -> None:
+    def _upsert_threads(
+        self, community_id: int, platform: str, threads: list[ThreadRecord], now: int
+    ) -> dict[str, int]:
+        """Upsert the batch's threads; the row ids of those written (a stub already stored is not)."""
         # A full record beats a stub of the same thread in the same batch, whatever the order.
         ordered = sorted(threads, key=lambda t: not t.is_stub)
         rows: dict[str, dict[str, Any]] = {}
         for t in ordered:
             if not (t.is_stub and t.platform_id in rows):
                 rows[t.platform_id] = self._thread_row(community_id, platform, t, now)
-        stubs = [row for row in rows.values() if row["created_utc"] is None]
-        full = [row for row in rows.values() if row["created_utc"] is not None]
-        if stubs:  # a stub only creates a thread nobody has described yet
-            stmt = dialect_insert(self.session, Thread.__table__)
-            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["community_id", "platform_id"]), stubs)
-        if full:
-            self.session.execute(self._thread_upsert(), full)
+        if not rows:
+            return {}
+        staged = THREAD_STAGE.fill(self.session, [tuple(row[n] for n in THREAD_STAGE.names) for row in rows.values()])
+        created, ids = staged.c.created_utc, Thread.__table__.c
+        written: dict[str, int] = {}
+        if any(row["created_utc"] is None for row in rows.values()):  # a stub only creates an undescribed thread
+            stubs = self._threads_from(staged, created.is_(None))
+            stubs = stubs.on_conflict_do_nothing(index_elements=["community_id", "platform_id"])
+            written.update(dict(self.session.execute(stubs.returning(ids.platform_id, ids.id)).all()))
+        if any(row["created_utc"] is not None for row in rows.values()):
+            full = self._thread_upsert(self._threads_from(staged, created.is_not(None)))
+            written.update(dict(self.session.execute(full.returning(ids.platform_id, ids.id)).all()))
+        return written
 
-    def _thread_upsert(self) -> Any:
-        stmt = dialect_insert(self.session, Thread.__table__)
+    def _threads_from(self, staged: Table, where: Any) -> Any:
+        """INSERT of the staged threads that match, in key order: writers that overlap lock rows alike."""
+        source = select(*(staged.c[n] for n in THREAD_STAGE.names)).where(where).order_by(staged.c.platform_id)
+        return dialect_insert(self.session, Thread.__table__).from_select(THREAD_STAGE.names, source)
+
+    def _thread_upsert(self, stmt: Any) -> Any:
         new, old = stmt.excluded, Thread.__table__.c
         live = new.state == ItemState.LIVE.value
         keep = self.privacy.keep_deleted_content
@@ -174,11 +203,13 @@ class Writer:
             "last_seen_utc": now,
         }
 
-    def _thread_ids(self, community_id: int, platform_ids: set[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(sorted(platform_ids)):
+    def _thread_ids(self, community_id: int, platform_ids: set[str], written: dict[str, int]) -> dict[str, int]:
+        """The row ids of these threads: written with the batch, else stored."""
+        found = {p: written[p] for p in platform_ids if p in written}
+        ordered = sorted(platform_ids - found.keys())
+        for start in range(0, len(ordered), IN_CHUNK):
             query = select(Thread.platform_id, Thread.id).where(
-                Thread.community_id == community_id, Thread.platform_id.in_(chunk)
+                Thread.community_id == community_id, Thread.platform_id.in_(ordered[start : start + IN_CHUNK])
             )
             found.update((row.platform_id, row.id) for row in self.session.execute(query))
         missing = platform_ids - found.keys()
@@ -186,112 +217,118 @@ class Writer:
             raise ValueError(f"comments refer to threads neither stored nor in the batch: {sorted(missing)[:5]}")
         return found
 
-    # -- comments: compare with what is stored, then write only the differences ----------------
+    # -- comments: staged, counted against what is stored, then written in one upsert -----------
 
     def _upsert_comments(
-        self, community_id: int, platform: str, comments: list[CommentRecord], now: int
+        self, community_id: int, platform: str, comments: list[CommentRecord], threads: dict[str, int], now: int
     ) -> UpsertResult:
         if not comments:
             return UpsertResult()
         batch = {c.platform_id: c for c in comments}  # a repeated id in one batch: the last one wins
-        stored = self._stored_comments(community_id, list(batch))
-        thread_ids = self._thread_ids(community_id, {c.thread_id for c in batch.values()})
-
-        fresh, edited, gone, touched = [], [], [], []
-        result = UpsertResult()
-        for platform_id, record in batch.items():
-            row = self._comment_row(community_id, platform, record, thread_ids[record.thread_id], now)
-            previous = stored.get(platform_id)
-            if previous is None:
-                fresh.append(row)
-                result.new += 1
-            elif record.state is ItemState.LIVE and (
-                previous.state != ItemState.LIVE or previous.body_hash != row["body_hash"]
-            ):
-                edited.append(row | {"_id": previous.id, "_stale": previous.body_hash != row["body_hash"]})
-                result.updated += 1
-            elif record.state is not ItemState.LIVE and previous.state == ItemState.LIVE:
-                gone.append(row | {"_id": previous.id})
-                result.deleted += 1
-            else:
-                touched.append(
-                    {
-                        "_id": previous.id,
-                        "platform_score": row["platform_score"],
-                        "depth": row["depth"],
-                        "last_seen_utc": now,
-                    }
-                )
-                result.unchanged += 1
-
-        self._insert_comments(fresh)
-        self._apply_edits(edited)
-        self._apply_deletions(gone)
-        self._touch(touched)
+        thread_ids = self._thread_ids(community_id, {c.thread_id for c in batch.values()}, threads)
+        rows = [self._comment_row(platform, c, thread_ids[c.thread_id]) for c in batch.values()]
+        staged = COMMENT_STAGE.fill(self.session, rows)
+        result = self._classify(community_id, staged)
+        if result.updated:  # only an edit changes a stored hash
+            self._mark_stale(community_id, staged)
+        self.session.execute(self._comment_upsert(community_id, staged, now))
         return result
 
-    def _stored_comments(self, community_id: int, platform_ids: list[str]) -> dict[str, Any]:
-        stored: dict[str, Any] = {}
-        for chunk in _chunks(platform_ids):
-            query = select(Comment.platform_id, Comment.id, Comment.body_hash, Comment.state).where(
-                Comment.community_id == community_id, Comment.platform_id.in_(chunk)
-            )
-            stored.update((row.platform_id, row) for row in self.session.execute(query))
-        return stored
+    def _comment_row(self, platform: str, c: CommentRecord, thread_id: int) -> tuple[Any, ...]:
+        """A staged row, in COMMENT_STAGE's column order."""
+        live = c.state is ItemState.LIVE
+        body = clean_text(c.body) if live else None
+        author = self.pseudonymiser.author(platform, c.author) if live else None
+        return (
+            thread_id,
+            c.platform_id,
+            c.parent_id,
+            c.depth,
+            author,
+            body,
+            body_hash(body),
+            c.platform_score,
+            c.permalink,
+            c.created_utc,
+            c.edited_utc,
+            c.state.value,
+        )
 
-    def _comment_row(
-        self, community_id: int, platform: str, c: CommentRecord, thread_id: int, now: int
-    ) -> dict[str, Any]:
-        body = clean_text(c.body) if c.state is ItemState.LIVE else None
-        return {
-            "community_id": community_id,
-            "thread_id": thread_id,
-            "platform_id": c.platform_id,
-            "parent_platform_id": c.parent_id,
-            "depth": c.depth,
-            "author": self.pseudonymiser.author(platform, c.author) if c.state is ItemState.LIVE else None,
-            "body": body,
-            "body_hash": body_hash(body),
-            "state": c.state.value,
-            "platform_score": c.platform_score,
-            "permalink": c.permalink,
-            "created_utc": c.created_utc,
-            "edited_utc": c.edited_utc,
-            "first_seen_utc": now,
-            "last_seen_utc": now,
+    # Each staged row looks up its stored one through the unique index (a correlated subquery): a join
+    # would leave the plan to statistics, which lag behind a table that bulk loads are filling.
+
+    def _classify(self, community_id: int, staged: Table) -> UpsertResult:
+        """What the batch does to the stored rows, counted before it is written."""
+        s, old = staged.c, Comment.__table__
+        edit, gone = _changes(old.c, s)
+        kind = select(case((edit, "updated"), (gone, "deleted"), else_="unchanged")).where(
+            _stored(old, community_id, s.platform_id)
+        )
+        kinds = select(kind.scalar_subquery().label("kind")).select_from(staged).subquery()
+        counts = {
+            kind: n for kind, n in self.session.execute(select(kinds.c.kind, func.count()).group_by(kinds.c.kind))
         }
+        return UpsertResult(
+            new=counts.get(None, 0),
+            updated=counts.get("updated", 0),
+            deleted=counts.get("deleted", 0),
+            unchanged=counts.get("unchanged", 0),
+        )
 
-    def _insert_comments(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            stmt = dialect_insert(self.session, Comment.__table__).on_conflict_do_nothing(
-                index_elements=["community_id", "platform_id"]
-            )
-            self.session.execute(stmt, rows)
+    def _mark_stale(self, community_id: int, staged: Table) -> None:
+        # Only the text's hash: a restored comment whose text is what was scored keeps its scores.
+        s, old, scores = staged.c, Comment.__table__, Score.__table__
+        edited = select(old.c.id).where(
+            _stored(old, community_id, s.platform_id), old.c.body_hash.is_distinct_from(s.body_hash)
+        )
+        ids = select(edited.scalar_subquery()).select_from(staged).where(s.state == ItemState.LIVE.value)
+        self.session.execute(
+            update(scores).where(scores.c.comment_id.in_(ids), scores.c.stale.is_(False)).values(stale=True)
+        )
 
-    def _apply_edits(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = ("body", "body_hash", "author", "state", "edited_utc", "platform_score", "last_seen_utc")
-        self._update_by_id(rows, columns)
-        stale = [row["_id"] for row in rows if row["_stale"]]
-        for chunk in _chunks(stale):
-            self.session.execute(update(Score).where(Score.comment_id.in_(chunk)).values(stale=True))
-
-    def _apply_deletions(self, rows: list[dict[str, Any]]) -> None:
+    def _comment_upsert(self, community_id: int, staged: Table, now: int) -> Any:
+        s = staged.c
+        columns = {
+            "community_id": literal(community_id),
+            **{n: s[n] for n in COMMENT_STAGE.names},
+            "first_seen_utc": literal(now),
+            "last_seen_utc": literal(now),
+        }
+        source = (
+            select(*columns.values())
+            .where(true())  # SQLite would read the ON CONFLICT below as part of the SELECT without a WHERE
+            .order_by(s.platform_id)  # key order: writers that overlap lock rows alike, never deadlock
+        )
+        stmt = dialect_insert(self.session, Comment.__table__).from_select(list(columns), source)
+        new, old = stmt.excluded, Comment.__table__.c
+        edit, gone = _changes(old, new)
         # Scores stay: a removed comment's hostility is part of the community's record.
-        columns = ["state", "platform_score", "last_seen_utc"]
-        if not self.privacy.keep_deleted_content:
-            columns += ["body", "author"]  # both None in a deleted record's row
-        self._update_by_id(rows, columns)
+        clear = edit if self.privacy.keep_deleted_content else edit | gone  # a deleted record has no body or author
+        return stmt.on_conflict_do_update(
+            index_elements=["community_id", "platform_id"],
+            set_={
+                "body": case((clear, new.body), else_=old.body),
+                "author": case((clear, new.author), else_=old.author),
+                "body_hash": case((edit, new.body_hash), else_=old.body_hash),
+                "state": case((edit | gone, new.state), else_=old.state),
+                "edited_utc": case((edit, new.edited_utc), else_=old.edited_utc),
+                # A listing does not tell a comment's depth; a thread's tree does: keep what is known.
+                "depth": case((edit | gone, old.depth), else_=func.coalesce(new.depth, old.depth)),
+                "platform_score": new.platform_score,
+                "last_seen_utc": new.last_seen_utc,
+            },
+        )
 
-    def _touch(self, rows: list[dict[str, Any]]) -> None:
-        # A listing does not tell a comment's depth; a thread's tree does: keep what is known.
-        self._update_by_id(rows, ("platform_score", "last_seen_utc", "depth"), keep_known=("depth",))
 
-    def _update_by_id(self, rows: list[dict[str, Any]], columns: Sequence[str], keep_known: Sequence[str] = ()) -> None:
-        if not rows:
-            return
-        table = Comment.__table__
-        values = {c: func.coalesce(bindparam(c), table.c[c]) if c in keep_known else bindparam(c) for c in columns}
-        stmt = update(table).where(table.c.id == bindparam("_id")).values(values)
-        self.session.connection().execute(stmt, [{"_id": r["_id"], **{c: r[c] for c in columns}} for r in rows])
+def _stored(table: Table, community_id: int, platform_id: Any) -> Any:
+    """Join condition: the stored row of this community with that platform id."""
+    return (table.c.community_id == community_id) & (table.c.platform_id == platform_id)
+
+
+def _changes(old: Any, new: Any) -> tuple[Any, Any]:
+    """Conditions on a stored row and its new version: edited (or restored after removal), newly gone.
+    Anything else is unchanged: it only refreshes the platform score, last seen time and a known depth."""
+    live = new.state == ItemState.LIVE.value
+    edit = live & ((old.state != ItemState.LIVE.value) | old.body_hash.is_distinct_from(new.body_hash))
+    gone = (new.state != ItemState.LIVE.value) & (old.state == ItemState.LIVE.value)
+    return edit, gone
