@@ -109,6 +109,17 @@ class ScheduleSettings(_Section):
     retention_hours: Hours = 24
 
 
+class ScoringSettings(_Section):
+    """How the store is scored: one scorer (SQLite or PostgreSQL), or many workers (PostgreSQL only)."""
+
+    workers: Annotated[int, Field(ge=1, le=1024)] = 1  # `civmon run` supervises this many `score --worker`s
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0  # CPU threads per worker; 0: this machine's cores / workers
+    claim_batch: Annotated[int, Field(ge=1, le=100_000)] = 256  # comments a worker claims and scores at once
+    # a dead worker's claims are taken over this long after its last renewal (a live one renews every third)
+    lease_seconds: Annotated[int, Field(ge=3, le=86_400)] = 300
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0  # an idle worker looks for new comments this often
+
+
 class RedditSettings(_Section):
     site: str = "DEFAULT"
     user_agent: str = "civmon/0.1 (self-hosted civility monitor)"
@@ -205,6 +216,7 @@ class Settings(BaseSettings):
     communities: list[CommunitySettings] = []
     collector: CollectorSettings = CollectorSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    scoring: ScoringSettings = ScoringSettings()
     reddit: RedditSettings = RedditSettings()
     hackernews: HackerNewsSettings = HackerNewsSettings()
     model: ModelSettings = ModelSettings()
@@ -231,6 +243,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's contents arrive as init arguments; the environment wins over them.
         return env_settings, init_settings
+
+
+def require_shared_database(settings: Settings, asked: str) -> None:
+    """Scoring workers share one store through row locks SQLite does not have: refuse them there."""
+    if make_url(settings.database.url).get_backend_name() != "sqlite":
+        return
+    raise CivmonError(
+        f"{asked} needs PostgreSQL: on SQLite one process scores the store "
+        "(`civmon score`, or `civmon run` with [scoring] workers = 1)",
+        'move the store to PostgreSQL: set [database] url = "postgresql+psycopg://USER@HOST/DATABASE" '
+        "(or CIVMON_DATABASE__URL), run `civmon init`, then collect or `civmon import` the comments there",
+    )
 
 
 @dataclass(frozen=True)

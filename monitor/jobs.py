@@ -119,8 +119,14 @@ def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], None]]
 @_pipeline_job("score")
 def score_job(settings: Settings, engine: Engine, counts: RunCounts) -> None:
     from monitor.scoring.pending import score_pending
+    from monitor.scoring.workers import run_worker
+    from monitor.store.lease import holder_id
 
-    summary = score_pending(engine, scorer_for(settings.model), settings.privacy)
+    scorer = scorer_for(settings.model)
+    if settings.scoring.workers > 1:  # `civmon run --once` among workers: claims, as they do
+        summary = run_worker(engine, scorer, settings.privacy, settings.scoring, holder_id(), exit_when_idle=True)
+    else:
+        summary = score_pending(engine, scorer, settings.privacy)
     counts.new = summary.scored
     skipped = summary.skipped.total()
     log.info("score: %d scored, %d not scored, model %s", summary.scored, skipped, summary.model_version)

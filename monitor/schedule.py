@@ -24,6 +24,7 @@ from monitor import jobs
 from monitor.config import Settings
 from monitor.stopping import STOP
 from monitor.store import lease
+from monitor.workerpool import WorkerPool
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler"
@@ -50,7 +51,8 @@ class _Scheduler(BackgroundScheduler):
         return super()._process_jobs()
 
 
-def plans(settings: Settings, config: str | None) -> list[Plan]:
+def plans(settings: Settings, config: str | None, *, pooled: bool = False) -> list[Plan]:
+    """The jobs; `pooled`: without the score job, which a pool of scoring workers replaces."""
     s = settings.schedule
     out = [
         Plan(
@@ -62,21 +64,22 @@ def plans(settings: Settings, config: str | None) -> list[Plan]:
         )
         for c in settings.communities
     ]
+    if not pooled:
+        out.append(Plan("score", jobs.score_job, s.score_minutes * 60, (config,)))
     return out + [
-        Plan("score", jobs.score_job, s.score_minutes * 60, (config,)),
         Plan("metrics", jobs.metrics_job, s.metrics_minutes * 60, (config,)),
         Plan("retention", jobs.retention_job, s.retention_hours * 3600, (config,)),
     ]
 
 
-def build(settings: Settings, config: str | None, engine: Engine) -> BackgroundScheduler:
+def build(settings: Settings, config: str | None, engine: Engine, pooled: bool = False) -> BackgroundScheduler:
     scheduler = _Scheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE), "memory": MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
     scheduler.start(paused=True)  # loads the stored schedule, runs nothing yet
-    wanted = {p.id: p for p in plans(settings, config)}
+    wanted = {p.id: p for p in plans(settings, config, pooled=pooled)}
     for job in scheduler.get_jobs(jobstore="default"):
         plan = wanted.get(job.id)
         if plan is None or job.args != plan.args or job.trigger.interval.total_seconds() != plan.seconds:
@@ -107,7 +110,12 @@ def run_forever(settings: Settings, config: str | None, engine: Engine) -> None:
     lease.acquire(engine, LEASE, holder)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: STOP.set())
-    scheduler = build(settings, config, engine)
+    pool = None
+    if settings.scoring.workers > 1:  # worker processes score, in place of the score job
+        from monitor.scoring.workers import threads_per_worker  # the model's code: only where it is needed
+
+        pool = WorkerPool(settings.scoring.workers, config, threads_per_worker(settings.scoring))
+    scheduler = build(settings, config, engine, pooled=pool is not None)
 
     def beat() -> None:
         if not lease.heartbeat(engine, LEASE, holder):
@@ -119,10 +127,13 @@ def run_forever(settings: Settings, config: str | None, engine: Engine) -> None:
     scheduler.resume()
     try:
         while not STOP.wait(1):
-            pass
+            if pool:
+                pool.check()
         log.info("stopping: letting the running jobs finish their current batch")
     finally:
         scheduler.shutdown(wait=True)  # the running jobs finish their current batch (they check STOP)
+        if pool:
+            pool.stop()
         lease.release(engine, LEASE, holder)
         log.info("scheduler stopped")
 

@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from monitor.metrics.stats import Estimate, Shape, mean, shape, share
-from monitor.store.db import transaction
-from monitor.store.models import Comment, ModelVersion, Rollup, RollupState, Score
+from monitor.store.db import database_now, transaction
+from monitor.store.models import Comment, ModelVersion, Rollup, RollupState, Score, ScoreClaim
 
 BUCKETS = {"hour": 3600, "day": 86_400, "week": 604_800}
 WEEK_OFFSET = 4 * 86_400  # 1970-01-01 was a Thursday: weeks start four days later, on a Monday
 DEFAULT_THRESHOLD = 0.5
+WRITE_GRACE_S = 60  # longer than a worker's write transaction takes after it checked its lease
 
 
 def bucket_start(created: ColumnElement[int] | int, bucket: str) -> ColumnElement[int] | int:
@@ -80,8 +81,8 @@ def _aggregate(model_version: str, bucket: str, threshold: float) -> tuple[list[
 
 def rebuild(engine: Engine, model_version: str) -> int:
     """Every bucket of every community, from scratch; returns rollup rows written."""
-    started = int(time.time())
     with transaction(engine) as session:
+        started = _safe_watermark(session, model_version)
         threshold = hostile_threshold(session, model_version)
         session.execute(delete(Rollup).where(Rollup.model_version == model_version))
         written = 0
@@ -98,8 +99,8 @@ def refresh(engine: Engine, model_version: str) -> int:
         watermark = session.scalar(select(RollupState.watermark_utc).where(RollupState.model_version == model_version))
     if watermark is None:
         return rebuild(engine, model_version)
-    started = int(time.time())
     with transaction(engine) as session:
+        started = _safe_watermark(session, model_version)  # read before the changes are looked for
         threshold = hostile_threshold(session, model_version)
         written = 0
         for bucket in BUCKETS:
@@ -150,6 +151,21 @@ def _recompute(
     names, query = _aggregate(model_version, bucket, threshold)
     query = query.where(Comment.community_id == community_id, Comment.created_utc >= low, Comment.created_utc < high)
     return _insert_rows(session, names, query)
+
+
+def _safe_watermark(session: Session, model_version: str) -> int:
+    """Where the next refresh must look from. Comments are stamped by the collectors' clock (this machine's,
+    in `civmon run`), scores by the database's, so the earlier of both; and earlier still while scoring
+    workers hold claims: a worker stamps its scores when it writes them, after its claim, in the
+    transaction that deletes the claim, so a score not yet committed as this refresh looks is one whose
+    claim it sees here. A claim expired past WRITE_GRACE_S is never written under: it stops counting."""
+    now = min(int(time.time()), database_now(session))
+    oldest = session.scalar(
+        select(func.min(ScoreClaim.claimed_utc)).where(
+            ScoreClaim.model_version == model_version, ScoreClaim.expires_utc >= now - WRITE_GRACE_S
+        )
+    )
+    return now if oldest is None else min(now, oldest)
 
 
 def _set_watermark(session: Session, model_version: str, when: int) -> None:

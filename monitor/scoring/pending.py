@@ -17,7 +17,7 @@ from monitor.records import ItemState
 from monitor.scoring.base import DIMENSIONS, Scorer
 from monitor.scoring.results import Result, score_texts
 from monitor.stopping import stop_requested
-from monitor.store.db import transaction
+from monitor.store.db import database_now, transaction
 from monitor.store.models import SKIP_REASON_LENGTH, Comment, ModelVersion, Score
 from monitor.store.retention import purge_unneeded_bodies
 from monitor.store.upsert import dialect_insert
@@ -57,6 +57,13 @@ def register(session: Session, scorer: Scorer) -> None:
     session.execute(stmt.on_conflict_do_nothing(index_elements=["version"]))
 
 
+def prepare_store(session: Session, scorer: Scorer, privacy: PrivacySettings) -> None:
+    """What every scorer does once before its first batch: name its model version in the store."""
+    register(session, scorer)
+    if not privacy.keep_bodies:  # bodies kept before the setting changed go now, not at the next retention run
+        purge_unneeded_bodies(session, scorer.version)
+
+
 def score_pending(
     engine: Engine,
     scorer: Scorer,
@@ -68,9 +75,7 @@ def score_pending(
     start = time.perf_counter()
     summary = ScoreSummary(scorer.version)
     with transaction(engine) as session:
-        register(session, scorer)
-        if not privacy.keep_bodies:  # bodies kept before the setting changed go now, not at the next retention run
-            purge_unneeded_bodies(session, scorer.version)
+        prepare_store(session, scorer, privacy)
         total = min(count_pending(session, scorer.version), limit or 2**62)
     after = 0
     while (left := total - summary.scored - summary.skipped.total()) > 0 and not stop_requested():
@@ -80,22 +85,43 @@ def score_pending(
         if not rows:
             break
         after = rows[-1].id
-        results = score_texts(scorer, [r.body for r in rows])  # no transaction held while the model works
-        with transaction(engine) as session:
-            edited = write_scores(session, scorer.version, rows, results, privacy)
-        if edited:
-            summary.skipped[EDITED] += len(edited)
-        for row, result in zip(rows, results, strict=True):
-            if row.id in edited:
-                continue
-            if result.scores is None:
-                summary.skipped[result.reason or "not scored"] += 1
-            else:
-                summary.scored += 1
+        score_batch(engine, scorer, rows, privacy, summary)
         if progress:
             progress(summary.scored + summary.skipped.total(), total)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+# Called in the write transaction: the ids among the batch this scorer may still write (a worker's claims).
+Holding = Callable[[Session, list[int]], set[int]]
+
+
+def score_batch(
+    engine: Engine,
+    scorer: Scorer,
+    rows: list,  # type: ignore[type-arg]
+    privacy: PrivacySettings,
+    summary: ScoreSummary,
+    holding: Holding | None = None,
+) -> int:
+    """Score `rows` (id, body, body_hash) with no transaction held while the model works, write the results
+    in one transaction and count them into `summary`; returns how many results `holding` refused."""
+    results = score_texts(scorer, [r.body for r in rows])
+    with transaction(engine) as session:
+        held = holding(session, [r.id for r in rows]) if holding else {r.id for r in rows}
+        kept = [(row, result) for row, result in zip(rows, results, strict=True) if row.id in held]
+        now = database_now(session)  # one clock for every scorer on any machine: the rollups' watermark reads it
+        edited = write_scores(session, scorer.version, [r for r, _ in kept], [res for _, res in kept], privacy, now)
+    if edited:
+        summary.skipped[EDITED] += len(edited)
+    for row, result in kept:
+        if row.id in edited:
+            continue
+        if result.scores is None:
+            summary.skipped[result.reason or "not scored"] += 1
+        else:
+            summary.scored += 1
+    return len(rows) - len(kept)
 
 
 def write_scores(
@@ -104,13 +130,16 @@ def write_scores(
     rows: list,
     results: list[Result],
     privacy: PrivacySettings,  # type: ignore[type-arg]
+    now: int | None = None,
 ) -> set[int]:
     """Store the results; returns the ids of comments edited while the model worked, which are not stored:
     they stay pending, so their new text gets scored next time."""
+    if not rows:
+        return set()
     current = dict(
         session.execute(select(Comment.id, Comment.body_hash).where(Comment.id.in_([r.id for r in rows]))).all()
     )
-    now = int(time.time())
+    now = now or int(time.time())
     values = [
         {
             "comment_id": r.id,

@@ -10,6 +10,7 @@ connections and never block a writer.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -142,6 +143,14 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed whole, or rolled back whole on any error."""
     with session_factory(engine).begin() as session:
         yield session
+
+
+def database_now(session: Session) -> int:
+    """Seconds since the epoch on the database's clock: what processes on many machines agree on
+    (SQLite has no server, and its writers share this machine's clock)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return int(time.time())
+    return int(session.scalar(text("SELECT extract(epoch FROM clock_timestamp())")))
 
 
 @contextmanager

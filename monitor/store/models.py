@@ -298,3 +298,18 @@ class ApiKey(Base):
     revoked_utc: Mapped[int | None] = mapped_column(BigInteger)
     # JSON list of the communityIds its comments may be stored under ("*": any); empty: it only scores
     communities: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class ScoreClaim(Base):
+    """A comment a scoring worker (`civmon score --worker`) is scoring for one model version. Deleted with
+    the scores it led to, in one transaction; a claim whose lease expired (its worker died) is taken over."""
+
+    __tablename__ = "score_claims"
+    __table_args__ = (Index("ix_score_claims_expires", "model_version", "expires_utc"),)
+
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))  # host, process id and start time of the worker
+    claimed_utc: Mapped[int] = mapped_column(BigInteger)  # both on the database's clock, which all workers share
+    expires_utc: Mapped[int] = mapped_column(BigInteger)
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)  # how often a dead worker's lease was taken over
