@@ -4,6 +4,7 @@ text comes back byte for byte, and counts, edits, deletions and stale scores are
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, insert, select
@@ -235,3 +236,31 @@ def stale_in(engine: Engine, community: str) -> dict[str, bool]:
             .where(Community.name == community)
         )
         return dict(rows.all())
+
+
+def test_writers_editing_the_same_comments_in_opposite_orders_do_not_deadlock(engine, privacy):
+    batch = comments(300)
+    write(engine, privacy, batch)
+    score_all(engine)
+    errors: list[BaseException] = []
+
+    stub = [replace(thread(), created_utc=None)]  # locks no thread row, which would make the writers take turns
+
+    def writer(name: str, order: list[CommentRecord]) -> None:
+        try:
+            for round_ in range(6):  # every comment edited each time: every score row is updated too
+                write(engine, privacy, [edited(c, f"{name} {round_}") for c in order], threads=stub)
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=writer, args=("a", batch)),
+        threading.Thread(target=writer, args=("b", batch[::-1])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    bodies = {body for (body,) in stored(engine, Comment.body).values()}
+    assert bodies <= {"a 5", "b 5"} and all(stale(engine).values())

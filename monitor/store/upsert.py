@@ -226,7 +226,8 @@ class Writer:
             return UpsertResult()
         batch = {c.platform_id: c for c in comments}  # a repeated id in one batch: the last one wins
         thread_ids = self._thread_ids(community_id, {c.thread_id for c in batch.values()}, threads)
-        rows = [self._comment_row(platform, c, thread_ids[c.thread_id]) for c in batch.values()]
+        # Staged in key order too, so that whatever plan marks scores stale, writers lock them in one order.
+        rows = [self._comment_row(platform, batch[key], thread_ids[batch[key].thread_id]) for key in sorted(batch)]
         staged = COMMENT_STAGE.fill(self.session, rows)
         result = self._classify(community_id, staged)
         if result.updated:  # only an edit changes a stored hash
