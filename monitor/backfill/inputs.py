@@ -94,8 +94,10 @@ def read_records(
     path: Path, kind: Kind, text_column: str, first: int, last: int, pseudonymiser: Pseudonymiser
 ) -> Iterator[Record]:
     """Records `first` to `last` (1-based, inclusive). A zstd stream cannot seek, so the reading starts at
-    the file's beginning and skips to `first`: decompressing and splitting lines runs at hundreds of MB/s,
-    over a hundred times the scoring rate, so a partition's skip costs little next to its scoring."""
+    the file's beginning and skips to `first`: decompressing and splitting lines runs at ~1 GB/s (900,000
+    lines/s on one core here), thousands of times a core's scoring rate, so a partition's skip costs little
+    next to its scoring. The skip grows with the position: deep in a file of 10^8 lines, a larger
+    --partition-rows keeps it small."""
     if kind == "corpus":
         handle, rows = read_rows(path, text_column)
         with handle:
