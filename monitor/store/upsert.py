@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Engine, String, Table, case, func, literal, select, true, update
+from sqlalchemy import Column, Engine, String, Table, case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -295,11 +295,8 @@ class Writer:
             "first_seen_utc": literal(now),
             "last_seen_utc": literal(now),
         }
-        source = (
-            select(*columns.values())
-            .where(true())  # SQLite would read the ON CONFLICT below as part of the SELECT without a WHERE
-            .order_by(s.platform_id)  # key order: writers that overlap lock rows alike, never deadlock
-        )
+        # Key order: writers that overlap lock rows alike, never deadlock.
+        source = select(*columns.values()).order_by(s.platform_id)
         stmt = dialect_insert(self.session, Comment.__table__).from_select(list(columns), source)
         new, old = stmt.excluded, Comment.__table__.c
         edit, gone = _changes(old, new)
@@ -322,7 +319,7 @@ class Writer:
 
 
 def _stored(table: Table, community_id: int, platform_id: Any) -> Any:
-    """Join condition: the stored row of this community with that platform id."""
+    """The stored row of this community with that platform id (one probe of the unique index)."""
     return (table.c.community_id == community_id) & (table.c.platform_id == platform_id)
 
 
