@@ -61,7 +61,7 @@ def test_three_workers_one_killed_mid_batch_score_every_comment_once(postgres_ur
     engine = make_engine(postgres_url)
     seed(engine, real_texts(COMMENTS))
     model = {"name": str(untrained_model), "runtime": "torch", "fallback_to_default": False}
-    config = worker_config(tmp_path, postgres_url, model, {"claim_batch": 8, "lease_seconds": 3, "poll_seconds": 0.2})
+    config = worker_config(tmp_path, postgres_url, model, {"claim_batch": 8, "lease_seconds": 5, "poll_seconds": 0.2})
     victim, *survivors = [start_worker(config, 1, "--exit-when-idle") for _ in range(3)]
     wait_for(lambda: claims_of(engine, victim.pid))
     victim.send_signal(signal.SIGKILL)  # mid-batch: its claims are committed, its scores not yet

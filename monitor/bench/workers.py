@@ -8,16 +8,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
 
 from monitor.bench import scratch_database
 from monitor.scoring.pending import count_pending
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
-from monitor.store.models import Comment, Community, Score, Thread
+from monitor.store.models import Comment, Community, ModelVersion, Thread
 from monitor.store.upsert import body_hash
 
 START = 1_700_000_000
@@ -79,17 +82,18 @@ def start_worker(config: Path, threads: int, *extra: str) -> subprocess.Popen[st
 
 
 def measure(postgres_url: str, texts: list[str], workers: int) -> float:
-    """Comments/s of `workers` worker processes scoring `texts` with the default model, from their start
-    (model loading included, as in a real run) until every text has its score."""
+    """Comments/s of `workers` worker processes scoring `texts` with the default model, timed from the first
+    worker's model being loaded (it registers its version then) until every text has its score."""
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
     with scratch_database(postgres_url) as url, tempfile.TemporaryDirectory() as folder:
         engine = make_engine(url)
         seed(engine, texts)
         config = worker_config(Path(folder), url, {"device": "cpu"}, {"workers": workers, "poll_seconds": 0.2})
-        started = time.perf_counter()
         processes = [start_worker(config, threads, "--exit-when-idle") for _ in range(workers)]
         try:
-            _wait_until_scored(engine, processes, len(texts))
+            version = _wait(engine, processes, lambda session: session.scalar(select(ModelVersion.version)))
+            started = time.perf_counter()
+            _wait(engine, processes, lambda session: count_pending(session, version) == 0)
             seconds = time.perf_counter() - started
         finally:
             for process in processes:
@@ -100,13 +104,13 @@ def measure(postgres_url: str, texts: list[str], workers: int) -> float:
     return len(texts) / seconds
 
 
-def _wait_until_scored(engine: Engine, processes: list[subprocess.Popen[str]], total: int) -> None:
+def _wait(engine: Engine, processes: list[subprocess.Popen[str]], done: Callable[[Session], Any]) -> Any:
+    """Poll until `done(session)` is true, and return it; fail if every worker has exited first."""
     while True:
         with transaction(engine) as session:
-            version = session.scalar(select(Score.model_version).limit(1))
-            if version is not None and count_pending(session, version) == 0:
-                return
+            if result := done(session):
+                return result
         if all(p.poll() is not None for p in processes):
             output = "\n".join((p.communicate()[0] or "")[-2000:] for p in processes)
-            raise RuntimeError(f"every worker exited before the {total:,} comments were scored:\n{output}")
-        time.sleep(0.2)
+            raise RuntimeError(f"every worker exited before the comments were scored:\n{output}")
+        time.sleep(0.1)
