@@ -77,5 +77,5 @@ def report(count: int, postgres_url: str | None, emit: Emit) -> None:
             rates[workers] = measure(postgres_url, texts, workers)
             emit(
                 f"  civmon score --worker on PostgreSQL, {workers} process(es): {rates[workers]:>6,.0f} comments/s "
-                f"({rates[workers] / rates[1]:.2f}x one process; model loading included)"
+                f"({rates[workers] / rates[1]:.2f}x one process)"
             )
