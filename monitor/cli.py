@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.addresses import http_url, is_loopback, require_free_address
-from monitor.config import Settings, load_settings, resolve_path
+from monitor.config import Settings, load_settings, require_shared_database, resolve_path
 from monitor.errors import CivmonError
 from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
 from monitor.records import CommunityRef
@@ -103,6 +103,11 @@ def _environment_problems(settings: Settings) -> list[str]:
             problems.append(f"reddit: {reason}\n  → {HOW_TO.format(site=settings.reddit.site)}")
     if reason := key_problem(settings.privacy):
         problems.append(f"privacy.key_file: {reason}")
+    if settings.scoring.workers > 1:
+        try:
+            require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
+        except CivmonError as exc:
+            problems.append(f"scoring.workers: {exc}")
     return problems
 
 
@@ -178,6 +183,8 @@ def run(
 
     logs.configure(json_lines=json_logs)
     settings = load_settings(config)
+    if settings.scoring.workers > 1:
+        require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
     engine = schema.open_store(settings.database.url)
     path = str(resolve_path(config)) if resolve_path(config) else None
     if once:
@@ -414,6 +421,16 @@ def score(
     text_column: Annotated[str, typer.Option(help="With --input: the column or field holding the text.")] = "text",
     output: Annotated[Path | None, typer.Option(help="With --input: where to write the JSON Lines results.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score at most this many comments from the store.")] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker", help="Be one of many scoring processes on a PostgreSQL store, until stopped.")
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --worker: CPU threads (default: scoring.threads, else cores / workers)."),
+    ] = None,
+    exit_when_idle: Annotated[
+        bool, typer.Option("--exit-when-idle", help="With --worker: exit once no comment is pending.")
+    ] = False,
 ) -> None:
     """Score pending comments in the store (safe to stop and restart), or a file with --input/--output."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -424,9 +441,15 @@ def score(
         raise CivmonError("--output and --text-column only apply to --input", "add --input FILE, or drop them")
     if input_file is not None and limit is not None:
         raise CivmonError("--limit applies to the store, not to --input", "drop --limit: every row of a file is scored")
+    if not worker and (threads is not None or exit_when_idle):
+        raise CivmonError("--threads and --exit-when-idle only apply to --worker", "add --worker, or drop them")
+    if worker and (input_file is not None or limit is not None):
+        raise CivmonError("--worker scores the store until stopped", "drop --input and --limit, or --worker")
     settings = load_settings(config)
     if input_file is not None:
         return _score_file(settings, input_file, text_column, output)
+    if worker:
+        return _score_worker(settings, threads, exit_when_idle)
     engine = schema.open_store(settings.database.url)
     from monitor.scoring.pending import score_pending
 
@@ -451,6 +474,33 @@ def score(
         out.print(f"  {count:,} {reason}", markup=False)
 
 
+def _score_worker(settings: Settings, threads: int | None, exit_when_idle: bool) -> None:
+    import signal
+
+    import torch
+
+    from monitor.scoring.models import load_scorer
+    from monitor.scoring.workers import run_worker, threads_per_worker
+    from monitor.stopping import STOP
+    from monitor.store.lease import holder_id
+
+    require_shared_database(settings, "civmon score --worker")
+    engine = schema.open_store(settings.database.url)
+    # before the model loads: its ONNX session takes torch's thread count
+    torch.set_num_threads(threads or threads_per_worker(settings.scoring))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: STOP.set())
+    summary = run_worker(
+        engine, load_scorer(settings.model), settings.privacy, settings.scoring, holder_id(), exit_when_idle
+    )
+    rate = summary.scored / summary.seconds if summary.seconds else 0
+    out.print(
+        f"model {summary.model_version}: {summary.scored:,} comments scored by this worker in "
+        f"{summary.seconds:,.1f} s ({rate:,.0f}/s); {summary.skipped.total():,} not scored",
+        markup=False,
+    )
+
+
 def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
     from monitor.scoring.files import check_paths, score_file
     from monitor.scoring.models import load_scorer
@@ -468,6 +518,84 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
         f"(each with its reason); model {scorer.version}",
         markup=False,
     )
+
+
+@app.command()
+def backfill(
+    inputs: Annotated[list[Path], typer.Argument(help="Reddit dumps (.zst or NDJSON) and CSV/JSONL/JSON corpora.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the Parquet partitions (a rerun resumes it).")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="A Dask scheduler (tcp://HOST:8786), whose workers see the inputs and --out at the same paths "
+            "(a shared filesystem); default: a local cluster."
+        ),
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Corpora: the column or field holding the text.")] = "text",
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=512, help="Local cluster: worker processes (default: one per core).")
+    ] = None,
+    partition_rows: Annotated[int, typer.Option(min=1, help="Records (lines, rows) per partition: one task each.")] = (
+        50_000
+    ),
+    into_store: Annotated[
+        bool,
+        typer.Option(
+            "--into-store", help="Dumps only: then store the comments and their scores in the configured database."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Score dumps and corpora on a Dask cluster into partitioned Parquet; rerun to resume.
+
+    A file is a Reddit dump when it is zstd, its name starts with RC_ or RS_, or its first line has
+    Pushshift's fields (subreddit, link_id or title); any other .csv/.jsonl/.json is a corpus, read as
+    `civmon score --input` reads it. Every record becomes one row, a bad line too (no scores, its
+    skip_reason says why). Without --scheduler a local cluster runs here. --into-store then writes,
+    from this machine, the dumps (as `civmon import`) and their scores (as `civmon score`) into the
+    database, so the dashboard shows the backfilled years once `civmon metrics` has rolled them up.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from monitor.backfill.run import Options
+    from monitor.backfill.run import backfill as run_backfill
+
+    if scheduler and workers:
+        raise CivmonError("--workers sizes the local cluster", "drop it: a cluster at --scheduler has its own workers")
+    settings = load_settings(config)
+    options = Options(inputs, out_dir, text_column, partition_rows, scheduler, workers, into_store)
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("records"), TimeRemainingColumn())
+    progress = Progress(*columns, console=out)  # shown from the first partition: a refused input needs no bar
+    task = progress.add_task("backfill", total=None)
+
+    def advance(done: int, total: int) -> None:
+        progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
+        summary = run_backfill(settings, options, lambda line: out.print(line, markup=False), advance)
+    finally:
+        progress.stop()
+    out.print(
+        f"{out_dir}: {summary.rows:,} rows in {summary.partitions:,} partitions ({summary.already_written:,} "
+        f"written before), {summary.scored:,} scored, {summary.rows - summary.scored:,} not scored (each with "
+        f"its skip_reason), {summary.bad:,} bad lines; model {summary.model_version}",
+        markup=False,
+    )
+    for problem in [*summary.damaged, *summary.problems[:20]]:
+        out.print(f"  {problem}", markup=False)
+    if summary.bad > 20:
+        out.print(f"  ... each of the {summary.bad:,} bad lines is a row whose skip_reason starts with 'bad line'")
+    if summary.store:
+        out.print(
+            f"stored in {display_url(settings.database.url)}: {summary.store.comments:,} comments, "
+            f"{summary.store.scores:,} scores. Next: `civmon metrics` rolls them up.",
+            markup=False,
+        )
+        for problem in summary.store.problems:
+            out.print(f"  {problem}", markup=False)
+    if summary.failed or summary.damaged:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -665,6 +793,21 @@ def bench_import(
     from monitor.bench.dumps import report
 
     out.print(report(lines), markup=False)
+
+
+@bench_app.command("backfill")
+def bench_backfill(
+    texts: Annotated[
+        int, typer.Option(min=100, help="Real Reddit comments to score (repeated if a set is smaller).")
+    ] = (20_000),
+    postgres_url: Annotated[
+        str | None, typer.Option(help="Also time 1 and 2 `civmon score --worker` processes on this PostgreSQL server.")
+    ] = None,
+) -> None:
+    """Backfill speed with 1 and 2 local Dask workers (and --worker processes on PostgreSQL), with the ratio."""
+    from monitor.bench.backfill import report
+
+    report(texts, postgres_url, emit=lambda line: out.print(line, markup=False))
 
 
 # An error may quote a file's header or a path: its escape sequences would drive the user's terminal.
