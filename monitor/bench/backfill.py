@@ -46,12 +46,15 @@ def backfill_rate(dump: Path, folder: Path, workers: int) -> tuple[float, float]
     key.write_text(secrets.token_hex(32))
     key.chmod(0o600)
     settings = Settings(model=ModelSettings(device="cpu"), privacy=PrivacySettings(key_file=key))
-    moments: list[float] = []
+    moments: list[tuple[float, int]] = []  # (when, rows done) at each finished partition
     options = Options([dump], folder / "out", partition_rows=PARTITION_ROWS, workers=workers)
-    seconds, summary = timed(
-        lambda: backfill(settings, options, lambda line: None, lambda done, total: moments.append(time.perf_counter()))
+    seconds, _ = timed(
+        lambda: backfill(
+            settings, options, lambda line: None, lambda done, _: moments.append((time.perf_counter(), done))
+        )
     )
-    return summary.rows / (moments[-1] - moments[0]), seconds
+    (first, rows_first), (last, rows_last) = moments[0], moments[-1]
+    return (rows_last - rows_first) / (last - first), seconds  # the rows scored between the two moments
 
 
 def report(count: int, postgres_url: str | None, emit: Emit) -> None:

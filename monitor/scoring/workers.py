@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings, ScoringSettings
 from monitor.scoring.base import Scorer
-from monitor.scoring.pending import Holding, ScoreSummary, _pending, count_pending, prepare_store, score_batch
+from monitor.scoring.pending import Holding, ScoreSummary, count_pending, pending_comments, prepare_store, score_batch
 from monitor.stopping import STOP, stop_requested
 from monitor.store.db import database_now, transaction
 from monitor.store.models import Comment, ScoreClaim
@@ -72,7 +72,11 @@ def claim(engine: Engine, version: str, holder: str, size: int, lease_s: int, af
             )
         ids = [e.comment_id for e in expired] + _claim_unclaimed(session, version, size - len(expired), lease, after)
     with transaction(engine) as session:  # a fresh look: another worker may have written some in between
-        rows = session.execute(_pending(version).where(Comment.id.in_(ids)).order_by(Comment.id)).all() if ids else []
+        rows = (
+            session.execute(pending_comments(version).where(Comment.id.in_(ids)).order_by(Comment.id)).all()
+            if ids
+            else []
+        )
         if gone := set(ids) - {r.id for r in rows}:
             _release(session, version, holder, gone)
     return Claimed(ids, rows, len(expired), frozenset(e.holder for e in expired))
@@ -83,7 +87,7 @@ def _claim_unclaimed(session: Session, version: str, size: int, lease: dict[str,
         return []
     claims = and_(ScoreClaim.comment_id == Comment.id, ScoreClaim.model_version == version)
     query = (
-        _pending(version)
+        pending_comments(version)
         .outerjoin(ScoreClaim, claims)
         .where(ScoreClaim.comment_id.is_(None), Comment.id > after)
         .order_by(Comment.id)
