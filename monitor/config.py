@@ -114,7 +114,9 @@ class ScoringSettings(_Section):
 
     workers: Annotated[int, Field(ge=1, le=1024)] = 1  # `civmon run` supervises this many `score --worker`s
     threads: Annotated[int, Field(ge=0, le=1024)] = 0  # CPU threads per worker; 0: this machine's cores / workers
-    claim_batch: Annotated[int, Field(ge=1, le=100_000)] = 256  # comments a worker claims and scores at once
+    # comments a worker claims and scores at once; a claim is one INSERT of 6 parameters a comment, within
+    # the 65,535 a PostgreSQL statement may carry
+    claim_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
     # a dead worker's claims are taken over this long after its last renewal (a live one renews every third)
     lease_seconds: Annotated[int, Field(ge=3, le=86_400)] = 300
     poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0  # an idle worker looks for new comments this often

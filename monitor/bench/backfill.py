@@ -5,17 +5,15 @@ last (the cluster's start and the model's loading, seconds each, are timed apart
 
 from __future__ import annotations
 
-import json
 import secrets
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import zstandard
-
 from monitor.backfill.run import Options, backfill, cores
 from monitor.bench import timed
+from monitor.bench.dumps import write_items
 from monitor.config import ModelSettings, PrivacySettings, Settings
 from monitor.scoring import datasets
 
@@ -33,11 +31,13 @@ def real_texts(count: int) -> tuple[list[str], str]:
 
 def write_dump(path: Path, texts: list[str]) -> None:
     """The texts as a Pushshift comment dump, escaped as Pushshift's legacy JSON is (the import undoes it)."""
-    with path.open("wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
-        for i, text in enumerate(texts):
-            body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            item = {"id": f"b{i:x}", "link_id": "t3_bench", "subreddit": "bench", "created_utc": 1_500_000_000 + i}
-            out.write(json.dumps(item | {"author": f"user{i % 997}", "body": body}).encode() + b"\n")
+    write_items(path, (_comment(i, text) for i, text in enumerate(texts)))
+
+
+def _comment(i: int, text: str) -> dict[str, object]:
+    body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    item = {"id": f"b{i:x}", "link_id": "t3_bench", "subreddit": "bench", "created_utc": 1_500_000_000 + i}
+    return item | {"author": f"user{i % 997}", "body": body}
 
 
 def backfill_rate(dump: Path, folder: Path, workers: int) -> tuple[float, float]:

@@ -8,7 +8,9 @@ import multiprocessing
 import resource
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import zstandard
 
@@ -22,22 +24,30 @@ from monitor.store.upsert import Writer
 SUBREDDITS = ("AskHistorians", "changemyview", "politics", "science")
 
 
-def write_dump(path: Path, lines: int) -> None:
-    """Comment lines in the Pushshift format, streamed to a .zst file."""
+def write_items(path: Path, items: Iterable[dict[str, Any]]) -> None:
+    """Objects in the Pushshift format, one a line, streamed to a .zst file."""
     with path.open("wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
-        for i in range(lines):
-            thread = f"s{i % 5000}"
-            item = {
-                "id": f"c{i}",
-                "link_id": f"t3_{thread}",
-                "parent_id": f"t1_c{i - 1}" if i % 3 == 0 and i else f"t3_{thread}",  # every third a reply
-                "author": f"user{i % 9973}",
-                "body": f"Comment {i}: " + "some words of a reply " * (1 + i % 12),
-                "created_utc": 1_700_000_000 + i,
-                "subreddit": SUBREDDITS[i % len(SUBREDDITS)],
-                "score": i % 17,
-            }
+        for item in items:
             out.write(json.dumps(item).encode() + b"\n")
+
+
+def write_dump(path: Path, lines: int) -> None:
+    """`lines` synthetic comments in the Pushshift format, streamed to a .zst file."""
+    write_items(path, (_comment(i) for i in range(lines)))
+
+
+def _comment(i: int) -> dict[str, Any]:
+    thread = f"s{i % 5000}"
+    return {
+        "id": f"c{i}",
+        "link_id": f"t3_{thread}",
+        "parent_id": f"t1_c{i - 1}" if i % 3 == 0 and i else f"t3_{thread}",  # every third a reply
+        "author": f"user{i % 9973}",
+        "body": f"Comment {i}: " + "some words of a reply " * (1 + i % 12),
+        "created_utc": 1_700_000_000 + i,
+        "subreddit": SUBREDDITS[i % len(SUBREDDITS)],
+        "score": i % 17,
+    }
 
 
 def _import(path: str, url: str) -> tuple[float, int, int]:
