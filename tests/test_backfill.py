@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from monitor.backfill.partitions import MANIFEST
 from monitor.backfill.run import Options, Summary, backfill
 from monitor.config import DatabaseSettings, ModelSettings, PrivacySettings, Settings
+from monitor.errors import CivmonError
 from monitor.metrics.job import run_metrics
 from monitor.scoring.base import DIMENSIONS
 from monitor.store import schema
@@ -100,6 +101,8 @@ def test_a_worker_killed_mid_run_loses_no_row_and_scores_none_twice(client, sett
     written = wait_for_partition(tmp_path / "out")
     before = set(client.run(os.getpid).values())
     os.kill(next(iter(before)), signal.SIGKILL)  # mid-run: the other partitions are still being scored
+    with pytest.raises(CivmonError, match="another civmon backfill is using"):  # it would delete the first's .tmp
+        backfill(settings, options, lambda line: None, client=client)
     thread.join(timeout=240)
     summary: Summary = result[0]
 
@@ -112,6 +115,52 @@ def test_a_worker_killed_mid_run_loses_no_row_and_scores_none_twice(client, sett
     assert comments.hostility.notna().sum() > 800
     assert comments.author.dropna().str.fullmatch("[0-9a-f]{16}").all()  # pseudonyms, with the configured key
     assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+def test_a_bad_out_or_scheduler_is_refused_before_any_counting(settings, tmp_path):
+    (tmp_path / "corpus.csv").write_text("text\nhello\n")
+    said: list[str] = []
+    for out in (tmp_path / "corpus.csv" / "sub", Path("/proc/nope")):
+        with pytest.raises(CivmonError, match=f"cannot write --out {out}"):
+            backfill(settings, Options([tmp_path / "corpus.csv"], out), said.append)
+    for address in ("nonsense", "tcp://bob:secret@127.0.0.1:1"):  # not an address; one that asks for no password
+        options = Options([tmp_path / "corpus.csv"], tmp_path / "out", scheduler=address)
+        with pytest.raises(CivmonError, match="cannot reach the Dask scheduler at") as refused:
+            backfill(settings, options, said.append)
+        assert "secret" not in str(refused.value)
+    assert said == []  # nothing counted, no cluster started
+
+
+def test_a_relative_out_resumes_a_damaged_partition_and_lists_a_corpus_s_bad_lines(
+    client, settings, dump_lines, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the workers' working folder is another
+    zst(tmp_path / "RC_recorded.zst", dump_lines[:200])
+    (tmp_path / "corpus.jsonl").write_text('{"text": "a kind word"}\nnot json at all\n{"body": "no text"}\n')
+    options = Options([Path("RC_recorded.zst"), Path("corpus.jsonl")], Path("out"), partition_rows=100)
+
+    first = backfill(settings, options, lambda line: None, client=client)
+    assert first.partitions == 3 and first.failed == 0 and first.bad == 2
+    assert first.problems == [
+        "corpus.jsonl:2: bad line: not JSON (Expecting value)",
+        "corpus.jsonl:3: bad line: no 'text' field",
+    ]
+    part = tmp_path / "out" / "RC_recorded.zst" / "part-000001.parquet"
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # an rsync stopped partway
+
+    said: list[str] = []
+    again = backfill(settings, options, said.append, client=client)
+    assert again.already_written == 2 and again.rows == 203 and again.bad == 2
+    assert [line for line in said if "damaged" in line] == [
+        f"{part} is damaged (ArrowInvalid('Parquet magic bytes not found in footer. Either the file is corrupted "
+        "or this is not a parquet file.')): removed, and scored again"
+    ]
+    frame = output(tmp_path / "out")
+    assert lines_of(frame, "RC_recorded.zst") == list(range(1, 201))
+    assert frame[frame.source_file == "corpus.jsonl"].skip_reason.tolist()[1:] == [
+        "bad line: not JSON (Expecting value)",
+        "bad line: no 'text' field",
+    ]
 
 
 def test_a_damaged_dump_and_a_bad_line_are_reported_and_the_rest_is_scored_and_stored(

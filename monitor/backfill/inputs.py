@@ -102,7 +102,9 @@ def read_records(
         handle, rows = read_rows(path, text_column)
         with handle:
             for number, row in enumerate(islice(rows, first - 1, last), start=first):
-                yield Record(number, {"comment_id": str(number)}, row)
+                # a row's problem is one of reading it (not JSON, no text field): a bad line, as in a dump
+                bad = Row(None, f"{BAD_LINE}{row.problem}") if row.problem else row
+                yield Record(number, {"comment_id": str(number)}, bad)
         return
     lines, raw = open_dump(path)
     with raw, lines:

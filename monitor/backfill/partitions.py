@@ -2,6 +2,7 @@
 
 FOLDER/_backfill.json           the inputs (path, size, mtime, records), partition size, text column, model
 FOLDER/<input name>/part-NNNNNN.parquet   one partition's rows, in input order
+FOLDER/.backfill.lock           locked by the run using the folder (flock), so a second one is refused
 
 A partition is written to a hidden temporary name beside its final one and moved into place
 (`os.replace`) only once whole, so a partition file that exists is complete; readers of the folder
@@ -11,9 +12,12 @@ its summary (rows, scored, bad lines), so a rerun reports partitions it skipped 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from monitor.errors import CivmonError
 from monitor.scoring.base import DIMENSIONS
 
 MANIFEST = "_backfill.json"
+LOCK = ".backfill.lock"
 MANIFEST_FORMAT = 1
 SUMMARY_KEY = b"civmon.backfill"
 TEMPORARY = ".part-*.tmp"
@@ -93,13 +98,18 @@ def write_partition(target: Path, columns: dict[str, list[Any]], summary: dict[s
         temporary.unlink(missing_ok=True)
 
 
+class DamagedPartition(Exception):
+    """A partition file that cannot be read (cut short by a copy, say): it is redone."""
+
+
 def written_summary(target: Path) -> dict[str, Any] | None:
     """A complete partition's summary, or None where it is not written yet."""
     try:
-        metadata = pq.read_schema(target).metadata or {}
+        return json.loads((pq.read_schema(target).metadata or {})[SUMMARY_KEY])
     except FileNotFoundError:
         return None
-    return json.loads(metadata[SUMMARY_KEY])
+    except (ValueError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError; KeyError: no summary
+        raise DamagedPartition(f"{exc!r}"[:200]) from None
 
 
 def remove_temporaries(out: Path) -> int:
@@ -108,6 +118,30 @@ def remove_temporaries(out: Path) -> int:
     for path in leftovers:
         path.unlink(missing_ok=True)
     return len(leftovers)
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """The folder, created and locked for one run: a second run would delete the first's temporaries (and
+    write the same partitions). Taken before any counting, so a bad --out is told at once. The lock is the
+    client's, taken where `civmon backfill` runs: with --scheduler on a shared filesystem, flock may not
+    reach another machine's client; the workers take none (they only write their own partitions)."""
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)  # pseudonyms and ids: for the researcher, like exports
+        handle = (out / LOCK).open("a")
+    except OSError as exc:
+        raise CivmonError(
+            f"cannot write --out {out}: {exc.strerror or exc}",
+            "name a folder that can be created and written (its parents must be folders)",
+        ) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CivmonError(
+                f"another civmon backfill is using {out}", "wait for it to finish, or name another --out folder"
+            ) from None
+        yield  # the lock goes with the file's closing, and with the process if it dies
 
 
 @dataclass(frozen=True)
@@ -131,7 +165,6 @@ class Manifest:
     model_version: str | None = None
 
     def write(self, out: Path) -> None:
-        out.mkdir(mode=0o700, parents=True, exist_ok=True)  # pseudonyms and ids: for the researcher, like exports
         temporary = out / f".{MANIFEST}.{os.getpid()}.tmp"
         temporary.write_text(json.dumps({"format": MANIFEST_FORMAT, **asdict(self)}, indent=2) + "\n")
         os.replace(temporary, out / MANIFEST)
@@ -141,7 +174,7 @@ def read_manifest(out: Path) -> Manifest | None:
     """The folder's manifest; None for a new or empty folder, a CivmonError for one a backfill did not make."""
     path = out / MANIFEST
     if not path.exists():
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if out.exists() and (not out.is_dir() or any(p.name != LOCK for p in out.iterdir())):
             raise CivmonError(
                 f"--out {out} is not empty and holds no {MANIFEST}: it is not a backfill's folder",
                 "name a new or empty folder (a backfill's own folder resumes it)",

@@ -4,7 +4,7 @@ cluster, submit the partitions not written yet, follow them, and say what became
 from __future__ import annotations
 
 import logging
-import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,21 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, LocalCluster, as_completed
+from distributed.comm import get_address_host_port
 
 from monitor.backfill.inputs import count_records, input_kind
 from monitor.backfill.partitions import (
+    DamagedPartition,
     InputEntry,
     Manifest,
     Partition,
     check_same_run,
     folder_name,
+    locked,
     plan,
     read_manifest,
     remove_temporaries,
     written_summary,
 )
 from monitor.backfill.store import ModelInfo, StoreSummary, into_store
-from monitor.backfill.worker import ScoringPlugin, model_info, score_partition
+from monitor.backfill.worker import ScoringPlugin, cores, model_info, score_partition
 from monitor.config import Settings
 from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
@@ -35,6 +38,7 @@ from monitor.store import schema
 
 PARTITION_ROWS = 50_000
 PROBLEMS_SHOWN = 20
+CONNECT_SECONDS = 10  # to a --scheduler: one that is up answers at once
 Emit = Callable[[str], None]
 Progress = Callable[[int, int], None]  # (records done, records in all)
 
@@ -64,26 +68,36 @@ class Summary:
     store: StoreSummary | None = None
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
 def backfill(
     settings: Settings, options: Options, emit: Emit, progress: Progress | None = None, client: Client | None = None
 ) -> Summary:
     """Run (or resume) the backfill; `client`: a Dask client to use instead of the one the options name."""
+    options = replace(options, out=options.out.resolve())  # the workers' paths: a cluster's workers have their own cwd
     entries = _inputs(options)
-    old = read_manifest(options.out)
+    read_manifest(options.out)  # a folder no backfill made is refused before the lock is written into it
+    with locked(options.out):
+        return _locked_backfill(settings, options, entries, emit, progress, client)
+
+
+def _locked_backfill(
+    settings: Settings,
+    options: Options,
+    entries: list[InputEntry],
+    emit: Emit,
+    progress: Progress | None,
+    client: Client | None,
+) -> Summary:
+    old = read_manifest(options.out)  # again: another run may have written it before this one took the lock
     manifest = Manifest(options.partition_rows, options.text_column, entries)
     if old:
         check_same_run(old, manifest, options.out)
         manifest = replace(manifest, inputs=old.inputs)  # counted before: the files are the same
     engine = schema.open_store(settings.database.url) if options.into_store else None  # told now, not after hours
     pseudonymiser = load_pseudonymiser(settings.privacy)  # a missing or weak key too
-    if not old:
-        emit(f"counting the records of {len(entries)} inputs...")
-        manifest = replace(manifest, inputs=[_counted(e, options.text_column) for e in entries])
-    with _client(options, client, emit) as dask:
+    with _client(options, client, emit) as dask:  # an unreachable scheduler told before the counting, too
+        if not old:
+            emit(f"counting the records of {len(entries)} inputs...")
+            manifest = replace(manifest, inputs=[_counted(e, options.text_column) for e in entries])
         threads = _model_threads(dask, options, given=client is not None)
         dask.register_plugin(ScoringPlugin(settings.model, pseudonymiser, threads))
         model = _model(dask)
@@ -91,7 +105,7 @@ def backfill(
         if old:
             check_same_run(old, manifest, options.out)
         manifest.write(options.out)
-        summary = _score(dask, manifest, options.out, progress)
+        summary = _score(dask, manifest, options.out, emit, progress)
     summary.model_version = model.version
     summary.damaged = [
         f"{Path(e.path).name}: after line {e.records:,}: {e.damage}" for e in manifest.inputs if e.damage
@@ -139,18 +153,37 @@ def _client(options: Options, given: Client | None, emit: Emit) -> Iterator[Clie
         yield given
         return
     if options.scheduler:
-        with Client(options.scheduler) as client:
+        with _connect(options.scheduler) as client:
             _announce(client, emit)
             emit("waiting for the cluster's first worker...")
             client.wait_for_workers(1)
             yield client
         return
     workers = options.workers or cores()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    # on loopback only: the dashboard shows the tasks (paths, errors) to whoever reaches its port
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
     with cluster, Client(cluster) as client:
         emit(f"local Dask cluster: {workers} worker processes, {max(1, cores() // workers)} model threads each")
         _announce(client, emit)
         yield client
+
+
+def _connect(address: str) -> Client:
+    try:
+        get_address_host_port(address)  # first: a Client given no address leaves this process unable to start one
+        return Client(address, timeout=CONNECT_SECONDS)
+    except (OSError, ValueError) as exc:  # not an address, or refused or timed out (an OSError)
+        raise CivmonError(
+            f"cannot reach the Dask scheduler at {_hidden(address)} ({_hidden(str(exc))})",
+            "check the address (tcp://HOST:8786), that the scheduler runs, and that this machine may reach its port",
+        ) from None
+
+
+def _hidden(text: str) -> str:
+    """Any user:password@ in an address left out: never printed."""
+    return re.sub(r"[^\s/'\"]+@", "***@", text)
 
 
 def _announce(client: Client, emit: Emit) -> None:
@@ -180,7 +213,7 @@ def _model(client: Client) -> ModelInfo:
     return ModelInfo(info["version"], info["name"], tuple(info["dimensions"]), info["thresholds"])
 
 
-def _score(client: Client, manifest: Manifest, out: Path, progress: Progress | None) -> Summary:
+def _score(client: Client, manifest: Manifest, out: Path, emit: Emit, progress: Progress | None) -> Summary:
     summary = Summary()
     remove_temporaries(out)  # a dead run's half-written partitions: redone below
     parts = [p for entry in manifest.inputs for p in plan(entry, manifest.text_column, manifest.partition_rows, out)]
@@ -188,8 +221,12 @@ def _score(client: Client, manifest: Manifest, out: Path, progress: Progress | N
     total = sum(p.records for p in parts)
     outcomes: dict[Partition, dict[str, Any] | BaseException] = {}  # a partition's summary, or why it failed
     for part in parts:
-        if (written := written_summary(Path(part.target))) is not None:
-            outcomes[part] = written
+        try:
+            if (written := written_summary(Path(part.target))) is not None:
+                outcomes[part] = written
+        except DamagedPartition as exc:
+            Path(part.target).unlink()
+            emit(f"{part.target} is damaged ({exc}): removed, and scored again")
     summary.already_written = len(outcomes)
     pending = [p for p in parts if p not in outcomes]
     done = total - sum(p.records for p in pending)

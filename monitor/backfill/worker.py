@@ -2,8 +2,8 @@
 
 The task scores with `monitor.scoring.results.score_texts` and builds each row's scores with
 `civmon score --input`'s `output_record`, so a record gets the same scores, version and skip reason
-whichever path scored it. It is pure in what it leaves: run twice (a worker died and Dask ran it again),
-it writes the same file, moved into place whole.
+whichever path scored it (a row that cannot be read: its reason, after "bad line: "). It is pure in what
+it leaves: run twice (a worker died and Dask ran it again), it writes the same file, moved into place whole.
 """
 
 from __future__ import annotations
@@ -51,10 +51,15 @@ class ScoringPlugin(WorkerPlugin):
 
         # Dask's nanny sets OMP_NUM_THREADS=1 in its workers; the model's threads are chosen here instead,
         # before it loads (ONNX Runtime's intra-op threads follow torch's count).
-        torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
+        torch.set_num_threads(self.threads or cores())
         self.scorer: Scorer = load_scorer(self.model)
         # a worker with several threads scores one batch at a time: its cores are the model's
         self.lock = threading.Lock()
+
+
+def cores() -> int:
+    """The cores this process may use (its affinity, as a container or taskset limits it)."""
+    return len(os.sched_getaffinity(0))
 
 
 def model_info(dask_worker: Worker) -> dict[str, Any]:
