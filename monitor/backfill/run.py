@@ -30,10 +30,11 @@ from monitor.backfill.partitions import (
     written_summary,
 )
 from monitor.backfill.store import ModelInfo, StoreSummary, into_store
-from monitor.backfill.worker import ScoringPlugin, cores, model_info, score_partition
+from monitor.backfill.worker import ScoringPlugin, model_info, score_partition
 from monitor.config import Settings
 from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
+from monitor.scoring.workers import cores, share_of_cores
 from monitor.store import schema
 
 PARTITION_ROWS = 50_000
@@ -165,7 +166,7 @@ def _client(options: Options, given: Client | None, emit: Emit) -> Iterator[Clie
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
     )
     with cluster, Client(cluster) as client:
-        emit(f"local Dask cluster: {workers} worker processes, {max(1, cores() // workers)} model threads each")
+        emit(f"local Dask cluster: {workers} worker processes, {share_of_cores(workers)} model threads each")
         _announce(client, emit)
         yield client
 
@@ -197,7 +198,7 @@ def _model_threads(client: Client, options: Options, given: bool) -> int | None:
     """This machine's cores shared among its workers; on a cluster, every core a worker process may use."""
     if options.scheduler and not given:
         return None
-    return max(1, cores() // len(client.scheduler_info()["workers"]))
+    return share_of_cores(len(client.scheduler_info()["workers"]))
 
 
 def _model(client: Client) -> ModelInfo:

@@ -8,7 +8,6 @@ it leaves: run twice (a worker died and Dask ran it again), it writes the same f
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from itertools import islice
@@ -24,6 +23,7 @@ from monitor.privacy import Pseudonymiser
 from monitor.scoring.base import DIMENSIONS, Scorer
 from monitor.scoring.files import BATCH, output_record
 from monitor.scoring.results import score_texts
+from monitor.scoring.workers import cores
 
 PLUGIN = "civmon-backfill"
 BAD_LINES_KEPT = 20  # per partition, in its summary; every bad line is a row with its reason all the same
@@ -55,11 +55,6 @@ class ScoringPlugin(WorkerPlugin):
         self.scorer: Scorer = load_scorer(self.model)
         # a worker with several threads scores one batch at a time: its cores are the model's
         self.lock = threading.Lock()
-
-
-def cores() -> int:
-    """The cores this process may use (its affinity, as a container or taskset limits it)."""
-    return len(os.sched_getaffinity(0))
 
 
 def model_info(dask_worker: Worker) -> dict[str, Any]:

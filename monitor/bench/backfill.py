@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.backfill.run import Options, backfill, cores
+from monitor.backfill.run import Options, backfill
 from monitor.bench import timed
 from monitor.bench.dumps import write_items
 from monitor.config import ModelSettings, PrivacySettings, Settings
 from monitor.scoring import datasets
+from monitor.scoring.workers import cores
 
 Emit = Callable[[str], None]
 PARTITION_ROWS = 1_000  # 20 partitions of the default 20,000: both workers busy until the end

@@ -3,7 +3,6 @@ each given this machine's cores / N threads, over real texts seeded as pending c
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from monitor.bench import scratch_database
 from monitor.scoring.pending import count_pending
+from monitor.scoring.workers import share_of_cores
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import Comment, Community, ModelVersion, Thread
@@ -86,7 +86,7 @@ def start_worker(config: Path, threads: int, *extra: str) -> subprocess.Popen[st
 def measure(postgres_url: str, texts: list[str], workers: int) -> float:
     """Comments/s of `workers` worker processes scoring `texts` with the default model, timed from the first
     worker's model being loaded (it registers its version then) until every text has its score."""
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    threads = share_of_cores(workers)
     with scratch_database(postgres_url) as url, tempfile.TemporaryDirectory() as folder:
         engine = make_engine(url)
         seed(engine, texts)

@@ -241,6 +241,16 @@ def _nothing_pending(engine: Engine, version: str) -> bool:
 
 
 def threads_per_worker(scoring: ScoringSettings) -> int:
-    """CPU threads for one worker: as configured, else this machine's cores shared among its workers
-    (each at torch's default of every core would oversubscribe them)."""
-    return scoring.threads or max(1, len(os.sched_getaffinity(0)) // scoring.workers)
+    """CPU threads for one worker: as configured, else this machine's cores shared among its workers."""
+    return scoring.threads or share_of_cores(scoring.workers)
+
+
+def share_of_cores(processes: int) -> int:
+    """Model threads for each of `processes` scoring processes on this machine (each at torch's default
+    of every core would oversubscribe them)."""
+    return max(1, cores() // processes)
+
+
+def cores() -> int:
+    """The cores this process may use (its affinity, as a container or taskset limits it)."""
+    return len(os.sched_getaffinity(0))
