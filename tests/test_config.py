@@ -95,6 +95,13 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert set(found) == {"collector.interval_minutes", "collector.request_budget", "model.device"}
 
 
+def test_a_claim_batch_beyond_one_statement_is_refused(tmp_path):
+    # A claim is one INSERT of 6 parameters a comment: 20,000 would pass PostgreSQL's 65,535 and crash every worker.
+    found = problems(tmp_path, "[scoring]\nclaim_batch = 20000\n")
+    assert set(found) == {"scoring.claim_batch"}
+    assert "10000" in found["scoring.claim_batch"].replace(",", "")
+
+
 def test_environment_overrides_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CIVMON_DATABASE__URL", "postgresql://u:secret@db/civmon")
     settings = load_settings(write(tmp_path, '[database]\nurl = "sqlite:///file.db"\n'))
