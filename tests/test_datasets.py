@@ -5,6 +5,8 @@ Tests that read the real data skip (with the reason) where ../shared/data is abs
 
 from __future__ import annotations
 
+import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from monitor.errors import CivmonError
 from monitor.scoring import datasets
 from monitor.scoring.datasets import TASKS, Example, bucket, clean_tweet, fix_mojibake, fold, load
+from monitor.sources.dumps import unescape_legacy
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +36,28 @@ def test_task_table() -> None:
         "goemotions_hostile",
         "goemotions_warmth",
         "davidson",
+        "davidson_hate",
         "politeness_wikipedia",
         "politeness_stackexchange",
         "hatexplain",
+        "hatexplain_hate",
         "jigsaw",
+        "toxichat",
+        "toxichat_insult",
+        "toxichat_identity",
+        "cat",
+        "cat_gn",
+        "cat_gc",
+        "cat_perspective",
     }
+    probabilities = {"cat", "cat_perspective"}  # soft labels in [0, 1]
     for name, info in TASKS.items():
-        assert info.dimension in {"hostility", "warmth", "respect"}, name
-        assert info.kind == ("continuous" if info.dimension == "respect" else "binary"), name
+        assert info.dimension in {"hostility", "warmth", "respect", "insult", "identity_attack"}, name
+        kind = "continuous" if info.dimension == "respect" else "probability" if name in probabilities else "binary"
+        assert info.kind == kind, name
         assert set(info.splits) <= {"train", "val", "test"} and "test" in info.splits, name
     # evaluation-only sets are never offered for training
-    for name in ("hatexplain", "jigsaw", "politeness_stackexchange"):
+    for name in ("hatexplain", "hatexplain_hate", "jigsaw", "politeness_stackexchange", "cat_gn", "cat_gc"):
         assert TASKS[name].splits == ("test",)
 
 
@@ -106,6 +120,10 @@ def test_splits_are_disjoint_deduplicated_and_deterministic(data: Path) -> None:
 
 
 def test_hash_bucket_rules(data: Path) -> None:
+    for task in ("cat", "cat_gn", "cat_gc", "cat_perspective"):  # 40% held out: CAT's toxic posts are few
+        assert {bucket(e.text) for e in load(task, "test", data)} == {0, 1, 2, 3}
+    assert {bucket(e.text) for e in load("cat", "val", data)} == {4}
+    assert {bucket(e.text) for e in load("cat", "train", data)} == set(range(5, 10))
     for task in ("davidson", "politeness_wikipedia"):
         assert {bucket(e.text) for e in load(task, "test", data)} == {0}
         assert {bucket(e.text) for e in load(task, "val", data)} == {1}
@@ -181,3 +199,62 @@ def test_politeness_scores_are_continuous(data: Path) -> None:
         scores = [e.label for e in load(task, "test", data)]
         assert min(scores) < -1.5 and max(scores) > 1.5
         assert len(set(scores)) > len(scores) / 2
+
+
+def _toxichat_threads(data: Path, name: str) -> list[dict]:
+    with (data / "toxichat-reddit" / name).open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_toxichat_is_human_turns_only_with_dev_as_test(data: Path) -> None:
+    threads = _toxichat_threads(data, "train.jsonl")
+    human = {t["text"].strip() for thread in threads for t in thread["reddit_thread"]}
+    machine = {thread[k]["text"].strip() for thread in threads for k in ("final_dgpt_response", "final_gpt3_response")}
+    texts = {e.text for split in ("train", "val") for e in load("toxichat", split, data)}
+    machine_only = {t for t in machine - human if "&" not in t}  # the loader undoes Reddit's escapes
+    assert machine_only and not texts & machine_only  # machine-generated replies never train anything
+    dev = {
+        unescape_legacy(t["text"]).strip() for th in _toxichat_threads(data, "dev.jsonl") for t in th["reddit_thread"]
+    }
+    assert {e.text for e in load("toxichat", "test", data)} <= dev
+    assert not any("&amp;" in t or "&gt;" in t for t in texts)
+    assert {bucket(e.text) for e in load("toxichat", "val", data)} == {0}
+
+
+def test_toxichat_targets_decide_insult_and_identity_attack(data: Path) -> None:
+    for split in ("train", "val", "test"):
+        offensive, insult, identity = (
+            load(t, split, data) for t in ("toxichat", "toxichat_insult", "toxichat_identity")
+        )
+        assert [e.text for e in offensive] == [e.text for e in insult] == [e.text for e in identity]  # shared rows
+        for o, i, g in zip(offensive, insult, identity, strict=True):
+            assert i.label <= o.label and g.label <= o.label, o.text  # only an offensive turn insults or attacks
+    turns = {
+        unescape_legacy(t["text"]).strip(): t
+        for th in _toxichat_threads(data, "dev.jsonl")
+        for t in th["reddit_thread"]
+    }
+    insults = {e.text: e.label for e in load("toxichat_insult", "test", data)}
+    attacks = {e.text: e.label for e in load("toxichat_identity", "test", data)}
+    at_women = next(t for t, turn in turns.items() if turn["offense_targets"] == ["women"] and t in attacks)
+    assert attacks[at_women] == 1.0 and insults[at_women] == 0.0
+    at_redditor = next(
+        t for t, turn in turns.items() if turn["offense_targets"] == ["individual/redditor"] and t in insults
+    )
+    assert insults[at_redditor] == 1.0 and attacks[at_redditor] == 0.0
+    rate = {t: sum(e.label for e in load(t, "test", data)) / len(load(t, "test", data)) for t in insults and TASKS}
+    assert 0.25 < rate["toxichat"] < 0.33 and 0.06 < rate["toxichat_insult"] < 0.11
+    assert 0.1 < rate["toxichat_identity"] < 0.18 and 0.05 < rate["davidson_hate"] < 0.07
+
+
+def test_cat_labels_blend_the_crowd_and_perspective(data: Path) -> None:
+    with (data / "wikipedia-talk-context-cat" / "gn.csv").open(encoding="utf-8", newline="") as f:
+        rows = {r["text"].strip(): r for r in csv.DictReader(f)}
+    blended = {e.text: e.label for s in ("train", "val", "test") for e in load("cat", s, data)}
+    crowd = {e.text: e.label for e in load("cat_gn", "test", data)}
+    published = {e.text: e.label for e in load("cat_perspective", "test", data)}
+    toxic = next(t for t, r in rows.items() if r["label"] == "1" and t in crowd)
+    assert crowd[toxic] == 1.0 and published[toxic] == pytest.approx(float(rows[toxic]["api"]))
+    assert blended[toxic] == pytest.approx((1 + float(rows[toxic]["api"])) / 2)
+    assert set(crowd) | {e.text for e in load("cat_gc", "test", data)} == set(published)  # 7 posts are in both
+    assert sum(crowd.values()) >= 20  # the toxic posts gn's held-out part needs to measure anything

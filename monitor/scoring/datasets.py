@@ -27,6 +27,26 @@ hatexplain (hostility, binary; evaluation only, never trained on)
     test only: the posts listed under "test" in the original post_id_divisions.json;
     hatespeech or offensive = 1, normal = 0, rows without a majority label dropped.
 jigsaw (hostility, binary; jigsaw-toxic-sample, evaluation only): test only, every row, toxic = 1.
+davidson_hate (identity_attack, binary; the davidson rows): label 1 = majority class hate speech.
+hatexplain_hate (identity_attack, binary; evaluation only): the hatexplain test rows, 1 = hatespeech,
+    0 = offensive or normal.
+toxichat / toxichat_insult / toxichat_identity (hostility / insult / identity_attack, binary;
+    toxichat-reddit, CC BY-SA 4.0): every human turn of every thread (the machine-generated
+    `final_*_response` turns are never read), Reddit's legacy escapes undone. hostility 1 = Offensive;
+    insult 1 = Offensive and aimed at an individual (a redditor, the comment's author, a celebrity);
+    identity_attack 1 = Offensive and aimed at a group (any other listed target). test = the given
+    dev.jsonl; the given train.jsonl by hash bucket: val = bucket 0, train = buckets 1-9.
+cat (hostility, probability; wikipedia-talk-context-cat, Apache-2.0 / CC BY-SA): the posts of gc.csv
+    and gn.csv, label = the mean of the crowd's verdict (toxic 0/1) and Perspective API's published
+    TOXICITY score: the crowd decides what is toxic, Perspective's score ranks the rest, which is what
+    lets civmon's hostility stand in for TOXICITY (the rows are few: 210 toxic of 19,996). Buckets
+    0-3 = test (40%: the toxic posts are so few that a 10% test would hold six of gn's), 4 = val,
+    5-9 = train.
+cat_gn / cat_gc (hostility, binary; test only): the crowd's verdict on cat's test posts of gn.csv
+    (rated alone) and of gc.csv (rated with the parent post in view).
+cat_perspective (hostility, probability): Perspective's published score of cat's posts, in cat's buckets.
+    Its test rows measure how closely hostility ranks as Perspective does; its train rows fit the monotone
+    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`). Nothing trains on it.
 
 Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10. Cross-validation folds
 (`fold`, for choosing training settings) divide by the same hash past its last decimal digit,
@@ -59,6 +79,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitor.errors import CivmonError
+from monitor.sources.dumps import unescape_legacy
 
 DATA_ENV = "CIVMON_SHARED_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -67,13 +88,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class Example:
     text: str
-    label: float  # 0/1 for binary tasks, a continuous score for politeness
+    label: float  # 0/1 for binary tasks, a continuous score for politeness, a probability for cat
 
 
 @dataclass(frozen=True)
 class TaskInfo:
     dimension: str
-    kind: Literal["binary", "continuous"]
+    kind: Literal["binary", "continuous", "probability"]  # probability: a soft label in [0, 1]
     dataset: str  # folder under the data directory
     splits: tuple[str, ...]  # a set without a train split is for evaluation only: nothing can train on it
     description: str
@@ -82,6 +103,12 @@ class TaskInfo:
 HOSTILE_EMOTIONS = ("anger", "annoyance", "disapproval", "disgust")
 WARM_EMOTIONS = ("admiration", "approval", "caring", "gratitude")
 ALL_SPLITS = ("train", "val", "test")
+# ToxiChat's offense targets that name one person; "Not in the list" is neither a person nor a group.
+INDIVIDUAL_TARGETS = frozenset({"individual/redditor", "comment author", "celebrity/personality"})
+UNNAMED_TARGET = "Not in the list"
+CAT_TEST_BUCKETS = (0, 1, 2, 3)
+CAT_VAL_BUCKET = 4
+TOXICHAT_TURNS = "toxichat-reddit: every human turn of the threads (never the machine-generated replies)"
 
 TASKS: dict[str, TaskInfo] = {
     "incivility": TaskInfo(
@@ -145,6 +172,75 @@ TASKS: dict[str, TaskInfo] = {
         ("test",),
         "101 Wikipedia comments from the Jigsaw toxic comment test set, 1 = toxic; evaluation only",
     ),
+    "davidson_hate": TaskInfo(
+        "identity_attack",
+        "binary",
+        "davidson-hate-offensive",
+        ALL_SPLITS,
+        "tweets, 1 = hate speech, 0 = offensive or neither (Davidson et al. 2017); the davidson rows and buckets",
+    ),
+    "hatexplain_hate": TaskInfo(
+        "identity_attack",
+        "binary",
+        "hatexplain",
+        ("test",),
+        "Twitter and Gab posts (HateXplain), 1 = hatespeech, 0 = offensive or normal; the original test "
+        "division; evaluation only",
+    ),
+    "toxichat": TaskInfo(
+        "hostility",
+        "binary",
+        "toxichat-reddit",
+        ALL_SPLITS,
+        f"{TOXICHAT_TURNS}, 1 = Offensive (Baheti et al. 2021); test = given dev; val = hash bucket 0 of the "
+        "given train, train = buckets 1-9",
+    ),
+    "toxichat_insult": TaskInfo(
+        "insult",
+        "binary",
+        "toxichat-reddit",
+        ALL_SPLITS,
+        f"{TOXICHAT_TURNS}, 1 = Offensive towards an individual (a redditor, the comment's author, a celebrity); "
+        "the toxichat splits",
+    ),
+    "toxichat_identity": TaskInfo(
+        "identity_attack",
+        "binary",
+        "toxichat-reddit",
+        ALL_SPLITS,
+        f"{TOXICHAT_TURNS}, 1 = Offensive towards a group (women, LGBTQ folks, a religion, a region, ...); "
+        "the toxichat splits",
+    ),
+    "cat": TaskInfo(
+        "hostility",
+        "probability",
+        "wikipedia-talk-context-cat",
+        ALL_SPLITS,
+        "Wikipedia talk posts (Pavlopoulos et al. 2020, gc.csv and gn.csv), label = mean of the crowd's toxic "
+        "verdict and Perspective API's published TOXICITY score; hash buckets: 0-3 test, 4 val, 5-9 train",
+    ),
+    "cat_gn": TaskInfo(
+        "hostility",
+        "binary",
+        "wikipedia-talk-context-cat",
+        ("test",),
+        "cat's test posts from gn.csv (rated alone), 1 = toxic by the crowd",
+    ),
+    "cat_gc": TaskInfo(
+        "hostility",
+        "binary",
+        "wikipedia-talk-context-cat",
+        ("test",),
+        "cat's test posts from gc.csv (rated with the parent in view), 1 = toxic by the crowd",
+    ),
+    "cat_perspective": TaskInfo(
+        "hostility",
+        "probability",
+        "wikipedia-talk-context-cat",
+        ALL_SPLITS,
+        "cat's posts from both files, label = Perspective API's published TOXICITY score; the cat buckets "
+        "(train: what the TOXICITY mapping is fitted on, never a training set)",
+    ),
 }
 
 # The files each dataset needs, relative to the data directory.
@@ -155,6 +251,8 @@ _FILES: dict[str, tuple[str, ...]] = {
     "stanford-politeness": ("wikipedia.annotated.csv", "stack-exchange.annotated.csv"),
     "hatexplain": ("092-HateXplain.csv", "post_id_divisions.json"),
     "jigsaw-toxic-sample": ("test_examples.csv",),
+    "toxichat-reddit": ("train.jsonl", "dev.jsonl"),
+    "wikipedia-talk-context-cat": ("gc.csv", "gn.csv"),
 }
 
 
@@ -241,14 +339,14 @@ def _finalise(raw: dict[str, Rows], kind: str) -> dict[str, tuple[Example, ...]]
     return out
 
 
-def _by_bucket(rows: Rows, test: int | None, val: int) -> dict[str, Rows]:
+def _by_bucket(rows: Rows, test: tuple[int, ...], val: int) -> dict[str, Rows]:
     out: dict[str, Rows] = {"train": [], "val": []}
-    if test is not None:
+    if test:
         out["test"] = []
     for text, label in rows:
         text = text.strip()
         b = bucket(text)
-        out["test" if b == test else "val" if b == val else "train"].append((text, label))
+        out["test" if b in test else "val" if b == val else "train"].append((text, label))
     return out
 
 
@@ -283,7 +381,7 @@ def _incivility(folder: Path) -> dict[str, Rows]:
     def read(name: str) -> Rows:
         return [(fix_mojibake(t), float(y)) for t, y in _csv(folder / name, header=False)]
 
-    out = _by_bucket(read("incivility_coded_0302.train.csv"), test=None, val=0)
+    out = _by_bucket(read("incivility_coded_0302.train.csv"), test=(), val=0)
     out["test"] = read("incivility_coded_0302.test.csv")
     return out
 
@@ -315,39 +413,104 @@ def clean_tweet(text: str) -> str:
     return " ".join(text.split())
 
 
-def _davidson(folder: Path) -> dict[str, Rows]:
-    rows = [(clean_tweet(r["tweet"]), float(r["class"] in ("0", "1"))) for r in _dicts(folder / "labeled_data.csv")]
-    return _by_bucket(rows, test=0, val=1)
+def _davidson(classes: tuple[str, ...]) -> Callable[[Path], dict[str, Rows]]:
+    """Positive = the majority class is one of `classes` (0 hate speech, 1 offensive, 2 neither)."""
+
+    def reader(folder: Path) -> dict[str, Rows]:
+        rows = [(clean_tweet(r["tweet"]), float(r["class"] in classes)) for r in _dicts(folder / "labeled_data.csv")]
+        return _by_bucket(rows, test=(0,), val=1)
+
+    return reader
 
 
 def _politeness(name: str, split: bool) -> Callable[[Path], dict[str, Rows]]:
     def reader(folder: Path) -> dict[str, Rows]:
         rows = [(r["Request"], float(r["Normalized Score"])) for r in _dicts(folder / name)]
-        return _by_bucket(rows, test=0, val=1) if split else {"test": rows}
+        return _by_bucket(rows, test=(0,), val=1) if split else {"test": rows}
 
     return reader
 
 
-def _hatexplain(folder: Path) -> dict[str, Rows]:
-    test_ids = set(json.loads((folder / "post_id_divisions.json").read_text(encoding="utf-8"))["test"])
-    rows: Rows = []
-    for post_id, text, _label, category, *_ in _csv(folder / "092-HateXplain.csv"):
-        if post_id in test_ids and category in ("0", "1", "2"):
-            rows.append((text, float(category != "0")))  # 1 hatespeech, 2 offensive, 0 normal (3: no majority)
-    return {"test": rows}
+def _hatexplain(positive: tuple[str, ...]) -> Callable[[Path], dict[str, Rows]]:
+    """The test division's posts with a majority label (0 normal, 1 hatespeech, 2 offensive; 3: none)."""
+
+    def reader(folder: Path) -> dict[str, Rows]:
+        test_ids = set(json.loads((folder / "post_id_divisions.json").read_text(encoding="utf-8"))["test"])
+        rows: Rows = []
+        for post_id, text, _label, category, *_ in _csv(folder / "092-HateXplain.csv"):
+            if post_id in test_ids and category in ("0", "1", "2"):
+                rows.append((text, float(category in positive)))
+        return {"test": rows}
+
+    return reader
 
 
 def _jigsaw(folder: Path) -> dict[str, Rows]:
     return {"test": [(r["comment_text"], float(r["toxic"])) for r in _dicts(folder / "test_examples.csv")]}
 
 
+Turn = dict[str, object]
+
+
+def _offensive(turn: Turn) -> float:
+    return float(turn["offense_label"] == "Offensive")
+
+
+def _insult(turn: Turn) -> float:
+    return float(_offensive(turn) == 1 and bool(INDIVIDUAL_TARGETS & set(turn["offense_targets"])))  # type: ignore[arg-type]
+
+
+def _identity_attack(turn: Turn) -> float:
+    groups = set(turn["offense_targets"]) - INDIVIDUAL_TARGETS - {UNNAMED_TARGET}  # type: ignore[arg-type]
+    return float(_offensive(turn) == 1 and bool(groups))
+
+
+def _toxichat(label: Callable[[Turn], float]) -> Callable[[Path], dict[str, Rows]]:
+    """Every human turn of every thread: `reddit_thread` only, never the `final_*_response` machine replies."""
+
+    def turns(path: Path) -> Rows:
+        with path.open(encoding="utf-8") as f:
+            threads = [json.loads(line) for line in f if line.strip()]
+        return [(unescape_legacy(t["text"]), label(t)) for thread in threads for t in thread["reddit_thread"]]
+
+    def reader(folder: Path) -> dict[str, Rows]:
+        out = _by_bucket(turns(folder / "train.jsonl"), test=(), val=0)
+        out["test"] = turns(folder / "dev.jsonl")
+        return out
+
+    return reader
+
+
+def _cat(label: Callable[[dict[str, str]], float], files: tuple[str, ...]) -> Callable[[Path], dict[str, Rows]]:
+    def reader(folder: Path) -> dict[str, Rows]:
+        rows = [(r["text"], label(r)) for name in files for r in _dicts(folder / name)]
+        return _by_bucket(rows, test=CAT_TEST_BUCKETS, val=CAT_VAL_BUCKET)
+
+    return reader
+
+
+def _crowd_and_perspective(row: dict[str, str]) -> float:
+    return (float(row["label"]) + float(row["api"])) / 2
+
+
+_CAT_FILES = ("gc.csv", "gn.csv")
+
 _READERS: dict[str, Callable[[Path], dict[str, Rows]]] = {
     "incivility": _incivility,
     "goemotions_hostile": _goemotions(HOSTILE_EMOTIONS),
     "goemotions_warmth": _goemotions(WARM_EMOTIONS),
-    "davidson": _davidson,
+    "davidson": _davidson(("0", "1")),
     "politeness_wikipedia": _politeness("wikipedia.annotated.csv", split=True),
     "politeness_stackexchange": _politeness("stack-exchange.annotated.csv", split=False),
-    "hatexplain": _hatexplain,
+    "hatexplain": _hatexplain(("1", "2")),
     "jigsaw": _jigsaw,
+    "davidson_hate": _davidson(("0",)),
+    "hatexplain_hate": _hatexplain(("1",)),
+    "toxichat": _toxichat(_offensive),
+    "toxichat_insult": _toxichat(_insult),
+    "toxichat_identity": _toxichat(_identity_attack),
+    "cat": _cat(_crowd_and_perspective, _CAT_FILES),
+    "cat_gn": _cat(lambda r: float(r["label"]), ("gn.csv",)),
+    "cat_gc": _cat(lambda r: float(r["label"]), ("gc.csv",)),
+    "cat_perspective": _cat(lambda r: float(r["api"]), _CAT_FILES),
 }

@@ -108,7 +108,7 @@ def _text(value: str) -> str:
     return value
 
 
-def _unescaped(text: str | None) -> str | None:
+def unescape_legacy(text: str | None) -> str | None:
     """Undo exactly the legacy JSON's escaping (&amp; last); html.unescape would also rewrite "&copy=2" in a link."""
     if text is None:
         return None
@@ -152,7 +152,7 @@ class DumpComment(_DumpItem):
     edited: StrictBool | Time | None = None  # JSON's true/false only: lax bool would read "yes" as true
     score: CommentScore | None = None
 
-    _body = field_validator("body")(_unescaped)
+    _body = field_validator("body")(unescape_legacy)
 
 
 class DumpSubmission(_DumpItem):
@@ -163,7 +163,7 @@ class DumpSubmission(_DumpItem):
     score: ThreadScore | None = None
     num_comments: CommentCount | None = None
 
-    _texts = field_validator("title", "selftext")(_unescaped)
+    _texts = field_validator("title", "selftext")(unescape_legacy)
 
 
 @dataclass
