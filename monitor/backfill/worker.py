@@ -95,6 +95,7 @@ def _score_batch(
             "source_line": record.line,
             **record.fields,
             **{d: scored.get(d) for d in DIMENSIONS},
+            "perspective_toxicity": scored["perspective_toxicity"],
             "alliance": scored["alliance"],
             "language": scored["language"],
             "model_version": scored["model_version"],

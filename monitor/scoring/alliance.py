@@ -28,6 +28,7 @@ from scipy.special import expit
 
 from monitor.scoring.base import files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
+from monitor.scoring.perspective import ToxicityMap
 from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION, Window
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,13 @@ class AllianceScorer:
         self._scale = np.array([c.scale for c in self.card.dimensions.values()], dtype=np.float32)
         self._shift = np.array([c.shift for c in self.card.dimensions.values()], dtype=np.float32)
         self._run = self._onnx_runner(folder) if self.runtime == "onnx-int8" else self._torch_runner()
+        knots = self.card.perspective_toxicity
+        self._toxicity = ToxicityMap.from_card(knots) if knots else None
+
+    def perspective_toxicity(self, hostility: float) -> float:
+        """The card's monotone mapping onto Perspective's scale (`monitor.scoring.perspective`); a model trained
+        before there was one answers its hostility."""
+        return self._toxicity(hostility) if self._toxicity else hostility
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Calibrated scores per text; identical texts are computed once."""

@@ -34,6 +34,10 @@ class Scorer(Protocol):
         """Scores for texts already prepared by `monitor.scoring.text` (non-empty, English)."""
         ...
 
+    def perspective_toxicity(self, hostility: float) -> float:
+        """hostility on Perspective's TOXICITY scale: the model's fitted mapping, or hostility where it has none."""
+        ...
+
 
 def alliance_index(scores: Mapping[str, float]) -> float | None:
     positives = [scores[d] for d in POSITIVE if d in scores]

@@ -157,6 +157,8 @@ def output_record(number: int, row: Row, result: Result | None, scorer: Scorer) 
     return {
         "row": number,
         **{d: scores.get(d) for d in scorer.dimensions},
+        # hostility on Perspective's TOXICITY scale, for series and thresholds built on Perspective
+        "perspective_toxicity": scorer.perspective_toxicity(scores["hostility"]) if "hostility" in scores else None,
         "alliance": result.alliance if result else None,
         "language": result.language if result else None,
         "model_version": scorer.version,

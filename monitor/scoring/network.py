@@ -88,6 +88,8 @@ class ModelCard:
     max_length: int
     dimensions: dict[str, DimensionCard]
     training: dict[str, object] = field(default_factory=dict)  # data, splits, steps, seed: reproducibility
+    # knots of hostility's monotone mapping onto Perspective's TOXICITY scale (monitor.scoring.perspective)
+    perspective_toxicity: dict[str, list[float]] | None = None
 
     def save(self, folder: Path) -> None:
         (folder / CARD_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
