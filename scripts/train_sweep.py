@@ -70,7 +70,8 @@ def _neutral_spreads(folder: Path, device: str) -> dict[str, float]:
     from monitor.scoring.bias import audit_scorer
 
     report = audit_scorer(AllianceScorer(folder, device=device, runtime="torch"))
-    return {str(r["category"]): round(float(r["neutral_spread"]), 4) for r in report}  # type: ignore[arg-type]
+    hostility = (r for r in report if r["dimension"] == "hostility")  # the figure the sweep compares
+    return {str(r["category"]): round(float(r["neutral_spread"]), 4) for r in hostility}  # type: ignore[arg-type]
 
 
 Job = tuple[str, dict, tuple[int, int] | None, Path, str]  # variant, train() arguments, fold, out, device

@@ -158,15 +158,23 @@ def test_tiny_run_writes_a_small_artefact(tiny: tuple[Path, ModelCard, list[str]
 def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     out, card, _ = tiny
     assert ModelCard.load(out) == card
-    assert list(card.dimensions) == ["hostility", "warmth", "respect"]
-    assert card.dimensions["hostility"].trained_on == ["incivility", "goemotions_hostile", "davidson"]
+    assert list(card.dimensions) == ["hostility", "warmth", "respect", "insult", "identity_attack"]
+    assert card.dimensions["hostility"].trained_on == [
+        "incivility",
+        "goemotions_hostile",
+        "davidson",
+        "toxichat",
+        "cat",
+    ]
     assert card.dimensions["warmth"].trained_on == ["goemotions_warmth"]
     assert card.dimensions["respect"].trained_on == ["politeness_wikipedia"]
+    assert card.dimensions["insult"].trained_on == ["toxichat_insult"]
+    assert card.dimensions["identity_attack"].trained_on == ["davidson_hate", "toxichat_identity"]
     assert card.dimensions["respect"].threshold == 0.5
     for dimension in card.dimensions.values():
         assert np.isfinite([dimension.scale, dimension.shift]).all() and 0 <= dimension.threshold <= 1
     t = card.training
-    assert t["seed"] == 7 and t["steps"] == 8 and t["rows_seen"] == 64
+    assert t["seed"] == 7 and t["steps"] == 12 and t["rows_seen"] == 96
     assert t["environment"]["device"] == "cpu"  # type: ignore[index]
     assert {s: r["train_rows_per_epoch"] for s, r in t["rows"].items()} == dict.fromkeys(train.SOURCES, 16)  # type: ignore[union-attr]
     assert set(t["validation"]) == {  # type: ignore[arg-type]
@@ -175,7 +183,12 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
         "goemotions_hostile_roc_auc",
         "goemotions_warmth_roc_auc",
         "davidson_roc_auc",
+        "davidson_hate_roc_auc",
         "politeness_wikipedia_spearman",
+        "toxichat_roc_auc",
+        "toxichat_insult_roc_auc",
+        "toxichat_identity_roc_auc",
+        "cat_spearman",
     }
     assert t["hyperparameters"]["batch_size"] == 8 and t["hyperparameters"]["lora_r"] == train.DEFAULTS["lora_r"]  # type: ignore[index]
     assert "Danescu-Niculescu-Mizil" in str(t["research_use_data"])
@@ -183,12 +196,27 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     json.dumps(t)  # all plain JSON
 
 
+def test_tiny_run_maps_hostility_onto_perspective_from_cat_train_posts(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+    out, card, messages = tiny
+    knots = card.perspective_toxicity
+    assert knots and len(knots["hostility"]) == len(knots["toxicity"]) >= 2
+    assert np.all(np.diff(knots["hostility"]) > 0) and np.all(np.diff(knots["toxicity"]) >= 0)  # monotone
+    assert all(0 <= v <= 1 for v in knots["toxicity"])
+    # fitted on the train posts the scorer scores (max_rows of them), never on a test post
+    assert knots == train.perspective_map(out, datasets.data_dir(), "cpu", TINY["max_rows"]).as_card()
+    scorer = AllianceScorer(out, device="cpu", runtime="torch")
+    low, high = knots["hostility"][0], knots["hostility"][-1]
+    assert scorer.perspective_toxicity(low - 0.01) == knots["toxicity"][0]  # clipped beyond the knots
+    assert scorer.perspective_toxicity(high + 0.01) == knots["toxicity"][-1]
+    assert any("Perspective's TOXICITY scale" in m for m in messages)
+
+
 def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     out, card, _ = tiny
     tokenizer, network, loaded = load_artefact(out)
     texts = ["Thank you so much, this was really helpful!", "Shut up, you absolute idiot.", "ok"]
     logits = train.logits_for(network, tokenizer, texts, loaded.max_length)
-    assert logits.shape == (3, 3) and np.isfinite(logits).all()
+    assert logits.shape == (3, len(train.DIMENSIONS)) and np.isfinite(logits).all()
     for column, dimension in enumerate(loaded.dimensions.values()):
         p = 1 / (1 + np.exp(-(dimension.scale * logits[:, column] + dimension.shift)))
         assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
@@ -211,7 +239,7 @@ def test_same_seed_same_weights(tiny: tuple[Path, ModelCard, list[str]], tmp_pat
         first, second = load_file(out / name), load_file(tmp_path / "tiny-model" / name)
         assert first.keys() == second.keys()
         assert all(torch.equal(first[k], second[k]) for k in first), name
-    assert again.dimensions == card.dimensions
+    assert again.dimensions == card.dimensions and again.perspective_toxicity == card.perspective_toxicity
 
 
 def test_saving_an_artefact_asks_the_hub_for_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -394,6 +422,6 @@ def test_civmon_train_command_writes_a_loadable_model(tmp_path):
         pytest.skip(f"labelled data not found at {datasets.data_dir()}")
     result = civmon_train(tmp_path / "model", "--max-rows", "16", timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "dimensions hostility, warmth, respect" in result.stdout
+    assert "dimensions hostility, warmth, respect, insult, identity_attack" in result.stdout
     scorer = AllianceScorer(tmp_path / "model", device="cpu", runtime="torch")
     assert 0 <= scorer.score(["thanks, that helps"])[0]["hostility"] <= 1

@@ -52,7 +52,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedTokenizerBase
 
 from monitor.errors import CivmonError
-from monitor.scoring import datasets
+from monitor.scoring import datasets, perspective
 from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -63,16 +63,20 @@ from monitor.scoring.network import (
     pick_device,
     save_artefact,
 )
+from monitor.scoring.perspective import ToxicityMap
 
-DIMENSIONS = ("hostility", "warmth", "respect")
-BINARY = ("hostility", "warmth")
+DIMENSIONS = ("hostility", "warmth", "respect", "insult", "identity_attack")
+BINARY = ("hostility", "warmth", "insult", "identity_attack")  # cross-entropy; cat's soft labels too
 
-# Training sources: one row set each; GoEmotions rows carry two tasks (hostility and warmth).
+# Training sources: one row set each; a source's tasks share its rows (GoEmotions: hostility and
+# warmth; Davidson: hostility and identity_attack; ToxiChat: hostility, insult and identity_attack).
 SOURCES: dict[str, tuple[str, ...]] = {
     "incivility": ("incivility",),
     "goemotions": ("goemotions_hostile", "goemotions_warmth"),
-    "davidson": ("davidson",),
+    "davidson": ("davidson", "davidson_hate"),
     "politeness_wikipedia": ("politeness_wikipedia",),
+    "toxichat": ("toxichat", "toxichat_insult", "toxichat_identity"),
+    "cat": ("cat",),
 }
 
 # The source whose validation split is too small to choose settings by (52 uncivil comments):
@@ -98,14 +102,23 @@ DEFAULTS: dict[str, object] = {
     "lora_dropout": 0.1,
     "lora_targets": LORA_TARGETS,
     # training rows per source per epoch, drawn from its train split (more than it holds: repeated)
-    "rows": {"incivility": 7000, "goemotions": 20000, "davidson": 3000, "politeness_wikipedia": 3400},
+    "rows": {
+        "incivility": 7000,
+        "goemotions": 20000,
+        "davidson": 4000,
+        "politeness_wikipedia": 3400,
+        "toxichat": 5400,
+        "cat": 10000,
+    },
     "val_rows": 2000,  # validation rows per source (the first of its val split; all where fewer)
-    "loss_weights": {"hostility": 1.0, "warmth": 1.0, "respect": 0.5},
+    "loss_weights": {"hostility": 1.0, "warmth": 1.0, "respect": 0.5, "insult": 1.0, "identity_attack": 1.0},
     "evals": 3,  # validations at evenly spaced steps, the last at the end; the best is kept
-    "calibrate_on": {
-        "hostility": ["incivility", "goemotions_hostile"],
+    "calibrate_on": {  # Reddit sets only: a forum's base rates, not Twitter's
+        "hostility": ["incivility", "goemotions_hostile", "toxichat"],
         "warmth": ["goemotions_warmth"],
         "respect": ["politeness_wikipedia"],
+        "insult": ["toxichat_insult"],
+        "identity_attack": ["toxichat_identity"],
     },
     "name": None,  # the card's name; default: the output folder's name
 }
@@ -156,13 +169,28 @@ def train(
     dimensions = _calibrate(hp, fit.best.val_logits, rows.val_sets)
 
     record = _record(hp, hyperparameters, seed, max_rows, epochs, fold, rows, fit)
-    record["wall_time_s"] = round(time.monotonic() - started, 1)
     record["environment"] = _environment(device)
     card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
     save_artefact(network, card, out)
     (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
+    say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
+    card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
+    record["wall_time_s"] = round(time.monotonic() - started, 1)
+    card.save(out)
     say(f"wrote {out} in {record['wall_time_s']} s (step {fit.best.step} chosen, selection {fit.best.selection:.4f})")
     return card
+
+
+def perspective_map(folder: Path, data: Path, device: str, max_rows: int | None = None) -> ToxicityMap:
+    """hostility as the scorer gives it (prepared, chunked, fp32) against Perspective's published TOXICITY,
+    on the CAT posts of the train split only."""
+    from monitor.scoring.alliance import AllianceScorer
+    from monitor.scoring.results import score_texts
+
+    examples = datasets.load("cat_perspective", "train", data)[:max_rows]
+    results = score_texts(AllianceScorer(folder, device, runtime="torch"), [e.text for e in examples])
+    pairs = [(r.scores["hostility"], e.label) for r, e in zip(results, examples, strict=True) if r.scores]
+    return perspective.fit(*zip(*pairs, strict=True))
 
 
 def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) -> dict[str, object]:
@@ -180,7 +208,7 @@ def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) 
 
 
 def _check_data(data: Path) -> None:
-    lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks])
+    lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks] + ["cat_perspective"])
     if lacking:
         raise CivmonError(
             f"training data missing: {', '.join(map(str, lacking))}",
