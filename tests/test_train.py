@@ -23,7 +23,7 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
-from monitor.scoring import bias, datasets, train
+from monitor.scoring import bias, datasets, probes, train
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -159,22 +159,16 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     out, card, _ = tiny
     assert ModelCard.load(out) == card
     assert list(card.dimensions) == ["hostility", "warmth", "respect", "insult", "identity_attack"]
-    assert card.dimensions["hostility"].trained_on == [
-        "incivility",
-        "goemotions_hostile",
-        "davidson",
-        "toxichat",
-        "cat",
-    ]
+    assert card.dimensions["hostility"].trained_on == ["incivility", "goemotions_hostile", "davidson"]
     assert card.dimensions["warmth"].trained_on == ["goemotions_warmth"]
     assert card.dimensions["respect"].trained_on == ["politeness_wikipedia"]
     assert card.dimensions["insult"].trained_on == ["toxichat_insult"]
-    assert card.dimensions["identity_attack"].trained_on == ["davidson_hate", "toxichat_identity"]
+    assert card.dimensions["identity_attack"].trained_on == ["toxichat_identity", "davidson_hate"]
     assert card.dimensions["respect"].threshold == 0.5
     for dimension in card.dimensions.values():
         assert np.isfinite([dimension.scale, dimension.shift]).all() and 0 <= dimension.threshold <= 1
     t = card.training
-    assert t["seed"] == 7 and t["steps"] == 12 and t["rows_seen"] == 96
+    assert t["seed"] == 7 and t["steps"] == 8 and t["rows_seen"] == 64
     assert t["environment"]["device"] == "cpu"  # type: ignore[index]
     assert {s: r["train_rows_per_epoch"] for s, r in t["rows"].items()} == dict.fromkeys(train.SOURCES, 16)  # type: ignore[union-attr]
     assert set(t["validation"]) == {  # type: ignore[arg-type]
@@ -183,17 +177,28 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
         "goemotions_hostile_roc_auc",
         "goemotions_warmth_roc_auc",
         "davidson_roc_auc",
-        "davidson_hate_roc_auc",
         "politeness_wikipedia_spearman",
-        "toxichat_roc_auc",
-        "toxichat_insult_roc_auc",
-        "toxichat_identity_roc_auc",
-        "cat_spearman",
     }
+    assert set(t["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
+    assert all(p["C"] in probes.C_GRID and p["train_rows"] for p in t["probes"].values())  # type: ignore[union-attr]
     assert t["hyperparameters"]["batch_size"] == 8 and t["hyperparameters"]["lora_r"] == train.DEFAULTS["lora_r"]  # type: ignore[index]
     assert "Danescu-Niculescu-Mizil" in str(t["research_use_data"])
     assert t["call"] == {"seed": 7, **TINY}
     json.dumps(t)  # all plain JSON
+
+
+def test_probe_heads_are_linear_heads_on_the_pooled_features(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+    out, card, _ = tiny
+    assert list(card.dimensions)[len(train.DIMENSIONS) :] == list(probes.PROBES)
+    texts = ["Women are too stupid to vote.", "You are a clueless idiot, mate.", "Thanks, that helps."]
+    tokenizer, network, _ = load_artefact(out)
+    logits = train.logits_for(network, tokenizer, texts, card.max_length)
+    features = train.logits_for(network, tokenizer, texts, card.max_length, pooled=True)
+    heads = load_file(out / HEADS_FILE)
+    assert heads["weight"].shape == (len(card.dimensions), features.shape[1])
+    assert np.allclose(
+        features @ heads["weight"].double().numpy().T + heads["bias"].double().numpy(), logits, atol=1e-5
+    )
 
 
 def test_tiny_run_maps_hostility_onto_perspective_from_cat_train_posts(tiny: tuple[Path, ModelCard, list[str]]) -> None:
@@ -216,7 +221,7 @@ def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]])
     tokenizer, network, loaded = load_artefact(out)
     texts = ["Thank you so much, this was really helpful!", "Shut up, you absolute idiot.", "ok"]
     logits = train.logits_for(network, tokenizer, texts, loaded.max_length)
-    assert logits.shape == (3, len(train.DIMENSIONS)) and np.isfinite(logits).all()
+    assert logits.shape == (3, len(loaded.dimensions)) and np.isfinite(logits).all()
     for column, dimension in enumerate(loaded.dimensions.values()):
         p = 1 / (1 + np.exp(-(dimension.scale * logits[:, column] + dimension.shift)))
         assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
@@ -390,7 +395,8 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     # one call with the defaults: `civmon train` reproduces it
     assert t["call"] == {"seed": 0, "max_rows": None, "epochs": train.DEFAULT_EPOCHS}
     assert t["hyperparameters"] == {**train.DEFAULTS, "name": None}
-    assert card.encoder == train.ENCODER and list(card.dimensions) == list(train.DIMENSIONS)
+    assert card.encoder == train.ENCODER and list(card.dimensions) == [*train.DIMENSIONS, *probes.PROBES]
+    assert card.perspective_toxicity and set(card.training["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert (SHIPPED / "MODEL_CARD.md").is_file()

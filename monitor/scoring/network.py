@@ -67,8 +67,12 @@ class AllianceNetwork(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Raw logits, one column per dimension (calibration is applied by the scorer)."""
+        return self.heads(self.pooled(input_ids, attention_mask))
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The mean-pooled sentence vector the heads read."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.heads(mean_pool(hidden, attention_mask))
+        return mean_pool(hidden, attention_mask)
 
 
 @dataclass
@@ -120,11 +124,14 @@ def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> No
     # a peft model saves only its adapters; the embeddings are never trained, so peft need not ask the
     # hub for the base model's config to find out (offline, that lookup fails with a warning)
     network.encoder.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
-    save_file(
-        {"weight": network.heads.weight.detach().cpu().contiguous(), "bias": network.heads.bias.detach().cpu()},
-        folder / HEADS_FILE,
-    )
+    save_heads(network.heads, folder)
     card.save(folder)
+
+
+def save_heads(heads: nn.Linear, folder: Path) -> None:
+    save_file(
+        {"weight": heads.weight.detach().cpu().contiguous(), "bias": heads.bias.detach().cpu()}, folder / HEADS_FILE
+    )
 
 
 def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwork, ModelCard]:

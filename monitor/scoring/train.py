@@ -52,7 +52,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedTokenizerBase
 
 from monitor.errors import CivmonError
-from monitor.scoring import datasets, perspective
+from monitor.scoring import datasets, perspective, probes
 from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -65,18 +65,15 @@ from monitor.scoring.network import (
 )
 from monitor.scoring.perspective import ToxicityMap
 
-DIMENSIONS = ("hostility", "warmth", "respect", "insult", "identity_attack")
-BINARY = ("hostility", "warmth", "insult", "identity_attack")  # cross-entropy; cat's soft labels too
+DIMENSIONS = ("hostility", "warmth", "respect")
+BINARY = ("hostility", "warmth")
 
-# Training sources: one row set each; a source's tasks share its rows (GoEmotions: hostility and
-# warmth; Davidson: hostility and identity_attack; ToxiChat: hostility, insult and identity_attack).
+# Training sources: one row set each; GoEmotions rows carry two tasks (hostility and warmth).
 SOURCES: dict[str, tuple[str, ...]] = {
     "incivility": ("incivility",),
     "goemotions": ("goemotions_hostile", "goemotions_warmth"),
-    "davidson": ("davidson", "davidson_hate"),
+    "davidson": ("davidson",),
     "politeness_wikipedia": ("politeness_wikipedia",),
-    "toxichat": ("toxichat", "toxichat_insult", "toxichat_identity"),
-    "cat": ("cat",),
 }
 
 # The source whose validation split is too small to choose settings by (52 uncivil comments):
@@ -102,23 +99,14 @@ DEFAULTS: dict[str, object] = {
     "lora_dropout": 0.1,
     "lora_targets": LORA_TARGETS,
     # training rows per source per epoch, drawn from its train split (more than it holds: repeated)
-    "rows": {
-        "incivility": 7000,
-        "goemotions": 20000,
-        "davidson": 4000,
-        "politeness_wikipedia": 3400,
-        "toxichat": 5400,
-        "cat": 10000,
-    },
+    "rows": {"incivility": 7000, "goemotions": 20000, "davidson": 3000, "politeness_wikipedia": 3400},
     "val_rows": 2000,  # validation rows per source (the first of its val split; all where fewer)
-    "loss_weights": {"hostility": 1.0, "warmth": 1.0, "respect": 0.5, "insult": 1.0, "identity_attack": 1.0},
+    "loss_weights": {"hostility": 1.0, "warmth": 1.0, "respect": 0.5},
     "evals": 3,  # validations at evenly spaced steps, the last at the end; the best is kept
-    "calibrate_on": {  # Reddit sets only: a forum's base rates, not Twitter's
-        "hostility": ["incivility", "goemotions_hostile", "toxichat"],
+    "calibrate_on": {
+        "hostility": ["incivility", "goemotions_hostile"],
         "warmth": ["goemotions_warmth"],
         "respect": ["politeness_wikipedia"],
-        "insult": ["toxichat_insult"],
-        "identity_attack": ["toxichat_identity"],
     },
     "name": None,  # the card's name; default: the output folder's name
 }
@@ -173,6 +161,7 @@ def train(
     card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
     save_artefact(network, card, out)
     (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
+    card = probes.extend(out, data, max_rows, say)
     say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
     card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
     record["wall_time_s"] = round(time.monotonic() - started, 1)
@@ -208,7 +197,8 @@ def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) 
 
 
 def _check_data(data: Path) -> None:
-    lacking = datasets.missing_files(data, [t for tasks in SOURCES.values() for t in tasks] + ["cat_perspective"])
+    needed = [t for tasks in [*SOURCES.values(), *probes.PROBES.values()] for t in tasks] + ["cat_perspective"]
+    lacking = datasets.missing_files(data, needed)
     if lacking:
         raise CivmonError(
             f"training data missing: {', '.join(map(str, lacking))}",
@@ -528,17 +518,19 @@ def logits_for(
     texts: Sequence[str],
     max_length: int,  # type: ignore[no-untyped-def]
     batch_size: int = 64,
+    pooled: bool = False,
 ) -> np.ndarray:
-    """Raw logits (rows x dimensions) of texts, in their order."""
+    """Raw logits (rows x dimensions) of texts, in their order; pooled: the sentence vectors the heads read."""
     network.eval()
     device = next(network.parameters()).device
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    out = np.zeros((len(encoded), len(network.dimensions)), dtype=np.float64)
+    run = network.pooled if pooled else network
+    out = np.zeros((len(encoded), network.heads.in_features if pooled else len(network.dimensions)))
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         input_ids, mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
-        out[index] = network(input_ids.to(device), mask.to(device)).double().cpu().numpy()
+        out[index] = run(input_ids.to(device), mask.to(device)).double().cpu().numpy()
     return out
 
 
