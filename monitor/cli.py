@@ -3,6 +3,7 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -685,7 +686,16 @@ def eval_(
     from monitor.scoring import datasets
     from monitor.scoring.alliance import DEFAULT_MODEL
     from monitor.scoring.bias import audit_scorer
-    from monitor.scoring.evaluate import evaluate, peer_functions, scorer_function, write_report
+    from monitor.scoring.evaluate import (
+        PERSPECTIVE,
+        PERSPECTIVE_TASKS,
+        continuity,
+        evaluate,
+        peer_functions,
+        perspective_reference,
+        scorer_function,
+        write_report,
+    )
     from monitor.scoring.models import default_scorer, load_scorer
 
     settings = load_settings(config)
@@ -700,18 +710,25 @@ def eval_(
         scorers.insert(0, default_scorer(settings.model))
     models = {s.version: (scorer_function(s), dict(s.thresholds)) for s in scorers}
     if peers:
-        models |= {name: (fn, {"hostility": 0.5, "warmth": 0.5}) for name, fn in peer_functions().items()}
+        models |= {name: (fn, {}) for name, fn in peer_functions().items()}  # no threshold of theirs: 0.5
     with out.status("evaluating...") as status:
         rows = evaluate(models, progress=status.update)
+        reference = {PERSPECTIVE: (perspective_reference(), {"hostility": 0.5})}  # its own published scores
+        rows += evaluate(reference, PERSPECTIVE_TASKS, status.update)
         bias = audit_scorer(configured)
+        status.update("continuity with Perspective's TOXICITY")
+        perspective = continuity(models[configured.version][0], configured.perspective_toxicity)
     out.print(eval_table(rows))
+    if perspective:
+        out.print(perspective_table(perspective))
     for b in bias:
         out.print(
-            f"bias audit of {configured.version}, {b['category']}: neutral spread {b['neutral_spread']:.3f}, "
+            f"bias audit of {configured.version}, {b['dimension']}, {b['category']}: "
+            f"neutral spread {b['neutral_spread']:.3f}, "
             f"hostile spread {b['hostile_spread']:.3f} (most flagged: {b['worst_group']})",
             markup=False,
         )
-    as_json, as_markdown = write_report(rows, bias, out_dir, audited=configured.version)
+    as_json, as_markdown = write_report(rows, bias, out_dir, audited=configured.version, perspective=perspective)
     out.print(f"written: {as_json}, {as_markdown}", markup=False)
 
 
@@ -725,6 +742,24 @@ def eval_table(rows: Sequence[Row]) -> Table:
         table.add_column(column, justify="left" if text else "right", overflow="fold", no_wrap=not text)
     for r in rows:
         _add_text_row(table, r.task, r.dimension, r.model, f"{r.n:,}", *cells(r))
+    return table
+
+
+def perspective_table(perspective: dict[str, Any]) -> Table:
+    """How often hostility, mapped onto Perspective's scale, agrees with Perspective at its thresholds."""
+    from monitor.scoring.evaluate import figure_cell, interval_cell
+
+    rho = perspective["spearman"] if math.isfinite(perspective["spearman"]) else None
+    table = Table(
+        title=f"continuity with Perspective's TOXICITY on {perspective['n']:,} CAT test posts: "
+        f"Spearman {figure_cell(rho)} (95% CI {interval_cell(perspective['ci95'])})"
+    )
+    for column in ("threshold", "Perspective above", "civmon above", "both", "agreement", "kappa"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for a in perspective["agreement"]:
+        counts = (f"{a[k]:,}" for k in ("perspective_above", "civmon_above", "both_above"))
+        kappa = figure_cell(a["kappa"] if math.isfinite(a["kappa"]) else None)
+        table.add_row(f"{a['threshold']:g}", *counts, f"{a['agreement']:.1%}", kappa)
     return table
 
 

@@ -261,7 +261,7 @@ def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_
     result = civmon(server.folder, "score", "--input", str(corpus), "--output", str(tmp_path / "out.jsonl"))
     assert result.returncode == 0, result.stderr
     expected = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
-    attributes = {"TOXICITY": {}, "RESPECT": {}, "WARMTH": {}, "ALLIANCE": {}}
+    attributes = {"TOXICITY": {}, "RESPECT": {}, "WARMTH": {}, "ALLIANCE": {}, "INSULT": {}, "IDENTITY_ATTACK": {}}
     with ThreadPoolExecutor(16) as pool:
         answers = list(
             pool.map(lambda t: analyze(server, {"comment": {"text": t}, "requestedAttributes": attributes}), texts)
@@ -274,11 +274,16 @@ def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_
             continue
         scores = {name: s["summaryScore"]["value"] for name, s in answer.json()["attributeScores"].items()}
         assert scores == {
-            "TOXICITY": row["hostility"],
+            "TOXICITY": row["perspective_toxicity"],  # hostility on Perspective's scale, as `civmon score` gives it
             "RESPECT": row["respect"],
             "WARMTH": row["warmth"],
             "ALLIANCE": row["alliance"],
+            "INSULT": row["insult"],
+            "IDENTITY_ATTACK": row["identity_attack"],
         }, text
+    mapped = [(r["hostility"], r["perspective_toxicity"]) for r in expected if r["reason"] is None]
+    assert any(abs(h - t) > 0.01 for h, t in mapped)  # the mapping is applied, not hostility passed through
+    assert all(t1 <= t2 for (_, t1), (_, t2) in zip(sorted(mapped), sorted(mapped)[1:], strict=False))  # monotone
 
 
 def test_the_batch_endpoint_writes_what_civmon_score_input_writes(server):

@@ -53,7 +53,7 @@ CONFIG = (
 TIMEOUT_S = 30  # a request unanswered by then is a hang
 ANALYZE = "/v1alpha1/comments:analyze"
 SCORE = "/v1/score"
-ATTRIBUTES = ("TOXICITY", "WARMTH", "RESPECT", "ALLIANCE")  # what the shipped model provides
+ATTRIBUTES = ("TOXICITY", "WARMTH", "RESPECT", "ALLIANCE", "INSULT", "IDENTITY_ATTACK")  # the shipped model's
 # a bug, logged: an error line (monitor.logs' "TIME LEVEL logger: message") or a traceback; never a request's path
 LOGGED_ERROR = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |^Traceback", re.MULTILINE)
 CHECKS = [
@@ -337,7 +337,7 @@ valid_requests = st.fixed_dictionaries(
             {"text": comment_texts}, optional={"type": st.sampled_from(["PLAIN_TEXT", "TEXT_TYPE_UNSPECIFIED"])}
         ),
         "requestedAttributes": st.dictionaries(
-            st.sampled_from([*ATTRIBUTES, "INSULT", "SEVERE_TOXICITY"]), attribute_parameters, min_size=1
+            st.sampled_from([*ATTRIBUTES, "THREAT", "SEVERE_TOXICITY"]), attribute_parameters, min_size=1
         ),
         "dropUnsupportedAttributes": st.sampled_from([True] * 4 + [False]),  # mostly past the attribute check
     },

@@ -9,12 +9,17 @@ from sklearn.metrics import roc_auc_score
 from monitor.scoring import datasets
 from monitor.scoring.bias import GROUPS, NEUTRAL, audit, sentences
 from monitor.scoring.evaluate import (
+    HARMS,
+    PERSPECTIVE,
+    PERSPECTIVE_TASKS,
     Row,
     confidence_interval,
+    continuity,
     evaluate,
     expected_calibration_error,
     markdown,
     peer_functions,
+    perspective_reference,
     roc_auc,
     spearman,
     write_report,
@@ -88,6 +93,28 @@ def test_peers_score_in_range():
     vader, profanity = peers["VADER"](texts), peers["alt-profanity-check"](texts)
     assert vader[0]["warmth"] > vader[1]["warmth"] and vader[1]["hostility"] > vader[0]["hostility"]
     assert all(0 <= s["hostility"] <= 1 for s in profanity)
+    # their one hostility score stands in for insult and identity_attack, so those rows have peers too
+    assert all(s[h] == s["hostility"] for s in vader + profanity for h in HARMS)
+
+
+@needs_data
+def test_continuity_with_perspective_by_hand(tmp_path):
+    """Perspective's own scores, mapped by the identity, agree with themselves at every threshold; a mapping
+    that halves them agrees only where both sides are below."""
+    published = perspective_reference()
+    same = continuity(published, lambda h: h)
+    assert same["spearman"] == pytest.approx(1.0) and same["n"] == len(datasets.load("cat_perspective", "test"))
+    assert all(a["agreement"] == 1.0 and a["kappa"] == pytest.approx(1.0) for a in same["agreement"])
+    halved = continuity(published, lambda h: h / 2)
+    assert halved["spearman"] == pytest.approx(1.0)  # a monotone mapping ranks the same
+    assert all(a["civmon_above"] == 0 and a["perspective_above"] > 0 for a in halved["agreement"])
+    assert all(a["agreement"] == pytest.approx(1 - a["perspective_above"] / a["n"]) for a in halved["agreement"])
+    as_json, as_markdown = write_report([], [], tmp_path, perspective=halved)
+    assert '"kappa": 0.0' in as_json.read_text()
+    assert "## Continuity with Perspective's TOXICITY" in as_markdown.read_text()
+    rows = evaluate({PERSPECTIVE: (published, {"hostility": 0.5})}, tasks=PERSPECTIVE_TASKS)
+    assert [(r.task, r.coverage) for r in rows] == [("cat_gn", 1.0), ("cat_gc", 1.0)]
+    assert 0.85 < rows[0].roc_auc < 0.99  # Perspective on the posts it was published for (0.939 on all of gn)
 
 
 @needs_data
@@ -131,10 +158,42 @@ def test_shipped_model_meets_the_incivility_bar_within_its_interval(shipped_scor
     assert row.roc_auc >= 0.93 and row.ci95[1] >= 0.94, row
 
 
-@pytest.fixture(scope="module")
-def shipped_scorer():
-    from monitor.scoring.alliance import AllianceScorer
+# The probes' bars sit at the low end of their 95% intervals as measured by `civmon eval` through int8
+# (insult 0.849, 0.802-0.893; identity_attack 0.816, 0.769-0.860, on ToxiChat dev), well beyond the
+# ~0.002 int8 kernels move a figure between CPUs; alt-profanity-check scored 0.738 and 0.675 there.
+@needs_data
+@pytest.mark.parametrize(
+    ("task", "dimension", "bar"), [("toxichat_insult", "insult", 0.80), ("toxichat_identity", "identity_attack", 0.77)]
+)
+def test_shipped_probes_meet_their_bars_ahead_of_alt_profanity_check(shipped_scorer, task, dimension, bar):
+    peers = {"alt-profanity-check": (peer_functions()["alt-profanity-check"], {})}
+    ours, theirs = evaluate({"shipped": shipped_scorer, **peers}, tasks=[task])
+    assert ours.dimension == theirs.dimension == dimension
+    assert ours.roc_auc >= bar and ours.roc_auc > theirs.ci95[1], (ours, theirs)
+
+
+# Measured through int8 on 7,889 CAT test posts: Spearman 0.451 (0.431-0.470); kappa 0.315 at 0.5 and
+# 0.367 at 0.8. The bars leave the interval's width below the estimate.
+@needs_data
+def test_shipped_model_ranks_as_perspective_does_and_its_mapping_keeps_thresholds(shipped):
     from monitor.scoring.evaluate import scorer_function
 
-    scorer = AllianceScorer(device="cpu")  # the default runtime on a CPU: ONNX int8
-    return scorer_function(scorer), dict(scorer.thresholds)
+    result = continuity(scorer_function(shipped), shipped.perspective_toxicity)
+    assert result is not None and result["spearman"] >= 0.42, result
+    at = {a["threshold"]: a for a in result["agreement"]}
+    assert at[0.5]["kappa"] > 0.2 and at[0.8]["kappa"] > 0.2, at
+    assert all(a["agreement"] > 0.97 for a in at.values())
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from monitor.scoring.alliance import AllianceScorer
+
+    return AllianceScorer(device="cpu")  # the default runtime on a CPU: ONNX int8
+
+
+@pytest.fixture(scope="module")
+def shipped_scorer(shipped):
+    from monitor.scoring.evaluate import scorer_function
+
+    return scorer_function(shipped), dict(shipped.thresholds)

@@ -50,7 +50,15 @@ def test_csv_rows_in_order_with_reasons(scorer, tmp_path):
     assert rows[3]["reason"] == "not UTF-8 text" and rows[3]["hostility"] is None
     assert "not English" in rows[4]["reason"] and rows[4]["language"] == "de"
     assert "no text" in rows[5]["reason"]
-    assert set(rows[0]) == {"row", "hostility", "warmth", "respect", "alliance", "language", "model_version", "reason"}
+    assert set(rows[0]) == {
+        "row",
+        *scorer.dimensions,
+        "perspective_toxicity",
+        "alliance",
+        "language",
+        "model_version",
+        "reason",
+    }
 
 
 def test_jsonl_bad_lines_are_rows_too(scorer, tmp_path):

@@ -8,6 +8,7 @@ spread: the highest group mean minus the lowest.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -41,8 +42,8 @@ def sentences(templates: list[str], group: str) -> list[str]:
     return [t.format(g=group, G=group[0].upper() + group[1:]) for t in templates]
 
 
-def audit(hostility: Callable[[list[str]], list[float]]) -> list[dict[str, object]]:
-    """Per category: each group's mean hostility on neutral and hostile sentences, and the spreads."""
+def audit(hostility: Callable[[list[str]], list[float]], dimension: str = "hostility") -> list[dict[str, object]]:
+    """Per category: each group's mean score on neutral and hostile sentences, and the spreads."""
     report = []
     for category, groups in GROUPS.items():
         neutral = {g: float(np.mean(hostility(sentences(NEUTRAL, g)))) for g in groups}
@@ -50,6 +51,7 @@ def audit(hostility: Callable[[list[str]], list[float]]) -> list[dict[str, objec
         worst = max(neutral, key=neutral.__getitem__)
         report.append(
             {
+                "dimension": dimension,
                 "category": category,
                 "neutral": neutral,
                 "hostile": hostile,
@@ -62,6 +64,13 @@ def audit(hostility: Callable[[list[str]], list[float]]) -> list[dict[str, objec
     return report
 
 
+AUDITED = ("hostility", "identity_attack")  # the harms a group's mere name must not raise
+
+
 def audit_scorer(scorer: Scorer) -> list[dict[str, object]]:
-    """`audit` of a scorer's hostility."""
-    return audit(lambda texts: [s["hostility"] for s in scorer.score(texts)])
+    """`audit` of a scorer's hostility, and of its identity_attack where it has one."""
+    scores = functools.cache(lambda texts: scorer.score(list(texts)))  # each dimension reads the same sentences
+    report = []
+    for dimension in (d for d in AUDITED if d in scorer.dimensions):
+        report += audit(lambda texts, d=dimension: [s[d] for s in scores(tuple(texts))], dimension)
+    return report

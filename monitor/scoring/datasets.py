@@ -256,6 +256,12 @@ _FILES: dict[str, tuple[str, ...]] = {
 }
 
 
+def provenance(task: str) -> dict[str, str]:
+    """What a model card records of a task it was trained or fitted on."""
+    info = TASKS[task]
+    return {"dataset": info.dataset, "dimension": info.dimension, "description": info.description}
+
+
 def data_dir() -> Path:
     """$CIVMON_SHARED_DATA, or ../shared/data from the project root."""
     env = os.environ.get(DATA_ENV)

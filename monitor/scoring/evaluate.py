@@ -11,11 +11,18 @@ exactly. Texts go through the same preparation as the store's comments; rows a s
 declines (e.g. flagged non-English) are reported as coverage and left out of that scorer's metrics.
 
 Peers (optional extra `civmon[eval]`): VADER (hostility = (1 - compound) / 2, warmth =
-(1 + compound) / 2) and alt-profanity-check (hostility = probability of profanity).
+(1 + compound) / 2) and alt-profanity-check (hostility = probability of profanity). Neither has
+an insult or identity-attack score: their hostility stands in for both, the best each can offer.
+On the CAT posts, Perspective API's own published TOXICITY is a third reference.
+
+Continuity with Perspective (`continuity`): on CAT's test posts, how closely hostility ranks as
+Perspective's TOXICITY does (Spearman), and at Perspective's thresholds 0.5 / 0.7 / 0.8 / 0.9 how often
+hostility, mapped onto Perspective's scale (`monitor.scoring.perspective`), falls on the same side.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,11 +35,15 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from monitor.scoring import datasets
 from monitor.scoring.base import Scorer
+from monitor.scoring.perspective import agreement
 from monitor.scoring.results import score_texts
 
 CALIBRATION_BINS = 10
 BOOTSTRAP_RESAMPLES = 1000
 ScoreFn = Callable[[list[str]], list[dict[str, float] | None]]
+HARMS = ("hostility", "insult", "identity_attack")  # what a peer's one hostility score stands in for
+PERSPECTIVE = "Perspective API (published scores)"
+PERSPECTIVE_TASKS = ("cat_gn", "cat_gc")  # the crowd-labelled sets its scores were published for
 
 
 @dataclass
@@ -61,7 +72,32 @@ def expected_calibration_error(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def scorer_function(scorer: Scorer) -> ScoreFn:
-    return lambda texts: [r.scores for r in score_texts(scorer, texts)]
+    """Scores of texts; a list of texts scored before is answered from memory (eval and continuity share sets)."""
+    cached = functools.cache(lambda texts: [r.scores for r in score_texts(scorer, texts)])
+    return lambda texts: cached(tuple(texts))
+
+
+def perspective_reference() -> ScoreFn:
+    """Perspective's published TOXICITY of the CAT test posts as hostility, for `PERSPECTIVE_TASKS`."""
+    published = {e.text: e.label for e in datasets.load("cat_perspective", "test")}
+    return lambda texts: [{"hostility": published[t]} for t in texts]
+
+
+def continuity(score: ScoreFn, toxicity: Callable[[float], float]) -> dict[str, object] | None:
+    """On CAT's test posts: Spearman of hostility with Perspective's TOXICITY, and the agreement table of
+    hostility mapped onto Perspective's scale; None where the model scored none of them."""
+    examples = datasets.load("cat_perspective", "test")
+    outputs = score([e.text for e in examples])
+    pairs = [(o["hostility"], e.label) for o, e in zip(outputs, examples, strict=True) if o and "hostility" in o]
+    if not pairs:
+        return None
+    hostility, published = (np.array(column) for column in zip(*pairs, strict=True))
+    return {
+        "n": len(pairs),
+        "spearman": spearman(published, hostility),
+        "ci95": confidence_interval(spearman, published, hostility),
+        "agreement": agreement([toxicity(h) for h in hostility], published),
+    }
 
 
 def peer_functions() -> dict[str, ScoreFn]:
@@ -74,7 +110,7 @@ def peer_functions() -> dict[str, ScoreFn]:
 
         def vader_scores(texts: list[str]) -> list[dict[str, float] | None]:
             compound = [vader.polarity_scores(t)["compound"] for t in texts]
-            return [{"hostility": (1 - c) / 2, "warmth": (1 + c) / 2} for c in compound]
+            return [{**dict.fromkeys(HARMS, (1 - c) / 2), "warmth": (1 + c) / 2} for c in compound]
 
         peers["VADER"] = vader_scores
     except ImportError:
@@ -82,7 +118,7 @@ def peer_functions() -> dict[str, ScoreFn]:
     try:
         from profanity_check import predict_prob
 
-        peers["alt-profanity-check"] = lambda texts: [{"hostility": float(p)} for p in predict_prob(texts)]
+        peers["alt-profanity-check"] = lambda texts: [dict.fromkeys(HARMS, float(p)) for p in predict_prob(texts)]
     except ImportError:
         pass
     return peers
@@ -126,7 +162,7 @@ def _metrics(
     y = labels[kept]
     s = np.array([outputs[i][info.dimension] for i in kept])  # type: ignore[index]
     row = Row(name, task, info.dimension, len(kept), len(kept) / len(labels))
-    if info.kind == "continuous":
+    if info.kind != "binary":  # a continuous score or a soft probability: ranked against the label
         rho = spearman(y, s)
         row.spearman = None if np.isnan(rho) else rho  # constant scores rank nothing
         row.ci95 = confidence_interval(spearman, y, s)
@@ -174,16 +210,36 @@ def spearman(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def write_report(
-    rows: list[Row], bias: list[dict[str, object]], folder: Path, audited: str | None = None
+    rows: list[Row],
+    bias: list[dict[str, object]],
+    folder: Path,
+    audited: str | None = None,
+    perspective: dict[str, object] | None = None,
 ) -> tuple[Path, Path]:
-    """eval.json and eval.md; `audited`: the model the bias audit scored."""
+    """eval.json and eval.md; `audited`: the model the bias audit and the continuity figures scored."""
     folder.mkdir(parents=True, exist_ok=True)
     as_json = folder / "eval.json"
-    report = {"metrics": [asdict(r) for r in rows], "bias_audit": bias, "bias_audit_model": audited}
-    as_json.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")  # NaN is not JSON
+    report = {
+        "metrics": [asdict(r) for r in rows],
+        "bias_audit": bias,
+        "bias_audit_model": audited,
+        "perspective_continuity": perspective,
+    }
+    # NaN is not JSON: an undefined kappa (no post above a threshold on either side) is written as null
+    as_json.write_text(json.dumps(_nulls(report), indent=2, allow_nan=False) + "\n")
     as_markdown = folder / "eval.md"
-    as_markdown.write_text(markdown(rows, bias, audited))
+    as_markdown.write_text(markdown(rows, bias, audited, perspective))
     return as_json, as_markdown
+
+
+def _nulls(value: object) -> object:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nulls(v) for v in value]
+    return value
 
 
 def figure_cell(value: float | None) -> str:
@@ -200,7 +256,12 @@ def cells(row: Row) -> list[str]:
     return [figure_cell(row.roc_auc), interval_cell(row.ci95), *map(figure_cell, figures)]
 
 
-def markdown(rows: list[Row], bias: list[dict[str, object]], audited: str | None = None) -> str:
+def markdown(
+    rows: list[Row],
+    bias: list[dict[str, object]],
+    audited: str | None = None,
+    perspective: dict[str, object] | None = None,
+) -> str:
     lines = [
         "# civmon eval",
         "",
@@ -217,15 +278,40 @@ def markdown(rows: list[Row], bias: list[dict[str, object]], audited: str | None
         "",
         "## Identity-term bias audit" + (f" of {audited}" if audited else ""),
         "",
-        "Mean hostility of the same template sentences across identity groups; spread = highest minus "
+        "Mean score of the same template sentences across identity groups; spread = highest minus "
         "lowest group mean within a category (0 is unbiased).",
         "",
-        "| category | neutral spread | hostile spread | most flagged group (neutral) | its neutral mean |",
-        "|---|---:|---:|---|---:|",
+        "| dimension | category | neutral spread | hostile spread | most flagged group (neutral) | its neutral mean |",
+        "|---|---|---:|---:|---|---:|",
     ]
     for b in bias:
         lines.append(
-            f"| {b['category']} | {b['neutral_spread']:.3f} | {b['hostile_spread']:.3f} | "
+            f"| {b['dimension']} | {b['category']} | {b['neutral_spread']:.3f} | {b['hostile_spread']:.3f} | "
             f"{b['worst_group']} | {b['worst_neutral']:.3f} |"
         )
+    if perspective:
+        lines += continuity_lines(perspective)
     return "\n".join(lines) + "\n"
+
+
+def continuity_lines(perspective: dict[str, object]) -> list[str]:
+    """The continuity section: Spearman with Perspective's TOXICITY and the agreement table."""
+    lines = [
+        "",
+        "## Continuity with Perspective's TOXICITY (CAT test posts)",
+        "",
+        f"Spearman of hostility with Perspective's published TOXICITY: {figure_cell(perspective['spearman'])}"  # type: ignore[arg-type]
+        f" (95% CI {interval_cell(perspective['ci95'])}, n = {perspective['n']:,}). At each Perspective "  # type: ignore[arg-type]
+        "threshold: posts Perspective puts at or above it, posts hostility mapped onto its scale puts there, "
+        "both, the share on the same side, and Cohen's kappa (agreement beyond chance).",
+        "",
+        "| threshold | Perspective above | civmon above | both | agreement | kappa |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in perspective["agreement"]:  # type: ignore[attr-defined]
+        kappa = figure_cell(a["kappa"] if np.isfinite(a["kappa"]) else None)
+        lines.append(
+            f"| {a['threshold']} | {a['perspective_above']:,} | {a['civmon_above']:,} | {a['both_above']:,} | "
+            f"{a['agreement']:.1%} | {kappa} |"
+        )
+    return lines

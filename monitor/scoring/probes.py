@@ -3,8 +3,9 @@
 `insult` and `identity_attack` have few real labels (ToxiChat's offense targets, Davidson's hate
 speech). Fine-tuning the shared encoder on them, with ToxiChat and CAT for hostility as well, raised
 hostility's identity-term bias in every category, up to sevenfold (ethnicity 0.029 -> 0.194; the model
-card has the figures), so they are not fine-tuned: after training, one logistic regression per dimension is fitted on the mean-pooled features
-of the finished network, and its weights become one more row of the linear heads. The artefact keeps
+card has the figures), so they are not fine-tuned: after training, one logistic regression per
+dimension is fitted on the mean-pooled features of the finished network, and its weights become one
+more row of the linear heads. The artefact keeps
 its format, scoring costs nothing more, and hostility, warmth and respect are exactly what they were.
 
 Per dimension: the train splits of its sets (each set weighing the same in total), the regularisation
@@ -42,12 +43,14 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     tokenizer, network, card = load_artefact(folder)
 
     def features(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-        examples = datasets.load(task, split, data)[:max_rows]
+        examples = _capped(datasets.load(task, split, data), max_rows)
         texts = [normalise(e.text) for e in examples]
         x = logits_for(network, tokenizer, texts, card.max_length, pooled=True)
         return x, np.array([e.label for e in examples])
 
-    weights, biases, record = [network.heads.weight.detach()], [network.heads.bias.detach()], {}
+    tuned = [i for i, d in enumerate(card.dimensions) if d not in PROBES]  # refitting replaces earlier probes
+    weights, biases, record = [network.heads.weight.detach()[tuned]], [network.heads.bias.detach()[tuned]], {}
+    card.dimensions = {d: c for d, c in card.dimensions.items() if d not in PROBES}
     for dimension, tasks in PROBES.items():
         say(f"fitting the {dimension} probe on {', '.join(tasks)} ...")
         train = [features(t, "train") for t in tasks]
@@ -59,6 +62,7 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
         card.dimensions[dimension] = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), list(tasks))
         weights.append(torch.tensor(model.coef_, dtype=torch.float32))
         biases.append(torch.tensor(model.intercept_, dtype=torch.float32))
+        card.training["datasets"] |= {t: datasets.provenance(t) for t in tasks}  # type: ignore[operator]
         record[dimension] = {
             "C": c,
             "train_rows": {t: len(y) for t, (_, y) in zip(tasks, train, strict=True)},
@@ -73,6 +77,14 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     card.training["probes"] = record
     card.save(folder)
     return card
+
+
+def _capped(examples: list[datasets.Example], max_rows: int | None) -> list[datasets.Example]:
+    """At most max_rows (a quick trial), half of them positive where there are enough: a regression needs both."""
+    if max_rows is None:
+        return examples
+    positives = [e for e in examples if e.label > 0.5][: max_rows // 2]
+    return positives + [e for e in examples if e.label <= 0.5][: max_rows - len(positives)]
 
 
 def _best_probe(

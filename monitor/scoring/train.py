@@ -161,12 +161,14 @@ def train(
     card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
     save_artefact(network, card, out)
     (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
-    card = probes.extend(out, data, max_rows, say)
+    card = probes.extend(out, data, max_rows, say)  # the card as saved, with the probes
     say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
     card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
-    record["wall_time_s"] = round(time.monotonic() - started, 1)
+    card.training["datasets"]["cat_perspective"] = datasets.provenance("cat_perspective")  # type: ignore[index]
+    card.training["wall_time_s"] = round(time.monotonic() - started, 1)
     card.save(out)
-    say(f"wrote {out} in {record['wall_time_s']} s (step {fit.best.step} chosen, selection {fit.best.selection:.4f})")
+    chosen = f"step {fit.best.step} chosen, selection {fit.best.selection:.4f}"
+    say(f"wrote {out} in {card.training['wall_time_s']} s ({chosen})")
     return card
 
 
@@ -473,15 +475,7 @@ def _record(
             **({"fold": list(fold)} if fold else {}),
             **overrides,
         },
-        "datasets": {
-            task: {
-                "dataset": datasets.TASKS[task].dataset,
-                "dimension": datasets.TASKS[task].dimension,
-                "description": datasets.TASKS[task].description,
-            }
-            for tasks in SOURCES.values()
-            for task in tasks
-        },
+        "datasets": {task: datasets.provenance(task) for tasks in SOURCES.values() for task in tasks},
         "split_rules": "monitor/scoring/datasets.py (module docstring): fixed SHA-256 text buckets or the "
         "given splits; train splits trained, val splits chose the checkpoint and calibrated, "
         "test splits never read",
