@@ -38,8 +38,9 @@ toxichat / toxichat_insult / toxichat_identity (hostility / insult / identity_at
     dev.jsonl; the given train.jsonl by hash bucket: val = bucket 0, train = buckets 1-9.
 cat (hostility, probability; wikipedia-talk-context-cat, Apache-2.0 / CC BY-SA): the posts of gc.csv
     and gn.csv, label = the mean of the crowd's verdict (toxic 0/1) and Perspective API's published
-    TOXICITY score: the crowd decides what is toxic, Perspective's score ranks the rest, which is what
-    lets civmon's hostility stand in for TOXICITY (the rows are few: 210 toxic of 19,996). Buckets
+    TOXICITY score: the crowd decides what is toxic, Perspective's score ranks the rest (the toxic
+    posts are few: 210 of 19,996). The target of the fine-tuning tried for issue 16 and not shipped
+    (the model card says why); `civmon eval` reports it beside cat_perspective. Buckets
     0-3 = test (40%: the toxic posts are so few that a 10% test would hold six of gn's), 4 = val,
     5-9 = train.
 cat_gn / cat_gc (hostility, binary; test only): the crowd's verdict on cat's test posts of gn.csv

@@ -5,8 +5,8 @@ speech). Fine-tuning the shared encoder on them, with ToxiChat and CAT for hosti
 hostility's identity-term bias in every category, up to sevenfold (ethnicity 0.029 -> 0.194; the model
 card has the figures), so they are not fine-tuned: after training, one logistic regression per
 dimension is fitted on the mean-pooled features of the finished network, and its weights become one
-more row of the linear heads. The artefact keeps
-its format, scoring costs nothing more, and hostility, warmth and respect are exactly what they were.
+more row of the linear heads. The artefact keeps its format, scoring costs nothing more, and
+hostility, warmth and respect are exactly what they were.
 
 Per dimension: the train splits of its sets (each set weighing the same in total), the regularisation
 chosen from `C_GRID` by ROC-AUC on ToxiChat's val split, then Platt calibration and the F1-best threshold
