@@ -3,7 +3,6 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -747,19 +746,16 @@ def eval_table(rows: Sequence[Row]) -> Table:
 
 def perspective_table(perspective: dict[str, Any]) -> Table:
     """How often hostility, mapped onto Perspective's scale, agrees with Perspective at its thresholds."""
-    from monitor.scoring.evaluate import figure_cell, interval_cell
+    from monitor.scoring.evaluate import agreement_cells, figure_cell, interval_cell
 
-    rho = perspective["spearman"] if math.isfinite(perspective["spearman"]) else None
     table = Table(
         title=f"continuity with Perspective's TOXICITY on {perspective['n']:,} CAT test posts: "
-        f"Spearman {figure_cell(rho)} (95% CI {interval_cell(perspective['ci95'])})"
+        f"Spearman {figure_cell(perspective['spearman'])} (95% CI {interval_cell(perspective['ci95'])})"
     )
     for column in ("threshold", "Perspective above", "civmon above", "both", "agreement", "kappa"):
         table.add_column(column, justify="right", no_wrap=True)
     for a in perspective["agreement"]:
-        counts = (f"{a[k]:,}" for k in ("perspective_above", "civmon_above", "both_above"))
-        kappa = figure_cell(a["kappa"] if math.isfinite(a["kappa"]) else None)
-        table.add_row(f"{a['threshold']:g}", *counts, f"{a['agreement']:.1%}", kappa)
+        table.add_row(*agreement_cells(a))
     return table
 
 

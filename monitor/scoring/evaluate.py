@@ -243,7 +243,8 @@ def _nulls(value: object) -> object:
 
 
 def figure_cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    """A figure as printed; an undefined one (None, or NaN such as a kappa with nothing above) as a dash."""
+    return "—" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
 def interval_cell(interval: tuple[float, float] | None) -> str:
@@ -309,9 +310,11 @@ def continuity_lines(perspective: dict[str, object]) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for a in perspective["agreement"]:  # type: ignore[attr-defined]
-        kappa = figure_cell(a["kappa"] if np.isfinite(a["kappa"]) else None)
-        lines.append(
-            f"| {a['threshold']} | {a['perspective_above']:,} | {a['civmon_above']:,} | {a['both_above']:,} | "
-            f"{a['agreement']:.1%} | {kappa} |"
-        )
+        lines.append(f"| {' | '.join(agreement_cells(a))} |")
     return lines
+
+
+def agreement_cells(a: dict[str, float | int]) -> list[str]:
+    """One threshold's agreement figures as printed: threshold, the three counts, agreement, kappa."""
+    counts = (f"{a[k]:,}" for k in ("perspective_above", "civmon_above", "both_above"))
+    return [f"{a['threshold']:g}", *counts, f"{a['agreement']:.1%}", figure_cell(a["kappa"])]
