@@ -83,17 +83,25 @@ def perspective_reference() -> ScoreFn:
     return lambda texts: [{"hostility": published[t]} for t in texts]
 
 
+def published_pairs(
+    score: ScoreFn, split: str, data: Path | None = None, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hostility and Perspective's published TOXICITY of one split's CAT posts (the first `limit`), where scored."""
+    examples = datasets.load("cat_perspective", split, data)[:limit]
+    outputs = score([e.text for e in examples])
+    pairs = [(o["hostility"], e.label) for o, e in zip(outputs, examples, strict=True) if o and "hostility" in o]
+    hostility, published = np.array([p for p, _ in pairs]), np.array([t for _, t in pairs])
+    return hostility, published
+
+
 def continuity(score: ScoreFn, toxicity: Callable[[float], float]) -> dict[str, object] | None:
     """On CAT's test posts: Spearman of hostility with Perspective's TOXICITY, and the agreement table of
     hostility mapped onto Perspective's scale; None where the model scored none of them."""
-    examples = datasets.load("cat_perspective", "test")
-    outputs = score([e.text for e in examples])
-    pairs = [(o["hostility"], e.label) for o, e in zip(outputs, examples, strict=True) if o and "hostility" in o]
-    if not pairs:
+    hostility, published = published_pairs(score, "test")
+    if not hostility.size:
         return None
-    hostility, published = (np.array(column) for column in zip(*pairs, strict=True))
     return {
-        "n": len(pairs),
+        "n": hostility.size,
         "spearman": spearman(published, hostility),
         "ci95": confidence_interval(spearman, published, hostility),
         "agreement": agreement([toxicity(h) for h in hostility], published),

@@ -176,12 +176,10 @@ def perspective_map(folder: Path, data: Path, device: str, max_rows: int | None 
     """hostility as the scorer gives it (prepared, chunked, fp32) against Perspective's published TOXICITY,
     on the CAT posts of the train split only."""
     from monitor.scoring.alliance import AllianceScorer
-    from monitor.scoring.results import score_texts
+    from monitor.scoring.evaluate import published_pairs, scorer_function
 
-    examples = datasets.load("cat_perspective", "train", data)[:max_rows]
-    results = score_texts(AllianceScorer(folder, device, runtime="torch"), [e.text for e in examples])
-    pairs = [(r.scores["hostility"], e.label) for r, e in zip(results, examples, strict=True) if r.scores]
-    return perspective.fit(*zip(*pairs, strict=True))
+    score = scorer_function(AllianceScorer(folder, device, runtime="torch"))
+    return perspective.fit(*published_pairs(score, "train", data, max_rows))
 
 
 def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) -> dict[str, object]:
