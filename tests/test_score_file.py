@@ -46,6 +46,8 @@ def test_csv_rows_in_order_with_reasons(scorer, tmp_path):
     assert [r["row"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all(r["model_version"] == scorer.version for r in rows)
     assert rows[0]["reason"] is None and 0 <= rows[0]["hostility"] <= 1 and rows[0]["alliance"] is not None
+    assert rows[0]["perspective_toxicity"] == rows[0]["hostility"]  # a card without a mapping: hostility as it is
+    assert rows[3]["perspective_toxicity"] is None  # nothing scored, nothing mapped
     assert [r["reason"] for r in rows[2:]][0] == "empty"
     assert rows[3]["reason"] == "not UTF-8 text" and rows[3]["hostility"] is None
     assert "not English" in rows[4]["reason"] and rows[4]["language"] == "de"
