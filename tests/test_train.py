@@ -23,7 +23,7 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
-from monitor.scoring import bias, datasets, probes, train
+from monitor.scoring import bias, datasets, hostility_blend, probes, train
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -159,7 +159,8 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     out, card, _ = tiny
     assert ModelCard.load(out) == card
     assert list(card.dimensions) == ["hostility", "warmth", "respect", "insult", "identity_attack"]
-    assert card.dimensions["hostility"].trained_on == ["incivility", "goemotions_hostile", "davidson"]
+    widened = ["incivility", "goemotions_hostile", "davidson", "toxichat", "cat"]  # fine-tuned on three, then blended
+    assert card.dimensions["hostility"].trained_on == widened
     assert card.dimensions["warmth"].trained_on == ["goemotions_warmth"]
     assert card.dimensions["respect"].trained_on == ["politeness_wikipedia"]
     assert card.dimensions["insult"].trained_on == ["toxichat_insult"]
@@ -180,6 +181,8 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
         "politeness_wikipedia_spearman",
     }
     assert set(t["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
+    blend = t["hostility_blend"]
+    assert set(blend["val_chosen"]) == set(hostility_blend.SETS) and blend["weights"]["tuned"] > 0  # type: ignore[index]
     assert all(p["C"] in probes.C_GRID and p["train_rows"] for p in t["probes"].values())  # type: ignore[union-attr]
     assert t["hyperparameters"]["batch_size"] == 8 and t["hyperparameters"]["lora_r"] == train.DEFAULTS["lora_r"]  # type: ignore[index]
     assert "Danescu-Niculescu-Mizil" in str(t["research_use_data"])
@@ -397,6 +400,7 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     assert t["hyperparameters"] == {**train.DEFAULTS, "name": None}
     assert card.encoder == train.ENCODER and list(card.dimensions) == [*train.DIMENSIONS, *probes.PROBES]
     assert card.perspective_toxicity and set(card.training["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
+    assert card.training["hostility_blend"]["set_weights"] == hostility_blend.SET_WEIGHTS  # type: ignore[index]
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert (SHIPPED / "MODEL_CARD.md").is_file()

@@ -5,12 +5,14 @@ speech). Fine-tuning the shared encoder on them, with ToxiChat and CAT for hosti
 hostility's identity-term bias in every category, up to sevenfold (ethnicity 0.029 -> 0.194; the model
 card has the figures), so they are not fine-tuned: after training, one logistic regression per
 dimension is fitted on the mean-pooled features of the finished network, and its weights become one
-more row of the linear heads. The artefact keeps its format, scoring costs nothing more, and
-hostility, warmth and respect are exactly what they were.
+more row of the linear heads. Hostility's own head is widened the same way (`hostility_blend`). The
+artefact keeps its format, scoring costs nothing more, and warmth and respect are exactly what they were.
 
-Per dimension: the train splits of its sets (each set weighing the same in total), the regularisation
-chosen from `C_GRID` by ROC-AUC on ToxiChat's val split, then Platt calibration and the F1-best threshold
-fitted there too, as `monitor.scoring.train` calibrates the fine-tuned dimensions.
+Per dimension: the train splits of its sets (each set weighing the same in total), in the complement of
+the identity-term directions (`monitor.scoring.identity`: it halved identity_attack's neutral spread for
+religion and ethnicity at the same validation ROC-AUC), the regularisation chosen from `C_GRID` by ROC-AUC
+on ToxiChat's val split, then Platt calibration and the F1-best threshold fitted there too, as
+`monitor.scoring.train` calibrates the fine-tuned dimensions.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from monitor.scoring import datasets
+from monitor.scoring import datasets, identity
 from monitor.scoring.evaluate import roc_auc
 from monitor.scoring.network import DimensionCard, ModelCard, load_artefact, save_heads
 from monitor.scoring.text import normalise
@@ -36,32 +38,60 @@ VALIDATION = {"insult": "toxichat_insult", "identity_attack": "toxichat_identity
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
+class Features:
+    """The finished network's mean-pooled features of texts and task splits, each text computed once."""
+
+    def __init__(self, folder: Path, data: Path, max_rows: int | None) -> None:
+        from monitor.scoring.train import logits_for
+
+        self.tokenizer, self.network, self.card = load_artefact(folder)
+        self._logits_for, self._data, self._max_rows = logits_for, data, max_rows
+        self._cache: dict[str, np.ndarray] = {}
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if new:
+            rows = self._logits_for(self.network, self.tokenizer, new, self.card.max_length, pooled=True)
+            self._cache.update(zip(new, rows, strict=True))
+        return np.stack([self._cache[t] for t in texts])
+
+    def split(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        examples = _capped(datasets.load(task, split, self._data), self._max_rows)
+        return self.texts([normalise(e.text) for e in examples]), np.array([e.label for e in examples])
+
+
 def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[[str], None] = print) -> ModelCard:
-    """Fit every probe on the artefact in `folder` and write it back with their heads and card entries."""
-    from monitor.scoring.train import f1_threshold, logits_for, platt
+    """Widen hostility's head and fit every probe on the artefact in `folder`; write it back with their heads and
+    card entries."""
+    from monitor.scoring import hostility_blend
+    from monitor.scoring.train import f1_threshold, platt
 
-    tokenizer, network, card = load_artefact(folder)
-
-    def features(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-        examples = _capped(datasets.load(task, split, data), max_rows)
-        texts = [normalise(e.text) for e in examples]
-        x = logits_for(network, tokenizer, texts, card.max_length, pooled=True)
-        return x, np.array([e.label for e in examples])
-
+    features = Features(folder, data, max_rows)
+    network, card = features.network, features.card
+    project = identity.complement(features.texts, identity.DIRECTIONS)
+    heads = network.heads.weight.detach().double().numpy(), network.heads.bias.detach().double().numpy()
+    if "hostility_blend" not in card.training:  # widened once, from the fine-tuned head; a rerun keeps it
+        say("widening hostility's head to ToxiChat and the CAT posts ...")
+        row = list(card.dimensions).index("hostility")
+        weight, bias, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
+            features, project, heads[0][row], heads[1][row], card.dimensions["hostility"]
+        )
+        heads[0][row], heads[1][row] = weight, bias
+        card.training["datasets"] |= {t: datasets.provenance(t) for t in hostility_blend.SETS}  # type: ignore[operator]
     tuned = [i for i, d in enumerate(card.dimensions) if d not in PROBES]  # refitting replaces earlier probes
-    weights, biases, record = [network.heads.weight.detach()[tuned]], [network.heads.bias.detach()[tuned]], {}
+    weights, biases, record = [heads[0][tuned]], [heads[1][tuned]], {}
     card.dimensions = {d: c for d, c in card.dimensions.items() if d not in PROBES}
     for dimension, tasks in PROBES.items():
         say(f"fitting the {dimension} probe on {', '.join(tasks)} ...")
-        train = [features(t, "train") for t in tasks]
-        x_val, y_val = features(VALIDATION[dimension], "val")
-        model, c, auc = _best_probe(train, x_val, y_val)
-        z = model.decision_function(x_val)
+        train = [features.split(t, "train") for t in tasks]
+        x_val, y_val = features.split(VALIDATION[dimension], "val")
+        model, c, auc = _best_probe([(x @ project, y) for x, y in train], x_val @ project, y_val)
+        z = model.decision_function(x_val @ project)
         scale, shift = platt(z, y_val)
         threshold = f1_threshold(expit(scale * z + shift), y_val)
         card.dimensions[dimension] = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), list(tasks))
-        weights.append(torch.tensor(model.coef_, dtype=torch.float32))
-        biases.append(torch.tensor(model.intercept_, dtype=torch.float32))
+        weights.append(model.coef_ @ project)  # the projector is symmetric
+        biases.append(model.intercept_)
         card.training["datasets"] |= {t: datasets.provenance(t) for t in tasks}  # type: ignore[operator]
         record[dimension] = {
             "C": c,
@@ -69,11 +99,11 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
             "val": VALIDATION[dimension],
             "val_roc_auc": round(auc, 4),
         }
-    heads = torch.nn.Linear(network.heads.in_features, len(card.dimensions))
+    out = torch.nn.Linear(network.heads.in_features, len(card.dimensions))
     with torch.no_grad():
-        heads.weight.copy_(torch.cat(weights))
-        heads.bias.copy_(torch.cat(biases))
-    save_heads(heads, folder)
+        out.weight.copy_(torch.from_numpy(np.concatenate(weights)))
+        out.bias.copy_(torch.from_numpy(np.concatenate(biases)))
+    save_heads(out, folder)
     card.training["probes"] = record
     card.save(folder)
     return card

@@ -52,7 +52,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedTokenizerBase
 
 from monitor.errors import CivmonError
-from monitor.scoring import datasets, perspective, probes
+from monitor.scoring import datasets, hostility_blend, perspective, probes
 from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -161,14 +161,21 @@ def train(
     card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
     save_artefact(network, card, out)
     (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
-    card = probes.extend(out, data, max_rows, say)  # the card as saved, with the probes
-    say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
-    card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
-    card.training["datasets"]["cat_perspective"] = datasets.provenance("cat_perspective")  # type: ignore[index]
+    card = finish(out, data, device, max_rows, say)
     card.training["wall_time_s"] = round(time.monotonic() - started, 1)
     card.save(out)
     chosen = f"step {fit.best.step} chosen, selection {fit.best.selection:.4f}"
     say(f"wrote {out} in {card.training['wall_time_s']} s ({chosen})")
+    return card
+
+
+def finish(out: Path, data: Path, device: str, max_rows: int | None, say: Callable[[str], None]) -> ModelCard:
+    """What follows the fine-tuning: hostility's widened head and the probes, then the Perspective mapping."""
+    card = probes.extend(out, data, max_rows, say)  # the card as saved, with the probes
+    say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
+    card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
+    card.training["datasets"]["cat_perspective"] = datasets.provenance("cat_perspective")  # type: ignore[index]
+    card.save(out)
     return card
 
 
@@ -197,7 +204,7 @@ def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) 
 
 
 def _check_data(data: Path) -> None:
-    needed = [t for tasks in [*SOURCES.values(), *probes.PROBES.values()] for t in tasks] + ["cat_perspective"]
+    needed = [t for tasks in [*SOURCES.values(), *probes.PROBES.values(), hostility_blend.SETS] for t in tasks]
     lacking = datasets.missing_files(data, needed)
     if lacking:
         raise CivmonError(
@@ -565,7 +572,7 @@ def _calibrate(
         tasks = calibrate_on[dimension]
         trained_on = [t for tasks_ in SOURCES.values() for t in tasks_ if datasets.TASKS[t].dimension == dimension]
         if dimension in BINARY:
-            z, y, w = _pooled(tasks, val_logits, val_sets)
+            z, y, w = weighted_sets(tasks, val_logits, val_sets)
             scale, shift = platt(z, y, w)
             threshold = f1_threshold(expit(scale * z + shift), y, w)
         else:
@@ -576,7 +583,7 @@ def _calibrate(
     return cards
 
 
-def _pooled(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def weighted_sets(tasks: Sequence[str], logits, val_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """Logits, labels and weights of several validation sets, each set weighing the same in total."""
     z = np.concatenate([logits[t] for t in tasks])
     y = np.concatenate([val_sets[t][1] for t in tasks])

@@ -1,0 +1,38 @@
+"""Identity-term directions of the network's feature space, kept out of the heads fitted on it after training.
+
+Sets whose offensive rows often name a group (ToxiChat, the CAT Wikipedia posts, Davidson's tweets) teach a
+probe that naming a group is hostile: fitted on them as they are, hostility's neutral spread in the bias audit
+(`monitor.scoring.bias`) grew up to sixfold (ethnicity 0.028 -> 0.179). So those probes are fitted in the
+complement of the directions along which mere identity terms move the features (iterative nullspace
+projection, Ravfogel et al. 2020, in one step): the terms below, each in a few short phrases, centred per
+phrase, and the leading singular directions of what is left.
+
+The terms span the audit's groups and more (Dixon et al. 2018 list age and disability as well); the phrases
+are not the audit's sentences, so the audit still measures something the projection did not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+TERMS = (
+    "muslim christian jewish hindu buddhist atheist catholic protestant sikh mormon "
+    "black white asian latino latina hispanic arab indigenous african european "
+    "female male woman man women men transgender trans nonbinary queer "
+    "gay lesbian straight bisexual homosexual heterosexual lgbt "
+    "mexican american chinese nigerian german indian japanese canadian russian french british "
+    "old young elderly teenage deaf blind"
+).split()
+PHRASES = ("{g}", "{g} people", "the {g} community", "about {g} culture")
+DIRECTIONS = 10  # chosen on validation with the bias audit beside it: 20-80 kept no more accuracy nor less bias
+
+
+def complement(features: Callable[[list[str]], np.ndarray], directions: int = DIRECTIONS) -> np.ndarray:
+    """The projector (features x features) that removes the leading identity-term directions."""
+    texts = [phrase.format(g=term) for phrase in PHRASES for term in TERMS]
+    f = features(texts).reshape(len(PHRASES), len(TERMS), -1)
+    centred = (f - f.mean(axis=1, keepdims=True)).reshape(-1, f.shape[-1])
+    v = np.linalg.svd(centred, full_matrices=False)[2][:directions]
+    return np.eye(f.shape[-1]) - v.T @ v

@@ -1,0 +1,65 @@
+"""Hostility's widened head: the identity-term projection and the blend's choice, on features whose truth is known.
+
+The features here are made up so that the right answer is known: one direction carries the label, another
+is what identity terms move and, in the training rows, also follows the label (as group names follow
+offence in ToxiChat or Davidson). The real network's run is in test_train.py's tiny run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from monitor.scoring import hostility_blend, identity
+from monitor.scoring.network import DimensionCard
+
+IDENTITY, SIGNAL, MISSED, DIM = 0, 1, 2, 6  # MISSED: signal the tuned head does not read
+
+
+class MadeUpFeatures:
+    """texts() and split() as `probes.Features` gives them, from a seeded generator."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+        self.terms = {t: self.rng.normal(0, 3) for t in identity.TERMS}
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        out = self.rng.normal(0, 0.05, (len(texts), DIM))
+        for row, text in zip(out, texts, strict=True):
+            row[IDENTITY] += next(v for t, v in self.terms.items() if t in text.split())  # the phrase's term
+        return out
+
+    def split(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        n = 600
+        y = (self.rng.random(n) < 0.3).astype(float)
+        x = self.rng.normal(0, 1, (n, DIM))
+        x[:, SIGNAL] += 1.5 * y
+        x[:, MISSED] += 1.5 * y
+        if split == "train":
+            x[:, IDENTITY] += 3 * y  # spurious in training only: naming a group is not hostile
+        if task == "cat_perspective":
+            return x, expit(x[:, SIGNAL] + x[:, MISSED] - 3)
+        return x, y
+
+
+def test_the_identity_complement_removes_what_the_terms_move_and_nothing_else() -> None:
+    project = identity.complement(MadeUpFeatures().texts, directions=1)
+    assert np.allclose(project, project.T) and np.allclose(project @ project, project)
+    assert abs(project[IDENTITY, IDENTITY]) < 0.01  # the term direction is gone
+    assert project[SIGNAL, SIGNAL] > 0.99  # the label's direction is kept
+
+
+def test_the_blend_keeps_the_tuned_sets_and_leaves_out_the_identity_direction() -> None:
+    features = MadeUpFeatures()
+    project = identity.complement(features.texts, directions=1)
+    tuned = np.zeros(DIM)
+    tuned[SIGNAL] = 1.0
+    card = DimensionCard(trained_on=["incivility", "goemotions_hostile", "davidson"])
+    weight, bias, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card)
+    # the probes learnt the label's direction, not the identity direction that followed it in training
+    assert weight[MISSED] > 0.5 * weight[SIGNAL] > 0 and abs(weight[IDENTITY]) < 0.05 * weight[SIGNAL], weight
+    assert fitted.trained_on == ["incivility", "goemotions_hostile", "davidson", "toxichat", "cat"]
+    for task in hostility_blend.KEPT:
+        assert record["val_chosen"][task] >= record["val_tuned"][task] - hostility_blend.TOLERANCE  # type: ignore[index]
+    assert fitted.scale > 0 and 0 < fitted.threshold < 1
+    assert set(record["weights"]) == {"tuned", "perspective", "all_sets"}  # type: ignore[arg-type]
