@@ -25,7 +25,7 @@ import torch
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from monitor.scoring import datasets, identity
+from monitor.scoring import datasets, hostility_blend, identity
 from monitor.scoring.evaluate import roc_auc
 from monitor.scoring.network import DimensionCard, ModelCard, load_artefact, save_heads
 from monitor.scoring.text import normalise
@@ -63,7 +63,6 @@ class Features:
 def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[[str], None] = print) -> ModelCard:
     """Widen hostility's head and fit every probe on the artefact in `folder`; write it back with their heads and
     card entries."""
-    from monitor.scoring import hostility_blend
     from monitor.scoring.train import f1_threshold, platt
 
     features = Features(folder, data, max_rows)
@@ -72,12 +71,7 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     heads = network.heads.weight.detach().double().numpy(), network.heads.bias.detach().double().numpy()
     if "hostility_blend" not in card.training:  # widened once, from the fine-tuned head; a rerun keeps it
         say("widening hostility's head to ToxiChat and the CAT posts ...")
-        row = list(card.dimensions).index("hostility")
-        weight, bias, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
-            features, project, heads[0][row], heads[1][row], card.dimensions["hostility"]
-        )
-        heads[0][row], heads[1][row] = weight, bias
-        card.training["datasets"] |= {t: datasets.provenance(t) for t in hostility_blend.SETS}  # type: ignore[operator]
+        _widen_hostility(features, project, heads, card)
     tuned = [i for i, d in enumerate(card.dimensions) if d not in PROBES]  # refitting replaces earlier probes
     weights, biases, record = [heads[0][tuned]], [heads[1][tuned]], {}
     card.dimensions = {d: c for d, c in card.dimensions.items() if d not in PROBES}
@@ -107,6 +101,18 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     card.training["probes"] = record
     card.save(folder)
     return card
+
+
+def _widen_hostility(
+    features: Features, project: np.ndarray, heads: tuple[np.ndarray, np.ndarray], card: ModelCard
+) -> None:
+    """Replace hostility's row of `heads` and its card entry by the widened head (`hostility_blend`), in place."""
+    row = list(card.dimensions).index("hostility")
+    weight, bias, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
+        features, project, heads[0][row], heads[1][row], card.dimensions["hostility"]
+    )
+    heads[0][row], heads[1][row] = weight, bias
+    card.training["datasets"] |= {t: datasets.provenance(t) for t in hostility_blend.SETS}  # type: ignore[operator]
 
 
 def _capped(examples: list[datasets.Example], max_rows: int | None) -> list[datasets.Example]:
