@@ -39,15 +39,17 @@ toxichat / toxichat_insult / toxichat_identity (hostility / insult / identity_at
 cat (hostility, probability; wikipedia-talk-context-cat, Apache-2.0 / CC BY-SA): the posts of gc.csv
     and gn.csv, label = the mean of the crowd's verdict (toxic 0/1) and Perspective API's published
     TOXICITY score: the crowd decides what is toxic, Perspective's score ranks the rest (the toxic
-    posts are few: 210 of 19,996). The target of the fine-tuning tried for issue 16 and not shipped
-    (the model card says why); `civmon eval` reports it beside cat_perspective. Buckets
+    posts are few: 210 of 19,996). It trains hostility's all-sets probe (`monitor.scoring.hostility_blend`;
+    fine-tuning on it was tried and not shipped, the model card says why); `civmon eval` reports it beside
+    cat_perspective. Buckets
     0-3 = test (40%: the toxic posts are so few that a 10% test would hold six of gn's), 4 = val,
     5-9 = train.
 cat_gn / cat_gc (hostility, binary; test only): the crowd's verdict on cat's test posts of gn.csv
     (rated alone) and of gc.csv (rated with the parent post in view).
 cat_perspective (hostility, probability): Perspective's published score of cat's posts, in cat's buckets.
     Its test rows measure how closely hostility ranks as Perspective does; its train rows fit the monotone
-    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`). Nothing trains on it.
+    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`) and hostility's Perspective
+    probe (`monitor.scoring.hostility_blend`), never the network.
 
 Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10. Cross-validation folds
 (`fold`, for choosing training settings) divide by the same hash past its last decimal digit,
@@ -240,7 +242,7 @@ TASKS: dict[str, TaskInfo] = {
         "wikipedia-talk-context-cat",
         ALL_SPLITS,
         "cat's posts from both files, label = Perspective API's published TOXICITY score; the cat buckets "
-        "(train: what the TOXICITY mapping is fitted on, never a training set)",
+        "(train: what hostility's Perspective probe and the TOXICITY mapping are fitted on)",
     ),
 }
 
