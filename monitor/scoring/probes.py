@@ -9,8 +9,8 @@ more row of the linear heads. Hostility's own head is widened the same way (`hos
 artefact keeps its format, scoring costs nothing more, and warmth and respect are exactly what they were.
 
 Per dimension: the train splits of its sets (each set weighing the same in total), in the complement of
-the identity-term directions (`monitor.scoring.identity`: it halved identity_attack's neutral spread for
-religion and ethnicity at the same validation ROC-AUC), the regularisation chosen from `C_GRID` by ROC-AUC
+the identity-term directions (`monitor.scoring.identity`: it cut identity_attack's neutral spread for
+religion and ethnicity by about 40% at about the same ROC-AUC), the regularisation chosen from `C_GRID` by ROC-AUC
 on ToxiChat's val split, then Platt calibration and the F1-best threshold fitted there too, as
 `monitor.scoring.train` calibrates the fine-tuned dimensions.
 """
