@@ -143,7 +143,7 @@ def test_evaluate_rows_match_an_independent_computation():
         ("politeness_wikipedia", "respect", "spearman", 0.5),
         # the widened hostility head (monitor.scoring.hostility_blend), measured through int8 on AVX-512:
         # ToxiChat 0.815 (0.781-0.851), HateXplain 0.667 (0.643-0.690); the fine-tuned head alone scored 0.793
-        # and 0.646. The bars sit at the low end of the intervals, far beyond the ~0.002 int8 moves between CPUs.
+        # and 0.646. The bars sit at the low end of the intervals, far beyond the ~0.003 int8 moves between CPUs.
         ("toxichat", "hostility", "roc_auc", 0.78),
         ("hatexplain", "hostility", "roc_auc", 0.64),
     ],

@@ -26,7 +26,9 @@ TERMS = (
     "old young elderly teenage deaf blind"
 ).split()
 PHRASES = ("{g}", "{g} people", "the {g} community", "about {g} culture")
-DIRECTIONS = 10  # chosen on validation with the bias audit beside it: 20-80 kept no more accuracy nor less bias
+# the fewest tried: 20, 40 or 80 moved the mean validation figure by under 0.005 and traded one category's neutral
+# spread for another's (40: gender, ethnicity and nationality lower, religion and sexuality higher)
+DIRECTIONS = 10
 
 
 def complement(features: Callable[[list[str]], np.ndarray], directions: int = DIRECTIONS) -> np.ndarray:
