@@ -25,7 +25,8 @@ figures are computed: fold models are for choosing settings, never for shipping.
 Every run is also put through `civmon eval`'s identity-term bias audit (the spread of hostility
 across identity groups on neutral sentences, torch runtime): a setting that gains accuracy by
 learning that naming a group is hostile shows here, before a model is trained to ship. With
-`--folds` the table gives each category's mean and highest spread over the folds.
+`--folds` the table gives each category's mean and highest spread over the folds, of the fine-tuned
+heads: fold runs stop before `train.finish` widens hostility and fits the probes.
 """
 
 from __future__ import annotations

@@ -278,6 +278,9 @@ def test_cross_validation_run_validates_incivility_on_its_fold(tmp_path: Path) -
     assert rows["incivility"]["train_available"] == sum(datasets.fold(t, 5) != 1 for t in non_test)  # type: ignore[index]
     assert rows["goemotions"]["train_available"] == len(datasets.load("goemotions_hostile", "train"))  # type: ignore[index]
     assert card.training["call"] == {"seed": 7, "fold": [1, 5], **TINY}
+    # not a model to ship: no widened head, probes or Perspective mapping (minutes per trial on a CPU)
+    assert "hostility_blend" not in card.training and card.perspective_toxicity is None
+    assert list(card.dimensions) == list(train.DIMENSIONS)
 
 
 def test_sweep_cross_validates_variants_against_a_baseline(tmp_path: Path) -> None:

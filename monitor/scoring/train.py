@@ -135,7 +135,8 @@ def train(
     so a GPU run repeats only nearly).
     fold: (k, K) makes this a cross-validation run for choosing settings, not a model to ship:
     the incivility rows outside its test split (train and val) are divided into K folds by
-    text hash (`datasets.fold`); fold k validates and the other folds train.
+    text hash (`datasets.fold`); fold k validates and the other folds train. It stops at the
+    fine-tuned heads: `finish` (the widened head, probes and Perspective mapping) is for a model to ship.
     hyperparameters override DEFAULTS (unknown names are an error).
     """
     hp = _settings(hyperparameters, fold)
@@ -161,7 +162,8 @@ def train(
     card = ModelCard(str(hp["name"] or out.name), ENCODER, int(hp["max_length"]), dimensions, record)  # type: ignore[call-overload]
     save_artefact(network, card, out)
     (out / ADAPTER_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template; MODEL_CARD.md says it
-    card = finish(out, data, device, max_rows, say)
+    if fold is None:  # a fold run chooses the network's settings: its fine-tuned heads are what it compares
+        card = finish(out, data, device, max_rows, say)
     card.training["wall_time_s"] = round(time.monotonic() - started, 1)
     card.save(out)
     chosen = f"step {fit.best.step} chosen, selection {fit.best.selection:.4f}"
