@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,7 +28,7 @@ from monitor.store.status import community_status, job_status
 from monitor.store.upsert import ensure_community
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from monitor.scoring.evaluate import Row
 
@@ -46,6 +47,23 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
     # written to a file or pipe (cron, CI), rich would fit tables into 80 columns and fold eval's
     # model names a letter a line; a log has no width to fit
     out.width = 200
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[str], None]]:
+    """Where a long job reports its steps: a spinner on a terminal; else (cron, nohup, a pipe), where a spinner
+    shows nothing, a timed line on stderr for each, which keeps stdout for results."""
+    if out.is_terminal:
+        with out.status(what) as status:
+            yield status.update
+        return
+
+    def line(message: str) -> None:
+        err.print(f"{datetime.now(UTC):%H:%M:%S} {message}", markup=False)
+
+    line(what)
+    yield line
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -666,8 +684,8 @@ def train(
     """Train the alliance model's adapters and heads on the labelled data in ../shared/data."""
     from monitor.scoring.train import train as run_training
 
-    with out.status("training...") as status:  # train() names any training file that is missing
-        card = run_training(out_dir, seed=seed, max_rows=max_rows, device=device, progress=status.update)
+    with _progress("training...") as progress:  # train() names any training file that is missing
+        card = run_training(out_dir, seed=seed, max_rows=max_rows, device=device, progress=progress)
     out.print(
         f"{out_dir}: model {card.name}, dimensions {', '.join(card.dimensions)}. "
         f'Score with it: [model] name = "{out_dir}"',
@@ -710,12 +728,13 @@ def eval_(
     models = {s.version: (scorer_function(s), dict(s.thresholds)) for s in scorers}
     if peers:
         models |= {name: (fn, {}) for name, fn in peer_functions().items()}  # no threshold of theirs: 0.5
-    with out.status("evaluating...") as status:
-        rows = evaluate(models, progress=status.update)
+    with _progress("evaluating...") as progress:
+        rows = evaluate(models, progress=progress)
         reference = {PERSPECTIVE: (perspective_reference(), {"hostility": 0.5})}  # its own published scores
-        rows += evaluate(reference, PERSPECTIVE_TASKS, status.update)
+        rows += evaluate(reference, PERSPECTIVE_TASKS, progress)
+        progress("identity-term bias audit")
         bias = audit_scorer(configured)
-        status.update("continuity with Perspective's TOXICITY")
+        progress("continuity with Perspective's TOXICITY")
         perspective = continuity(models[configured.version][0], configured.perspective_toxicity)
     out.print(eval_table(rows))
     if perspective:

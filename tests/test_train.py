@@ -11,6 +11,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import warnings
@@ -410,10 +411,11 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
 
 
 def civmon_train(out: Path, *options: str, timeout: int) -> subprocess.CompletedProcess[str]:
-    """`civmon train --out OUT OPTIONS` as a user runs it, in a wide terminal."""
+    """`civmon train --out OUT OPTIONS` as a user runs it with its output to a log (nohup, cron), 200 wide."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}  # no terminal
     return subprocess.run(
         [sys.executable, "-m", "monitor", "train", "--out", str(out), *options],
-        env={**os.environ, "COLUMNS": "200"},
+        env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -436,5 +438,8 @@ def test_civmon_train_command_writes_a_loadable_model(tmp_path):
     result = civmon_train(tmp_path / "model", "--max-rows", "16", timeout=600)
     assert result.returncode == 0, result.stderr
     assert "dimensions hostility, warmth, respect, insult, identity_attack" in result.stdout
+    # no spinner in a log: each step a timed line on stderr, stdout kept for the result
+    assert re.search(r"^\d\d:\d\d:\d\d validation at step \d+: incivility_roc_auc", result.stderr, re.M), result.stderr
+    assert "validation at step" not in result.stdout
     scorer = AllianceScorer(tmp_path / "model", device="cpu", runtime="torch")
     assert 0 <= scorer.score(["thanks, that helps"])[0]["hostility"] <= 1
