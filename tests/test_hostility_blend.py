@@ -14,6 +14,7 @@ from monitor.scoring import hostility_blend, identity
 from monitor.scoring.network import DimensionCard
 
 IDENTITY, SIGNAL, MISSED, DIM = 0, 1, 2, 6  # MISSED: signal the tuned head does not read
+CALIBRATE_ON = ["incivility", "goemotions_hostile"]
 
 
 class MadeUpFeatures:
@@ -30,6 +31,7 @@ class MadeUpFeatures:
         return out
 
     def split(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        assert split in ("train", "val"), f"the blend read the {split} split of {task}"  # test splits never
         n = 600
         y = (self.rng.random(n) < 0.3).astype(float)
         x = self.rng.normal(0, 1, (n, DIM))
@@ -37,8 +39,8 @@ class MadeUpFeatures:
         x[:, MISSED] += 1.5 * y
         if split == "train":
             x[:, IDENTITY] += 3 * y  # spurious in training only: naming a group is not hostile
-        if task == "cat_perspective":
-            return x, expit(x[:, SIGNAL] + x[:, MISSED] - 3)
+        if task == "cat_perspective":  # Perspective's own scores follow group names too, in training
+            return x, expit(x[:, SIGNAL] + x[:, MISSED] + (x[:, IDENTITY] if split == "train" else 0) - 3)
         return x, y
 
 
@@ -55,7 +57,7 @@ def test_the_blend_keeps_the_tuned_sets_and_leaves_out_the_identity_direction() 
     tuned = np.zeros(DIM)
     tuned[SIGNAL] = 1.0
     card = DimensionCard(trained_on=["incivility", "goemotions_hostile", "davidson"])
-    weight, bias, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card)
+    weight, bias, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card, CALIBRATE_ON)
     # the probes learnt the label's direction, not the identity direction that followed it in training
     assert weight[MISSED] > 0.5 * weight[SIGNAL] > 0 and abs(weight[IDENTITY]) < 0.05 * weight[SIGNAL], weight
     assert fitted.trained_on == ["incivility", "goemotions_hostile", "davidson", "toxichat", "cat"]
@@ -63,3 +65,12 @@ def test_the_blend_keeps_the_tuned_sets_and_leaves_out_the_identity_direction() 
         assert record["val_chosen"][task] >= record["val_tuned"][task] - hostility_blend.TOLERANCE  # type: ignore[index]
     assert fitted.scale > 0 and 0 < fitted.threshold < 1
     assert set(record["weights"]) == {"tuned", "perspective", "all_sets"}  # type: ignore[arg-type]
+
+
+def test_a_blend_that_loses_a_kept_set_beyond_the_tolerance_is_not_chosen() -> None:
+    tuned = {"incivility": 0.95, "goemotions_hostile": 0.88, "toxichat": 0.80}
+    losing = {**tuned, "incivility": 0.95 - 2 * hostility_blend.TOLERANCE, "toxichat": 0.99}  # best mean of all
+    within = {**tuned, "goemotions_hostile": 0.88 - hostility_blend.TOLERANCE / 2, "toxichat": 0.85}
+    assert np.mean(list(losing.values())) > np.mean(list(within.values())) > np.mean(list(tuned.values()))
+    assert hostility_blend.choose([tuned, losing, within]) == 2
+    assert hostility_blend.choose([tuned, losing]) == 0  # the tuned head alone, where no blend keeps the sets

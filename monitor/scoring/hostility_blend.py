@@ -12,7 +12,8 @@ The shipped head is tuned / sd + a * perspective / sd + c * all_sets / sd (each 
 spread on validation), with (a, c) the grid point of the best mean validation figure (ROC-AUC on every
 hostility set, Spearman with Perspective's score on CAT) among those that keep incivility and GoEmotions within
 TOLERANCE of the fine-tuned head on validation. A sum of linear heads is one linear head: the artefact, its
-runtime and its speed are those of the fine-tuned network. Calibration is then refitted as `train` fits it.
+runtime and its speed are those of the fine-tuned network. Calibration is then refitted as `train` fits it (Platt
+scaling and the F1-best threshold on the run's `calibrate_on` sets), on those sets' whole validation splits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import DimensionCard
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from monitor.scoring.probes import Features
 
 # per-set weight in the logistic fit (each set's rows sum to it). CAT 2 against 1: a higher mean validation
@@ -38,18 +41,23 @@ SET_WEIGHTS = {"incivility": 1.0, "goemotions_hostile": 3.0, "davidson": 0.5, "t
 SETS = (*SET_WEIGHTS, "cat_perspective")
 KEPT = ("incivility", "goemotions_hostile")  # the fine-tuned head's own Reddit sets: no loss beyond TOLERANCE
 TOLERANCE = 0.01  # validation ROC-AUC; a 95% interval on either test split is wider than +-0.01
-C = 0.03  # the logistic fit's regularisation, chosen on validation from 0.03-1
+C = 0.03  # the logistic fit's regularisation: the lowest of 0.03-1 tried, the best mean validation figure of them
 RIDGE_ALPHA = 10.0  # the ridge fit's: 1, 10 and 100 ranked CAT within 0.003 Spearman of one another
 PERSPECTIVE_RANGE = (1e-3, 1 - 1e-3)  # clipped before the logit: Perspective publishes 0 and 1 too
 GRID = (np.arange(0, 1.51, 0.125), (0.0, 0.5, 1.0))  # a: the Perspective probe's weight, c: all_sets'
 
 
 def fit(
-    features: Features, project: np.ndarray, weight: np.ndarray, bias: float, tuned: DimensionCard
+    features: Features,
+    project: np.ndarray,
+    weight: np.ndarray,
+    bias: float,
+    tuned: DimensionCard,
+    calibrate_on: Sequence[str],
 ) -> tuple[np.ndarray, float, DimensionCard, dict[str, object]]:
-    """The widened head (weight, bias), its calibration and what the card records of it; `project` removes the
-    identity-term directions (`identity.complement`)."""
-    from monitor.scoring.train import DEFAULTS, f1_threshold, platt, weighted_sets
+    """The widened head (weight, bias), its calibration on the `calibrate_on` sets (the training run's) and what
+    the card records of it; `project` removes the identity-term directions (`identity.complement`)."""
+    from monitor.scoring.train import f1_threshold, platt, weighted_sets
 
     heads = {
         "tuned": (weight, bias),
@@ -58,15 +66,12 @@ def fit(
     }
     val = {t: features.split(t, "val") for t in SETS}
     pooled = np.concatenate([x for x, _ in val.values()])
-    spread = {name: float(np.std(pooled @ w + b)) or 1.0 for name, (w, b) in heads.items()}
+    spread = {name: _spread(pooled, head) for name, head in heads.items()}
     blends = [{"tuned": 1.0, "perspective": a, "all_sets": c} for a, c in product(*GRID)]  # the first: tuned alone
     figures = [_figures(val, _combine(heads, spread, blend)) for blend in blends]
-    floor = {t: figures[0][t] - TOLERANCE for t in KEPT}
-    allowed = [i for i, f in enumerate(figures) if i == 0 or all(f[t] >= floor[t] for t in KEPT)]
-    best = max(allowed, key=lambda i: np.nanmean(list(figures[i].values())))
+    best = choose(figures)
     w, b = _combine(heads, spread, blends[best])
-    tasks: list[str] = DEFAULTS["calibrate_on"]["hostility"]  # type: ignore[index]
-    z, y, sample_weight = weighted_sets(tasks, {t: val[t][0] @ w + b for t in tasks}, val)
+    z, y, sample_weight = weighted_sets(calibrate_on, {t: val[t][0] @ w + b for t in calibrate_on}, val)
     scale, shift = platt(z, y, sample_weight)
     threshold = f1_threshold(expit(scale * z + shift), y, sample_weight)
     trained_on = [*tuned.trained_on, *(t for t in SET_WEIGHTS if t not in tuned.trained_on)]
@@ -82,6 +87,20 @@ def fit(
         "val_chosen": _rounded(figures[best]),
     }
     return w, b, card, record
+
+
+def choose(figures: list[dict[str, float]]) -> int:
+    """The blend with the best mean validation figure among those that keep every KEPT set within TOLERANCE of the
+    first blend, the fine-tuned head alone."""
+    floor = {t: figures[0][t] - TOLERANCE for t in KEPT}
+    allowed = [i for i, f in enumerate(figures) if i == 0 or all(f[t] >= floor[t] for t in KEPT)]
+    return max(allowed, key=lambda i: np.nanmean(list(figures[i].values())))
+
+
+def _spread(x: np.ndarray, head: tuple[np.ndarray, float]) -> float:
+    """The spread of a head's logits; 1 for a head that does not vary, whose weight would otherwise blow up."""
+    spread = float(np.std(x @ head[0] + head[1]))
+    return spread if spread > 1e-9 else 1.0
 
 
 def _ridge(project: np.ndarray, x: np.ndarray, toxicity: np.ndarray) -> tuple[np.ndarray, float]:

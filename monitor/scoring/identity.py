@@ -3,8 +3,9 @@
 Sets whose offensive rows often name a group (ToxiChat, the CAT Wikipedia posts, Davidson's tweets) teach a
 probe that naming a group is hostile: fitted on them as they are, hostility's neutral spread in the bias audit
 (`monitor.scoring.bias`) grew up to sixfold (ethnicity 0.028 -> 0.179). So those probes are fitted in the
-complement of the directions along which mere identity terms move the features (iterative nullspace
-projection, Ravfogel et al. 2020, in one step): the terms below, each in a few short phrases, centred per
+complement of the directions along which mere identity terms move the features (a subspace removed as in
+Bolukbasi et al. 2016's hard debiasing, found by principal components rather than by classifiers as in
+Ravfogel et al. 2020's nullspace projection): the terms below, each in a few short phrases, centred per
 phrase, and the leading singular directions of what is left.
 
 The terms span the audit's groups and more (Dixon et al. 2018 list age and disability as well); the phrases

@@ -108,8 +108,9 @@ def _widen_hostility(
 ) -> None:
     """Replace hostility's row of `heads` and its card entry by the widened head (`hostility_blend`), in place."""
     row = list(card.dimensions).index("hostility")
+    calibrate_on = card.training["hyperparameters"]["calibrate_on"]["hostility"]  # type: ignore[index]
     weight, bias, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
-        features, project, heads[0][row], heads[1][row], card.dimensions["hostility"]
+        features, project, heads[0][row], heads[1][row], card.dimensions["hostility"], calibrate_on
     )
     heads[0][row], heads[1][row] = weight, bias
     card.training["datasets"] |= {t: datasets.provenance(t) for t in hostility_blend.SETS}  # type: ignore[operator]
