@@ -3,8 +3,10 @@ function, prints a summary; a CivmonError becomes a clear message and exit code 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,19 +52,27 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 
 
 @contextmanager
-def _progress(what: str) -> Iterator[Callable[[str], None]]:
-    """Where a long job reports its steps: a spinner on a terminal; else (cron, nohup, a pipe), where a spinner
-    shows nothing, a timed line on stderr for each, which keeps stdout for results."""
-    if out.is_terminal:
-        with out.status(what) as status:
+def _progress(what: str, console: Console = out, every_s: float = 0.0) -> Iterator[Callable[[str], None]]:
+    """Where a long job reports its steps: a spinner on `console` where it is a terminal; else (cron, nohup, a
+    pipe), where a spinner shows nothing, a timed line on stderr, which keeps stdout for results, at most one
+    every `every_s` seconds (the first always)."""
+    if console.is_terminal:
+        with console.status(what) as status:
             yield status.update
         return
+    last = -math.inf
 
     def line(message: str) -> None:
         err.print(f"{datetime.now(UTC):%H:%M:%S} {message}", markup=False)
 
+    def throttled(message: str) -> None:
+        nonlocal last
+        if time.monotonic() - last >= every_s:
+            last = time.monotonic()
+            line(message)
+
     line(what)
-    yield line
+    yield throttled
 
 
 ConfigOption = Annotated[
@@ -529,8 +539,8 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
     scorer = load_scorer(settings.model)
     # results streamed to /dev/stdout or a pipe: the progress and summary keep out of them
     console = out if kind == "file" else err
-    with console.status("scoring...") as status:
-        counts = score_file(scorer, source, text_column, output, lambda rows: status.update(f"scoring: {rows:,} rows"))
+    with _progress("scoring...", console, every_s=30) as progress:
+        counts = score_file(scorer, source, text_column, output, lambda rows: progress(f"scoring: {rows:,} rows"))
     console.print(
         f"{output}: {counts['rows']:,} rows, {counts['scored']:,} scored, {counts['not scored']:,} not scored "
         f"(each with its reason); model {scorer.version}",

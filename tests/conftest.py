@@ -28,8 +28,10 @@ CIVMON = [sys.executable, "-m", "monitor"]
 
 
 def command_env(**extra: str) -> dict[str, str]:
-    """What a user's civmon command sees: none of this shell's CIVMON_ or praw_ settings, a wide console, `extra`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIVMON_", "praw_"))}
+    """What a user's civmon command sees: none of this shell's CIVMON_ or praw_ settings, no terminal forced on
+    (its output goes to a pipe), a wide console, `extra`."""
+    forced = ("CIVMON_", "praw_", "FORCE_COLOR", "TTY_COMPATIBLE")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(forced)}
     return {**clean, "COLUMNS": "200", **extra}
 
 

@@ -151,6 +151,7 @@ def test_an_existing_output_is_replaced_whole_and_keeps_its_permissions(workdir)
     result = score_to(workdir, target)
     assert result.returncode == 0, result.stderr
     assert len(results(target)) == 2 and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert " scoring: 2 rows" in result.stderr  # no terminal: progress as lines on stderr, not a silent spinner
     assert sorted(p.name for p in workdir.iterdir()) == ["civmon.toml", "corpus.csv", "out.jsonl"]
 
 
