@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from monitor.scoring import datasets
-from monitor.scoring.bias import GROUPS, NEUTRAL, audit, sentences
+from monitor.scoring.bias import GROUPS, NEUTRAL, audit, audit_scorer, sentences
 from monitor.scoring.evaluate import (
     HARMS,
     PERSPECTIVE,
@@ -188,6 +188,26 @@ def test_shipped_model_ranks_as_perspective_does_and_its_mapping_keeps_threshold
     at = {a["threshold"]: a for a in result["agreement"]}
     assert at[0.5]["kappa"] > 0.3 and at[0.8]["kappa"] > 0.4, at
     assert all(a["agreement"] > 0.97 for a in at.values())
+
+
+# Issue 16's limits on hostility's neutral spread: the model shipped then, +0.02. identity_attack's, measured through
+# int8 on AVX-512 at 0.047 / 0.040 / 0.013 / 0.037 / 0.023 (fp32: within 0.004 of those; 0.162 / 0.113 / 0.032 /
+# 0.110 / 0.086 before its neutral mentions), must stay below 0.07: a margin five times what the runtimes moved.
+HOSTILITY_SPREAD_LIMITS = {
+    "religion": 0.117,
+    "ethnicity": 0.049,
+    "gender": 0.069,
+    "sexuality": 0.094,
+    "nationality": 0.029,
+}
+IDENTITY_ATTACK_SPREAD_BAR = 0.07
+
+
+def test_shipped_model_keeps_its_identity_term_spreads_within_bounds(shipped):
+    spreads = {(b["dimension"], b["category"]): b["neutral_spread"] for b in audit_scorer(shipped)}
+    for category, limit in HOSTILITY_SPREAD_LIMITS.items():
+        assert spreads["hostility", category] <= limit, (category, spreads)
+        assert spreads["identity_attack", category] < IDENTITY_ATTACK_SPREAD_BAR, (category, spreads)
 
 
 @pytest.fixture(scope="module")

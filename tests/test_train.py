@@ -24,7 +24,7 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from monitor.errors import CivmonError
-from monitor.scoring import bias, datasets, hostility_blend, probes, train
+from monitor.scoring import bias, datasets, hostility_blend, identity, probes, train
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -185,6 +185,9 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     blend = t["hostility_blend"]
     assert set(blend["val_chosen"]) == set(hostility_blend.SETS) and blend["weights"]["tuned"] > 0  # type: ignore[index]
     assert all(p["C"] in probes.C_GRID and p["train_rows"] for p in t["probes"].values())  # type: ignore[union-attr]
+    identity_attack = t["probes"]["identity_attack"]  # type: ignore[index]
+    assert identity_attack["train_rows"]["neutral_mentions"] == len(identity.mentions())  # type: ignore[index]
+    assert "neutral_mentions" not in t["probes"]["insult"]["train_rows"]  # type: ignore[index]
     assert t["hyperparameters"]["batch_size"] == 8 and t["hyperparameters"]["lora_r"] == train.DEFAULTS["lora_r"]  # type: ignore[index]
     assert "Danescu-Niculescu-Mizil" in str(t["research_use_data"])
     assert t["call"] == {"seed": 7, **TINY}

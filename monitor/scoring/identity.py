@@ -10,6 +10,11 @@ phrase, and the leading singular directions of what is left.
 
 The terms span the audit's groups and more (Dixon et al. 2018 list age and disability as well); the phrases
 are not the audit's sentences, so the audit still measures something the projection did not see.
+
+The projection removes how terms differ from one another in bare phrases; in a sentence they still differ.
+So identity_attack's probe also trains on sentences that merely mention a group, every term in each of
+MENTIONS, as negatives (Dixon et al. 2018 balanced their training data the same way); again not the
+audit's sentences.
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ PHRASES = ("{g}", "{g} people", "the {g} community", "about {g} culture")
 # the fewest tried: 20, 40 or 80 moved the mean validation figure by under 0.005 and traded one category's neutral
 # spread for another's (40: gender, ethnicity and nationality lower, religion and sexuality higher)
 DIRECTIONS = 10
+MENTIONS = (
+    "I know a {g} person.",
+    "This is about {g} people.",
+    "My {g} cousin visited us.",
+    "The article mentions {g} history.",
+    "Some of my friends are {g}.",
+)
+
+
+def mentions() -> list[str]:
+    """Every term in every neutral sentence of MENTIONS."""
+    return [sentence.format(g=term) for sentence in MENTIONS for term in TERMS]
 
 
 def complement(features: Callable[[list[str]], np.ndarray], directions: int = DIRECTIONS) -> np.ndarray:
