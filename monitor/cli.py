@@ -676,7 +676,7 @@ def export(
     if version is None:
         raise CivmonError("nothing is scored yet, so there is nothing to export", "run `civmon score` first")
     filters = Filters(version, community or (), moment("--since", since), moment("--until", until))
-    with out.status("exporting..."):
+    with _progress("exporting..."):
         paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies, drop_ids)
     for path in paths:
         out.print(f"written: {path} ({path.stat().st_size:,} bytes)", markup=False)

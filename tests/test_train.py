@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import random
 import re
 import subprocess
@@ -37,6 +36,8 @@ from monitor.scoring.network import (
     load_base,
 )
 from monitor.scoring.text import normalise
+
+from conftest import command_env, shared_data
 
 SHIPPED = HEADS_DIR / "alliance-minilm"
 TINY = {"max_rows": 16, "epochs": 1.0, "batch_size": 8, "evals": 1}
@@ -415,10 +416,9 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
 
 def civmon_train(out: Path, *options: str, timeout: int) -> subprocess.CompletedProcess[str]:
     """`civmon train --out OUT OPTIONS` as a user runs it with its output to a log (nohup, cron), 200 wide."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}  # no terminal
     return subprocess.run(
         [sys.executable, "-m", "monitor", "train", "--out", str(out), *options],
-        env={**env, "COLUMNS": "200"},
+        env=command_env(CIVMON_SHARED_DATA=str(shared_data())),
         capture_output=True,
         text=True,
         timeout=timeout,
