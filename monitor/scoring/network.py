@@ -1,5 +1,8 @@
 """The alliance network: a pretrained sentence encoder, mean-pooled, with one linear head per dimension.
 
+Hostility also has a small nonlinear readout (`Readout`) added to its linear head where the artefact holds one:
+`monitor.scoring.hostility_blend` fits it after training.
+
 Training (`monitor.scoring.train`) and scoring (`monitor.scoring.alliance`) both build it
 from here, so the two can never disagree on what the shipped weights mean. What ships
 in `heads/<name>/` is small: low-rank adapters (peft LoRA) for the encoder, the heads,
@@ -28,6 +31,8 @@ from monitor.errors import CivmonError
 HEADS_DIR = Path(__file__).parent / "heads"
 ADAPTER_DIR = "adapter"
 HEADS_FILE = "heads.safetensors"
+READOUT_DIMENSION = "hostility"
+READOUT_KEY = "readout."  # prefix of the readout's tensors in HEADS_FILE, beside the linear heads'
 CARD_FILE = "model.json"
 
 
@@ -61,16 +66,35 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
+class Readout(nn.Module):
+    """One hidden layer over the pooled features, with one output per row of `out` (one logit, once fitted)."""
+
+    def __init__(self, features: int, hidden: int, outputs: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(features, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, outputs)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(nn.functional.gelu(self.hidden(self.dropout(pooled)))))
+
+
 class AllianceNetwork(nn.Module):
-    def __init__(self, encoder: PreTrainedModel, dimensions: list[str]) -> None:
+    def __init__(self, encoder: PreTrainedModel, dimensions: list[str], readout: Readout | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.dimensions = list(dimensions)
         self.heads = nn.Linear(encoder.config.hidden_size, len(dimensions))
+        self.readout = readout
+        # the readout's logit goes to READOUT_DIMENSION's column alone
+        mask = torch.tensor([[float(d == READOUT_DIMENSION) for d in self.dimensions]])
+        self.register_buffer("readout_mask", mask, persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Raw logits, one column per dimension (calibration is applied by the scorer)."""
-        return self.heads(self.pooled(input_ids, attention_mask))
+        pooled = self.pooled(input_ids, attention_mask)
+        logits = self.heads(pooled)
+        return logits if self.readout is None else logits + self.readout(pooled) * self.readout_mask
 
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The mean-pooled sentence vector the heads read."""
@@ -136,14 +160,16 @@ def save_artefact(network: AllianceNetwork, card: ModelCard, folder: Path) -> No
     # a peft model saves only its adapters; the embeddings are never trained, so peft need not ask the
     # hub for the base model's config to find out (offline, that lookup fails with a warning)
     network.encoder.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
-    save_heads(network.heads, folder)
+    save_heads(network.heads, folder, network.readout)
     card.save(folder)
 
 
-def save_heads(heads: nn.Linear, folder: Path) -> None:
-    save_file(
-        {"weight": heads.weight.detach().cpu().contiguous(), "bias": heads.bias.detach().cpu()}, folder / HEADS_FILE
-    )
+def save_heads(heads: nn.Linear, folder: Path, readout: Readout | None = None) -> None:
+    """The linear heads and, where there is one, hostility's readout, in one file."""
+    tensors = {"weight": heads.weight, "bias": heads.bias}
+    if readout is not None:
+        tensors |= {READOUT_KEY + name: value for name, value in readout.state_dict().items()}
+    save_file({name: value.detach().cpu().contiguous() for name, value in tensors.items()}, folder / HEADS_FILE)
 
 
 def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwork, ModelCard]:
@@ -154,6 +180,15 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
     tokenizer, base = load_base(card.max_length)
     with peft_quietly():
         encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
-    network = AllianceNetwork(encoder, list(card.dimensions))
-    network.heads.load_state_dict(load_file(folder / HEADS_FILE))
+    tensors = load_file(folder / HEADS_FILE)
+    readout = {name.removeprefix(READOUT_KEY): v for name, v in tensors.items() if name.startswith(READOUT_KEY)}
+    network = AllianceNetwork(encoder, list(card.dimensions), _readout(readout) if readout else None)
+    network.heads.load_state_dict({name: tensors[name] for name in ("weight", "bias")})
     return tokenizer, network.eval(), card
+
+
+def _readout(tensors: dict[str, torch.Tensor]) -> Readout:
+    hidden, features = tensors["hidden.weight"].shape
+    readout = Readout(features, hidden, outputs=tensors["out.weight"].shape[0])
+    readout.load_state_dict(tensors)
+    return readout
