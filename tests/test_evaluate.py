@@ -142,9 +142,9 @@ def test_evaluate_rows_match_an_independent_computation():
         ("goemotions_warmth", "warmth", "roc_auc", 0.88),
         ("politeness_wikipedia", "respect", "spearman", 0.5),
         # the widened hostility head (monitor.scoring.hostility_blend), measured through int8 on AVX-512:
-        # ToxiChat 0.815 (0.781-0.851), HateXplain 0.667 (0.643-0.690); the fine-tuned head alone scored 0.793
+        # ToxiChat 0.826 (0.790-0.860), HateXplain 0.662 (0.637-0.686); the fine-tuned head alone scored 0.793
         # and 0.646. The bars sit at the low end of the intervals, far beyond the ~0.003 int8 moves between CPUs.
-        ("toxichat", "hostility", "roc_auc", 0.78),
+        ("toxichat", "hostility", "roc_auc", 0.79),
         ("hatexplain", "hostility", "roc_auc", 0.64),
     ],
 )
@@ -155,7 +155,7 @@ def test_shipped_model_meets_its_bars(shipped_scorer, task, dimension, metric, b
 
 # Incivility's 104 uncivil test comments cannot resolve 0.002 (issue 16: the bar is judged with its
 # interval), and int8 kernels moved the figure by up to 0.0034 between CPUs (the fine-tuned head alone: 0.9386
-# through this path on AVX-512, 0.942 on AVX2). The widened head scores 0.946 (0.922-0.969) on AVX-512: the
+# through this path on AVX-512, 0.942 on AVX2). The widened head scores 0.951 (0.929-0.972) on AVX-512: the
 # estimate must stay above the 0.94 bar less that CPU difference, and the bar inside or below the interval.
 @needs_data
 def test_shipped_model_meets_the_incivility_bar_within_its_interval(shipped_scorer):
@@ -177,20 +177,21 @@ def test_shipped_probes_meet_their_bars_ahead_of_alt_profanity_check(shipped_sco
     assert ours.roc_auc >= bar and ours.roc_auc > theirs.ci95[1], (ours, theirs)
 
 
-# Measured through int8 on 7,889 CAT test posts: Spearman 0.538 (0.522-0.555); kappa 0.371 at 0.5 and
-# 0.557 at 0.8 (the fine-tuned head alone: 0.451, 0.315, 0.367). The bars leave the interval's width below.
+# Measured through int8 on 7,889 CAT test posts: Spearman 0.562 (0.545-0.578); kappa 0.401 at 0.5 and
+# 0.565 at 0.8 (the fine-tuned head alone: 0.451, 0.315, 0.367). The bars leave the interval's width below.
 @needs_data
 def test_shipped_model_ranks_as_perspective_does_and_its_mapping_keeps_thresholds(shipped):
     from monitor.scoring.evaluate import scorer_function
 
     result = continuity(scorer_function(shipped), shipped.perspective_toxicity)
-    assert result is not None and result["spearman"] >= 0.5, result
+    assert result is not None and result["spearman"] >= 0.53, result
     at = {a["threshold"]: a for a in result["agreement"]}
     assert at[0.5]["kappa"] > 0.3 and at[0.8]["kappa"] > 0.4, at
     assert all(a["agreement"] > 0.97 for a in at.values())
 
 
-# Issue 16's limits on hostility's neutral spread: the model shipped then, +0.02. identity_attack's, measured through
+# Issue 16's limits on hostility's neutral spread: the model shipped then, +0.02 (hostility with its readout, int8 on
+# AVX-512: 0.032 / 0.008 / 0.016 / 0.034 / 0.006). identity_attack's, measured through
 # int8 on AVX-512 at 0.047 / 0.040 / 0.013 / 0.037 / 0.023 (fp32: within 0.004 of those; 0.162 / 0.113 / 0.032 /
 # 0.110 / 0.086 before its neutral mentions), must stay below 0.07: a margin five times what the runtimes moved.
 HOSTILITY_SPREAD_LIMITS = {

@@ -8,6 +8,7 @@ offence in ToxiChat or Davidson). The real network's run is in test_train.py's t
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.special import expit
 
 from monitor.scoring import hostility_blend, identity
@@ -27,7 +28,7 @@ class MadeUpFeatures:
     def texts(self, texts: list[str]) -> np.ndarray:
         out = self.rng.normal(0, 0.05, (len(texts), DIM))
         for row, text in zip(out, texts, strict=True):
-            row[IDENTITY] += next(v for t, v in self.terms.items() if t in text.split())  # the phrase's term
+            row[IDENTITY] += next(v for t, v in self.terms.items() if t in text.rstrip(".").split())  # the term
         return out
 
     def split(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +58,18 @@ def test_the_blend_keeps_the_tuned_sets_and_leaves_out_the_identity_direction() 
     tuned = np.zeros(DIM)
     tuned[SIGNAL] = 1.0
     card = DimensionCard(trained_on=["incivility", "goemotions_hostile", "davidson"])
-    weight, bias, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card, CALIBRATE_ON)
-    # the probes learnt the label's direction, not the identity direction that followed it in training
-    assert weight[MISSED] > 0.5 * weight[SIGNAL] > 0 and abs(weight[IDENTITY]) < 0.05 * weight[SIGNAL], weight
+    weight, bias, readout, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card, CALIBRATE_ON)
+    assert readout is not None and readout.out.out_features == 1  # its outputs folded into hostility's one logit
+
+    def hostility(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return x @ weight + bias + readout(torch.tensor(x, dtype=torch.float32))[:, 0].double().numpy()
+
+    # the readout learnt the label's direction the tuned head missed, not the identity direction that followed
+    # the label in training
+    x = np.random.default_rng(1).normal(0, 1, (500, DIM))
+    rise = {d: float(np.mean(hostility(x + np.eye(DIM)[d]) - hostility(x))) for d in (IDENTITY, SIGNAL, MISSED)}
+    assert rise[MISSED] > 0.3 * rise[SIGNAL] > 0 and abs(rise[IDENTITY]) < 0.05 * rise[SIGNAL], rise
     assert fitted.trained_on == ["incivility", "goemotions_hostile", "davidson", "toxichat", "cat"]
     for task in hostility_blend.KEPT:
         assert record["val_chosen"][task] >= record["val_tuned"][task] - hostility_blend.TOLERANCE  # type: ignore[index]

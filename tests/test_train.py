@@ -185,6 +185,7 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     assert set(t["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
     blend = t["hostility_blend"]
     assert set(blend["val_chosen"]) == set(hostility_blend.SETS) and blend["weights"]["tuned"] > 0  # type: ignore[index]
+    assert blend["readout"] == {**hostility_blend.READOUT, "seed": 7}  # type: ignore[index]
     assert all(p["C"] in probes.C_GRID and p["train_rows"] for p in t["probes"].values())  # type: ignore[union-attr]
     identity_attack = t["probes"]["identity_attack"]  # type: ignore[index]
     assert identity_attack["train_rows"]["neutral_mentions"] == len(identity.mentions())  # type: ignore[index]
@@ -195,7 +196,9 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     json.dumps(t)  # all plain JSON
 
 
-def test_probe_heads_are_linear_heads_on_the_pooled_features(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+def test_the_heads_are_linear_on_the_pooled_features_plus_hostility_s_readout(
+    tiny: tuple[Path, ModelCard, list[str]],
+) -> None:
     out, card, _ = tiny
     assert list(card.dimensions)[len(train.DIMENSIONS) :] == list(probes.PROBES)
     texts = ["Women are too stupid to vote.", "You are a clueless idiot, mate.", "Thanks, that helps."]
@@ -204,9 +207,12 @@ def test_probe_heads_are_linear_heads_on_the_pooled_features(tiny: tuple[Path, M
     features = train.logits_for(network, tokenizer, texts, card.max_length, pooled=True)
     heads = load_file(out / HEADS_FILE)
     assert heads["weight"].shape == (len(card.dimensions), features.shape[1])
-    assert np.allclose(
-        features @ heads["weight"].double().numpy().T + heads["bias"].double().numpy(), logits, atol=1e-5
-    )
+    expected = features @ heads["weight"].double().numpy().T + heads["bias"].double().numpy()
+    assert network.readout is not None  # the tiny run's blend chose it: the branch below is tested
+    with torch.no_grad():
+        readout = network.readout(torch.tensor(features, dtype=torch.float32)).double().numpy()
+    expected[:, list(card.dimensions).index("hostility")] += readout[:, 0]
+    assert np.allclose(expected, logits, atol=1e-5)
 
 
 def test_tiny_run_maps_hostility_onto_perspective_from_cat_train_posts(tiny: tuple[Path, ModelCard, list[str]]) -> None:
@@ -236,11 +242,12 @@ def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]])
     # merging the adapters into the encoder changes nothing: the unmerged adapters give the same logits,
     # and the encoder without them does not
     _, base = load_base(loaded.max_length)
-    unmerged = AllianceNetwork(PeftModel.from_pretrained(base, out / ADAPTER_DIR), list(loaded.dimensions))
+    adapters = PeftModel.from_pretrained(base, out / ADAPTER_DIR)
+    unmerged = AllianceNetwork(adapters, list(loaded.dimensions), network.readout)
     unmerged.heads.load_state_dict(network.heads.state_dict())
     unmerged_logits = train.logits_for(unmerged.eval(), tokenizer, texts, loaded.max_length)
     assert np.allclose(unmerged_logits, logits, atol=1e-5)
-    bare = AllianceNetwork(load_base(loaded.max_length)[1], list(loaded.dimensions))
+    bare = AllianceNetwork(load_base(loaded.max_length)[1], list(loaded.dimensions), network.readout)
     bare.heads.load_state_dict(network.heads.state_dict())
     assert np.abs(train.logits_for(bare.eval(), tokenizer, texts, loaded.max_length) - logits).max() > 0.01
 
@@ -408,7 +415,10 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     assert t["hyperparameters"] == {**train.DEFAULTS, "name": None}
     assert card.encoder == train.ENCODER and list(card.dimensions) == [*train.DIMENSIONS, *probes.PROBES]
     assert card.perspective_toxicity and set(card.training["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
-    assert card.training["hostility_blend"]["set_weights"] == hostility_blend.SET_WEIGHTS  # type: ignore[index]
+    blend = card.training["hostility_blend"]
+    assert blend["set_weights"] == hostility_blend.SET_WEIGHTS  # type: ignore[index]
+    assert blend["readout"] == {**hostility_blend.READOUT, "seed": 0}  # type: ignore[index]
+    assert blend["neutral_mentions_weight"] == hostility_blend.MENTIONS_WEIGHT  # type: ignore[index]
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert (SHIPPED / "MODEL_CARD.md").is_file()

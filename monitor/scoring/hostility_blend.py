@@ -2,49 +2,71 @@
 
 The fine-tuned head reads Reddit incivility, GoEmotions and Davidson's tweets. Fine-tuning on ToxiChat and CAT
 as well raised the identity-term bias up to sevenfold and lost incivility and GoEmotions (the model card), so
-after training two probes are fitted on the finished network's pooled features instead, both in the complement
-of its identity-term directions (`monitor.scoring.identity`):
-- `all_sets`: a logistic regression over every hostility set's train split, each set weighing as SET_WEIGHTS
-  says (CAT's label is soft: the crowd's verdict and Perspective's score averaged);
-- `perspective`: a ridge regression of the logit of Perspective's published TOXICITY on CAT's train posts. It
-  ranks the many mild posts as Perspective does, which a logistic fit on soft labels hardly attends to.
-The shipped head is tuned / sd + a * perspective / sd + c * all_sets / sd (each head's logits divided by their
-spread on validation), with (a, c) the grid point of the best mean validation figure (ROC-AUC on every
-hostility set, Spearman with Perspective's score on CAT) among those that keep incivility and GoEmotions within
-TOLERANCE of the fine-tuned head on validation. A sum of linear heads is one linear head: the artefact, its
-runtime and its speed are those of the fine-tuned network. Calibration is then refitted as `train` fits it (Platt
-scaling and the F1-best threshold on the run's `calibrate_on` sets), on those sets' whole validation splits.
+after training a small readout (`network.Readout`: one hidden layer of HIDDEN units) is fitted on the finished
+network's pooled features instead, in the complement of its identity-term directions (`monitor.scoring.identity`),
+with two outputs:
+- `all_sets`: cross-entropy over every hostility set's train split, each set weighing as SET_WEIGHTS says (CAT's
+  label is soft: the crowd's verdict and Perspective's score averaged), and over sentences that merely mention a
+  group (`identity.mentions()`) as negatives, weighing MENTIONS_WEIGHT;
+- `perspective`: squared error on the logit of Perspective's published TOXICITY on CAT's train posts. It ranks
+  the many mild posts as Perspective does, which a fit on soft labels hardly attends to.
+Linear probes in its place (a logistic and a ridge regression) did as well as the fine-tuned head on the mean
+validation figure, the readout about 0.01 better (the model card), with a lower identity-term spread.
+
+Hostility's logit is tuned / sd + a * perspective / sd + c * all_sets / sd (each head's logits divided by their
+spread on validation), with (a, c) the grid point of the best mean validation figure (ROC-AUC on every hostility
+set, Spearman with Perspective's score on CAT) among those that keep incivility and GoEmotions within TOLERANCE
+of the fine-tuned head on validation. The network computes it as its linear row plus the readout, whose two
+outputs are folded into one. Calibration is then refitted as `train` fits it (Platt scaling and the F1-best
+threshold on the run's `calibrate_on` sets), on those sets' whole validation splits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import product
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import expit, logit
-from sklearn.linear_model import LogisticRegression, Ridge
+import torch
+from scipy.special import expit
 
 from monitor.scoring import identity
 from monitor.scoring.evaluate import roc_auc, spearman
-from monitor.scoring.network import DimensionCard
+from monitor.scoring.network import DimensionCard, Readout
+from monitor.scoring.text import normalise
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from monitor.scoring.probes import Features
 
-# per-set weight in the logistic fit (each set's rows sum to it). CAT 2 against 1: a higher mean validation
-# figure. GoEmotions 3 against 1: the same mean (within 0.0004) and 0.03 more GoEmotions validation ROC-AUC, its
-# hostility being the mildest and the most easily lost.
+# per-set weight in the all_sets output's loss. CAT 2 against 1: a higher mean validation figure (with the linear
+# probe this readout replaced). GoEmotions 3 against 1: the same mean and 0.03 more GoEmotions validation ROC-AUC,
+# its hostility being the mildest and the most easily lost.
 SET_WEIGHTS = {"incivility": 1.0, "goemotions_hostile": 3.0, "davidson": 0.5, "toxichat": 1.0, "cat": 2.0}
 SETS = (*SET_WEIGHTS, "cat_perspective")
+# neutral mentions of groups against the sets' 7.5: 0.5 and 2 both cut the audit's neutral spread about twofold
+# (sexuality 0.094 -> 0.027) at the same mean validation figure; the lighter
+MENTIONS_WEIGHT = 0.5
 KEPT = ("incivility", "goemotions_hostile")  # the fine-tuned head's own Reddit sets: no loss beyond TOLERANCE
 TOLERANCE = 0.01  # validation ROC-AUC; a 95% interval on either test split is wider than +-0.01
-C = 0.03  # the logistic fit's regularisation: the lowest of 0.03-1 tried, the best mean validation figure of them
-RIDGE_ALPHA = 10.0  # the ridge fit's: 1, 10 and 100 ranked CAT within 0.003 Spearman of one another
 PERSPECTIVE_RANGE = (1e-3, 1 - 1e-3)  # clipped before the logit: Perspective publishes 0 and 1 too
-GRID = (np.arange(0, 1.51, 0.125), (0.0, 0.5, 1.0))  # a: the Perspective probe's weight, c: all_sets'
+GRID = (np.arange(0, 3.01, 0.25), (0.0, 1.0, 2.0, 4.0, 8.0))  # a: the perspective output's weight, c: all_sets'
+# The readout's training. 128, 256, 512 and 1024 hidden units (dropout 0.1-0.5, 10-20 epochs' worth of steps)
+# gave mean validation figures within 0.005 of one another; so did 3 seeds of this setting.
+READOUT = {
+    "hidden": 256,
+    "steps": 2000,
+    "batch_size": 64,  # rows of each set per step
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-2,
+    "dropout": 0.2,
+    "perspective_loss": 0.1,  # its squared error on the logit scale against the cross-entropies
+}
+OUTPUTS = ("all_sets", "perspective")
+
+Head = Callable[[np.ndarray], np.ndarray]
 
 
 def fit(
@@ -54,39 +76,43 @@ def fit(
     bias: float,
     tuned: DimensionCard,
     calibrate_on: Sequence[str],
-) -> tuple[np.ndarray, float, DimensionCard, dict[str, object]]:
-    """The widened head (weight, bias), its calibration on the `calibrate_on` sets (the training run's) and what
-    the card records of it; `project` removes the identity-term directions (`identity.complement`)."""
+    seed: int = 0,
+) -> tuple[np.ndarray, float, Readout | None, DimensionCard, dict[str, object]]:
+    """The widened head (linear weight and bias, readout or None where the tuned head alone is best), its
+    calibration on the `calibrate_on` sets (the training run's) and what the card records of it; `project`
+    removes the identity-term directions (`identity.complement`)."""
     from monitor.scoring.train import f1_threshold, platt, weighted_sets
 
-    heads = {
-        "tuned": (weight, bias),
-        "perspective": _ridge(project, *features.split("cat_perspective", "train")),
-        "all_sets": _logistic(project, [(features.split(t, "train"), w) for t, w in SET_WEIGHTS.items()]),
-    }
+    train = {t: features.split(t, "train") for t in SETS}
+    mentions = features.texts([normalise(t) for t in identity.mentions()])
+    readout = _fit_readout(train, mentions, project, seed)
+    heads: dict[str, Head] = {"tuned": lambda x: x @ weight + bias}
+    heads |= {name: _output(readout, k) for k, name in enumerate(OUTPUTS)}
     val = {t: features.split(t, "val") for t in SETS}
-    pooled = np.concatenate([x for x, _ in val.values()])
-    spread = {name: _spread(pooled, head) for name, head in heads.items()}
+    logits = {name: {t: head(x) for t, (x, _) in val.items()} for name, head in heads.items()}
+    spread = {name: _spread(np.concatenate(list(z.values()))) for name, z in logits.items()}
     blends = [{"tuned": 1.0, "perspective": a, "all_sets": c} for a, c in product(*GRID)]  # the first: tuned alone
-    figures = [_figures(val, _combine(heads, spread, blend)) for blend in blends]
+    figures = [_figures(val, _blended(logits, spread, blend)) for blend in blends]
     best = choose(figures)
-    w, b = _combine(heads, spread, blends[best])
-    z, y, sample_weight = weighted_sets(calibrate_on, {t: val[t][0] @ w + b for t in calibrate_on}, val)
+    chosen = {name: blends[best][name] / spread[name] for name in heads}
+    w, b = weight * chosen["tuned"], bias * chosen["tuned"]
+    folded = _fold(readout, [chosen[name] for name in OUTPUTS]) if best else None
+    z, y, sample_weight = weighted_sets(calibrate_on, _blended(logits, spread, blends[best]), val)
     scale, shift = platt(z, y, sample_weight)
     threshold = f1_threshold(expit(scale * z + shift), y, sample_weight)
     trained_on = [*tuned.trained_on, *(t for t in SET_WEIGHTS if t not in tuned.trained_on)]
     card = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), trained_on)
     record = {
-        "weights": {name: round(float(v / spread[name]), 6) for name, v in blends[best].items()},
+        "weights": {name: round(float(v), 6) for name, v in chosen.items()},
         "set_weights": SET_WEIGHTS,
-        "C": C,
-        "ridge_alpha": RIDGE_ALPHA,
+        "neutral_mentions_weight": MENTIONS_WEIGHT,
+        "readout": READOUT | {"seed": seed},
         "identity_directions": identity.DIRECTIONS,
         "tolerance": TOLERANCE,
         "val_tuned": _rounded(figures[0]),
         "val_chosen": _rounded(figures[best]),
     }
-    return w, b, card, record
+    return w, b, folded, card, record
 
 
 def choose(figures: list[dict[str, float]]) -> int:
@@ -97,43 +123,89 @@ def choose(figures: list[dict[str, float]]) -> int:
     return max(allowed, key=lambda i: np.nanmean(list(figures[i].values())))
 
 
-def _spread(x: np.ndarray, head: tuple[np.ndarray, float]) -> float:
+def _spread(z: np.ndarray) -> float:
     """The spread of a head's logits; 1 for a head that does not vary, whose weight would otherwise blow up."""
-    spread = float(np.std(x @ head[0] + head[1]))
+    spread = float(np.std(z))
     return spread if spread > 1e-9 else 1.0
 
 
-def _ridge(project: np.ndarray, x: np.ndarray, toxicity: np.ndarray) -> tuple[np.ndarray, float]:
-    model = Ridge(alpha=RIDGE_ALPHA).fit(x @ project, logit(np.clip(toxicity, *PERSPECTIVE_RANGE)))
-    return project @ model.coef_, float(model.intercept_)
+def _fit_readout(
+    train: dict[str, tuple[np.ndarray, np.ndarray]], mentions: np.ndarray, project: np.ndarray, seed: int
+) -> Readout:
+    """The readout with OUTPUTS, trained on centred, scaled features in the identity complement (both folded into its
+    first layer afterwards). Every step draws `batch_size` rows of each set, so each weighs what SET_WEIGHTS says."""
+    hp = READOUT
+    pooled = np.concatenate([train[t][0] for t in SET_WEIGHTS]) @ project
+    # one scale for every feature: some barely vary, and scaling each to unit variance gave them weights 10^6
+    # times the rest once folded into the first layer, which int8 quantisation (one scale per row) then zeroed
+    mean, std = pooled.mean(0), float(pooled.std())
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.tensor((x @ project - mean) / std, dtype=torch.float32)
+
+    labelled = [(tensor(train[t][0]), torch.tensor(train[t][1]).float(), w) for t, w in SET_WEIGHTS.items()]
+    labelled.append((tensor(mentions), torch.zeros(len(mentions)), MENTIONS_WEIGHT))
+    x_cat, toxicity = train["cat_perspective"]
+    target = torch.logit(torch.tensor(np.clip(toxicity, *PERSPECTIVE_RANGE), dtype=torch.float32))
+    regressed = tensor(x_cat), target
+    with torch.random.fork_rng():  # seeded, and the caller's random state left as it was
+        torch.manual_seed(seed)
+        readout = Readout(project.shape[0], int(hp["hidden"]), len(OUTPUTS), float(hp["dropout"]))
+        optimiser = torch.optim.AdamW(readout.parameters(), lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
+        readout.train()
+        for _ in range(int(hp["steps"])):
+            x, y = _draw(*regressed, int(hp["batch_size"]))
+            loss = hp["perspective_loss"] * torch.nn.functional.mse_loss(readout(x)[:, 1], y)
+            for rows, labels, set_weight in labelled:
+                x, y = _draw(rows, labels, int(hp["batch_size"]))
+                loss = loss + set_weight * torch.nn.functional.binary_cross_entropy_with_logits(readout(x)[:, 0], y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    readout.eval()
+    with torch.no_grad():  # x -> (x @ project - mean) / std, folded into the first layer
+        scaled = readout.hidden.weight / std
+        readout.hidden.bias -= scaled @ torch.tensor(mean, dtype=torch.float32)
+        readout.hidden.weight.copy_(scaled @ torch.tensor(project, dtype=torch.float32))  # project is symmetric
+    return readout
 
 
-def _logistic(project: np.ndarray, sets: list[tuple[tuple[np.ndarray, np.ndarray], float]]) -> tuple[np.ndarray, float]:
-    """Soft labels as two weighted rows, positive with weight w * y and negative with w * (1 - y)."""
-    xs, ys, ws = [], [], []
-    for (x, y), set_weight in sets:
-        w = np.full(len(y), set_weight / len(y))
-        xs += [x, x]
-        ys += [np.ones(len(y)), np.zeros(len(y))]
-        ws += [w * y, w * (1 - y)]
-    w = np.concatenate(ws)
-    model = LogisticRegression(C=C, max_iter=5000)
-    model.fit(np.concatenate(xs) @ project, np.concatenate(ys), sample_weight=w * len(w) / 2 / w.sum())
-    return project @ model.coef_[0], float(model.intercept_[0])
+def _draw(x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    index = torch.randint(0, len(y), (rows,))
+    return x[index], y[index]
 
 
-def _combine(
-    heads: dict[str, tuple[np.ndarray, float]], spread: dict[str, float], blend: dict[str, float]
-) -> tuple[np.ndarray, float]:
-    weight = sum(blend[n] / spread[n] * heads[n][0] for n in heads)
-    return np.asarray(weight), float(sum(blend[n] / spread[n] * heads[n][1] for n in heads))
+def _output(readout: Readout, k: int) -> Head:
+    def head(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return readout(torch.tensor(x, dtype=torch.float32))[:, k].double().numpy()
+
+    return head
 
 
-def _figures(val: dict[str, tuple[np.ndarray, np.ndarray]], head: tuple[np.ndarray, float]) -> dict[str, float]:
+def _fold(readout: Readout, weights: list[float]) -> Readout:
+    """A one-output readout whose logit is the weighted sum of the readout's outputs."""
+    folded = Readout(readout.hidden.in_features, readout.hidden.out_features)
+    w = torch.tensor(weights, dtype=torch.float32)
+    with torch.no_grad():
+        folded.hidden.load_state_dict(readout.hidden.state_dict())
+        folded.out.weight.copy_(w @ readout.out.weight)
+        folded.out.bias.copy_((w @ readout.out.bias).reshape(1))
+    return folded.eval()
+
+
+def _blended(
+    logits: dict[str, dict[str, np.ndarray]], spread: dict[str, float], blend: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Each set's blended logits: the heads' logits, each divided by its spread, times the blend's weights."""
+    return {t: sum(blend[n] / spread[n] * logits[n][t] for n in blend) for t in logits["tuned"]}  # type: ignore[misc]
+
+
+def _figures(val: dict[str, tuple[np.ndarray, np.ndarray]], logits: dict[str, np.ndarray]) -> dict[str, float]:
     """ROC-AUC on each hostility set's validation rows (CAT: the crowd's verdict), Spearman with Perspective."""
     out = {}
-    for task, (x, y) in val.items():
-        z = x @ head[0] + head[1]
+    for task, (_, y) in val.items():
+        z = logits[task]
         out[task] = spearman(y, z) if task == "cat_perspective" else roc_auc(y > 0.5, z)
     return out
 

@@ -5,8 +5,8 @@ speech). Fine-tuning the shared encoder on them, with ToxiChat and CAT for hosti
 hostility's identity-term bias in every category, up to sevenfold (ethnicity 0.029 -> 0.194; the model
 card has the figures), so they are not fine-tuned: after training, one logistic regression per
 dimension is fitted on the mean-pooled features of the finished network, and its weights become one
-more row of the linear heads. Hostility's own head is widened the same way (`hostility_blend`). The
-artefact keeps its format, scoring costs nothing more, and warmth and respect are exactly what they were.
+more row of the linear heads. Hostility's own head is widened after training too (`hostility_blend`). The
+probes add no layer and cost nothing at scoring, and warmth and respect are exactly what they were.
 
 Per dimension: the train splits of its sets (each set weighing the same in total), in the complement of
 the identity-term directions (`monitor.scoring.identity`: it cut identity_attack's neutral spread for
@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from monitor.scoring import datasets, hostility_blend, identity
 from monitor.scoring.evaluate import roc_auc
-from monitor.scoring.network import DimensionCard, ModelCard, load_artefact, save_heads
+from monitor.scoring.network import DimensionCard, ModelCard, Readout, load_artefact, save_heads
 from monitor.scoring.text import normalise
 
 PROBES: dict[str, tuple[str, ...]] = {
@@ -75,9 +75,10 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     network, card = features.network, features.card
     project = identity.complement(features.texts, identity.DIRECTIONS)
     heads = network.heads.weight.detach().double().numpy(), network.heads.bias.detach().double().numpy()
+    readout = network.readout
     if "hostility_blend" not in card.training:  # widened once, from the fine-tuned head; a rerun keeps it
         say("widening hostility's head to ToxiChat and the CAT posts ...")
-        _widen_hostility(features, project, heads, card)
+        readout = _widen_hostility(features, project, heads, card)
     tuned = [i for i, d in enumerate(card.dimensions) if d not in PROBES]  # refitting replaces earlier probes
     weights, biases, record = [heads[0][tuned]], [heads[1][tuned]], {}
     card.dimensions = {d: c for d, c in card.dimensions.items() if d not in PROBES}
@@ -104,7 +105,7 @@ def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[
     with torch.no_grad():
         out.weight.copy_(torch.from_numpy(np.concatenate(weights)))
         out.bias.copy_(torch.from_numpy(np.concatenate(biases)))
-    save_heads(out, folder)
+    save_heads(out, folder, readout)
     card.training["probes"] = record
     card.save(folder)
     return card
@@ -124,15 +125,18 @@ def _training_sets(
 
 def _widen_hostility(
     features: Features, project: np.ndarray, heads: tuple[np.ndarray, np.ndarray], card: ModelCard
-) -> None:
-    """Replace hostility's row of `heads` and its card entry by the widened head (`hostility_blend`), in place."""
+) -> Readout | None:
+    """Replace hostility's row of `heads` and its card entry by the widened head (`hostility_blend`), in place;
+    the readout that goes with that row."""
     row = list(card.dimensions).index("hostility")
     calibrate_on = card.training["hyperparameters"]["calibrate_on"]["hostility"]  # type: ignore[index]
-    weight, bias, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
-        features, project, heads[0][row], heads[1][row], card.dimensions["hostility"], calibrate_on
+    seed = int(card.training["seed"])  # type: ignore[call-overload]
+    weight, bias, readout, card.dimensions["hostility"], card.training["hostility_blend"] = hostility_blend.fit(
+        features, project, heads[0][row], heads[1][row], card.dimensions["hostility"], calibrate_on, seed
     )
     heads[0][row], heads[1][row] = weight, bias
     card.training["datasets"] |= {t: datasets.provenance(t) for t in hostility_blend.SETS}  # type: ignore[operator]
+    return readout
 
 
 def _capped(examples: list[datasets.Example], max_rows: int | None) -> list[datasets.Example]:

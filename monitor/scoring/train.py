@@ -184,7 +184,7 @@ def finish(out: Path, data: Path, device: str, max_rows: int | None, say: Callab
 
 def perspective_map(folder: Path, data: Path, device: str, max_rows: int | None = None) -> ToxicityMap:
     """hostility as the scorer gives it (prepared, chunked, fp32) against Perspective's published TOXICITY,
-    on the CAT posts of the train split only. Hostility's Perspective probe was fitted on the same posts, so they
+    on the CAT posts of the train split only. Hostility's readout was fitted on the same posts, so they
     agree a little better here than on unseen posts; `civmon eval` measures the agreement on held-out ones."""
     from monitor.scoring.alliance import AllianceScorer
     from monitor.scoring.evaluate import published_pairs, scorer_function
