@@ -143,8 +143,9 @@ def test_evaluate_rows_match_an_independent_computation():
         ("politeness_wikipedia", "respect", "spearman", 0.5),
         # the widened hostility head (monitor.scoring.hostility_blend), measured through int8 on AVX-512:
         # ToxiChat 0.826 (0.790-0.860), HateXplain 0.662 (0.637-0.686); the fine-tuned head alone scored 0.793
-        # and 0.646. The bars sit at the low end of the intervals, far beyond the ~0.003 int8 moves between CPUs.
-        ("toxichat", "hostility", "roc_auc", 0.79),
+        # and 0.646. The bars sit near the low end of the intervals, far beyond the ~0.003 int8 moves between CPUs;
+        # ToxiChat's is above the fine-tuned head's, so a runtime that lost the readout fails it.
+        ("toxichat", "hostility", "roc_auc", 0.80),
         ("hatexplain", "hostility", "roc_auc", 0.64),
     ],
 )

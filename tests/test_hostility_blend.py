@@ -12,7 +12,7 @@ import torch
 from scipy.special import expit
 
 from monitor.scoring import hostility_blend, identity
-from monitor.scoring.network import DimensionCard
+from monitor.scoring.network import DimensionCard, Readout
 
 IDENTITY, SIGNAL, MISSED, DIM = 0, 1, 2, 6  # MISSED: signal the tuned head does not read
 CALIBRATE_ON = ["incivility", "goemotions_hostile"]
@@ -30,6 +30,9 @@ class MadeUpFeatures:
         for row, text in zip(out, texts, strict=True):
             row[IDENTITY] += next(v for t, v in self.terms.items() if t in text.rstrip(".").split())  # the term
         return out
+
+    def mentions(self) -> np.ndarray:
+        return self.texts(identity.mentions())
 
     def split(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         assert split in ("train", "val"), f"the blend read the {split} split of {task}"  # test splits never
@@ -84,3 +87,13 @@ def test_a_blend_that_loses_a_kept_set_beyond_the_tolerance_is_not_chosen() -> N
     assert np.mean(list(losing.values())) > np.mean(list(within.values())) > np.mean(list(tuned.values()))
     assert hostility_blend.choose([tuned, losing, within]) == 2
     assert hostility_blend.choose([tuned, losing]) == 0  # the tuned head alone, where no blend keeps the sets
+
+
+def test_folding_the_outputs_gives_their_weighted_sum() -> None:
+    torch.manual_seed(0)
+    readout = Readout(DIM, 8, outputs=2).eval()
+    x = torch.randn(50, DIM)
+    folded = hostility_blend._fold(readout, [0.7, -1.3])
+    with torch.no_grad():
+        want = readout(x) @ torch.tensor([0.7, -1.3])
+        assert torch.allclose(folded(x)[:, 0], want, atol=1e-5)

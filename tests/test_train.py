@@ -11,9 +11,11 @@ import io
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +187,7 @@ def test_tiny_run_card(tiny: tuple[Path, ModelCard, list[str]]) -> None:
     assert set(t["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
     blend = t["hostility_blend"]
     assert set(blend["val_chosen"]) == set(hostility_blend.SETS) and blend["weights"]["tuned"] > 0  # type: ignore[index]
-    assert blend["readout"] == {**hostility_blend.READOUT, "seed": 7}  # type: ignore[index]
+    assert blend["readout"] == asdict(hostility_blend.READOUT) | {"seed": 7}  # type: ignore[index]
     assert all(p["C"] in probes.C_GRID and p["train_rows"] for p in t["probes"].values())  # type: ignore[union-attr]
     identity_attack = t["probes"]["identity_attack"]  # type: ignore[index]
     assert identity_attack["train_rows"]["neutral_mentions"] == len(identity.mentions())  # type: ignore[index]
@@ -213,6 +215,22 @@ def test_the_heads_are_linear_on_the_pooled_features_plus_hostility_s_readout(
         readout = network.readout(torch.tensor(features, dtype=torch.float32)).double().numpy()
     expected[:, list(card.dimensions).index("hostility")] += readout[:, 0]
     assert np.allclose(expected, logits, atol=1e-5)
+
+
+def test_refitting_the_probes_keeps_hostility_s_readout(
+    tiny: tuple[Path, ModelCard, list[str]], tmp_path: Path
+) -> None:
+    out, card, _ = tiny
+    again = tmp_path / "refitted"
+    shutil.copytree(out, again)
+    refitted = probes.extend(again, datasets.data_dir(), TINY["max_rows"], say=lambda _: None)
+    first, second = load_file(out / HEADS_FILE), load_file(again / HEADS_FILE)
+    readout = [k for k in first if k.startswith("readout.")]
+    assert readout and first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in readout)  # the widened head is not widened twice
+    assert torch.allclose(first["weight"], second["weight"], atol=1e-6)  # the probes, refitted to float noise
+    assert refitted.dimensions.keys() == card.dimensions.keys()
+    assert refitted.dimensions["hostility"] == card.dimensions["hostility"]
 
 
 def test_tiny_run_maps_hostility_onto_perspective_from_cat_train_posts(tiny: tuple[Path, ModelCard, list[str]]) -> None:
@@ -417,8 +435,8 @@ def test_shipped_artefact_is_what_train_defaults_make() -> None:
     assert card.perspective_toxicity and set(card.training["probes"]) == set(probes.PROBES)  # type: ignore[arg-type]
     blend = card.training["hostility_blend"]
     assert blend["set_weights"] == hostility_blend.SET_WEIGHTS  # type: ignore[index]
-    assert blend["readout"] == {**hostility_blend.READOUT, "seed": 0}  # type: ignore[index]
-    assert blend["neutral_mentions_weight"] == hostility_blend.MENTIONS_WEIGHT  # type: ignore[index]
+    assert blend["readout"] == asdict(hostility_blend.READOUT) | {"seed": 0}  # type: ignore[index]
+    assert blend["neutral_mentions_weight"] == hostility_blend.NEUTRAL_MENTIONS_WEIGHT  # type: ignore[index]
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert (SHIPPED / "MODEL_CARD.md").is_file()

@@ -39,7 +39,7 @@ toxichat / toxichat_insult / toxichat_identity (hostility / insult / identity_at
 cat (hostility, probability; wikipedia-talk-context-cat, Apache-2.0 / CC BY-SA): the posts of gc.csv
     and gn.csv, label = the mean of the crowd's verdict (toxic 0/1) and Perspective API's published
     TOXICITY score: the crowd decides what is toxic, Perspective's score ranks the rest (the toxic
-    posts are few: 210 of 19,996). It trains hostility's all-sets probe (`monitor.scoring.hostility_blend`;
+    posts are few: 210 of 19,996). It trains hostility's readout (`monitor.scoring.hostility_blend`;
     fine-tuning on it was tried and not shipped, the model card says why); `civmon eval` reports it beside
     cat_perspective. Buckets
     0-3 = test (40%: the toxic posts are so few that a 10% test would hold six of gn's), 4 = val,
@@ -48,8 +48,8 @@ cat_gn / cat_gc (hostility, binary; test only): the crowd's verdict on cat's tes
     (rated alone) and of gc.csv (rated with the parent post in view).
 cat_perspective (hostility, probability): Perspective's published score of cat's posts, in cat's buckets.
     Its test rows measure how closely hostility ranks as Perspective does; its train rows fit the monotone
-    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`) and hostility's Perspective
-    probe (`monitor.scoring.hostility_blend`), never the network.
+    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`) and the perspective output of
+    hostility's readout (`monitor.scoring.hostility_blend`), never the network.
 
 Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10. Cross-validation folds
 (`fold`, for choosing training settings) divide by the same hash past its last decimal digit,

@@ -2,16 +2,16 @@
 
 The fine-tuned head reads Reddit incivility, GoEmotions and Davidson's tweets. Fine-tuning on ToxiChat and CAT
 as well raised the identity-term bias up to sevenfold and lost incivility and GoEmotions (the model card), so
-after training a small readout (`network.Readout`: one hidden layer of HIDDEN units) is fitted on the finished
+after training a small readout (`network.Readout`: one hidden layer, READOUT.hidden units) is fitted on the finished
 network's pooled features instead, in the complement of its identity-term directions (`monitor.scoring.identity`),
 with two outputs:
 - `all_sets`: cross-entropy over every hostility set's train split, each set weighing as SET_WEIGHTS says (CAT's
   label is soft: the crowd's verdict and Perspective's score averaged), and over sentences that merely mention a
-  group (`identity.mentions()`) as negatives, weighing MENTIONS_WEIGHT;
+  group (`identity.mentions()`) as negatives, weighing NEUTRAL_MENTIONS_WEIGHT;
 - `perspective`: squared error on the logit of Perspective's published TOXICITY on CAT's train posts. It ranks
   the many mild posts as Perspective does, which a fit on soft labels hardly attends to.
-Linear probes in its place (a logistic and a ridge regression) did as well as the fine-tuned head on the mean
-validation figure, the readout about 0.01 better (the model card), with a lower identity-term spread.
+In its place, linear probes (a logistic and a ridge regression) raised the mean validation figure from 0.825 to
+0.845, the readout to 0.859 (the model card), with an identity-term spread as low or lower in every category.
 
 Hostility's logit is tuned / sd + a * perspective / sd + c * all_sets / sd (each head's logits divided by their
 spread on validation), with (a, c) the grid point of the best mean validation figure (ROC-AUC on every hostility
@@ -24,6 +24,7 @@ threshold on the run's `calibrate_on` sets), on those sets' whole validation spl
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from itertools import product
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,6 @@ from scipy.special import expit
 from monitor.scoring import identity
 from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import DimensionCard, Readout
-from monitor.scoring.text import normalise
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,25 +46,31 @@ if TYPE_CHECKING:
 # its hostility being the mildest and the most easily lost.
 SET_WEIGHTS = {"incivility": 1.0, "goemotions_hostile": 3.0, "davidson": 0.5, "toxichat": 1.0, "cat": 2.0}
 SETS = (*SET_WEIGHTS, "cat_perspective")
-# neutral mentions of groups against the sets' 7.5: 0.5 and 2 both cut the audit's neutral spread about twofold
+# neutral mentions of groups against the sets' 7.5: 0.5 and 2 both cut the audit's neutral spread about threefold
 # (sexuality 0.094 -> 0.027) at the same mean validation figure; the lighter
-MENTIONS_WEIGHT = 0.5
+NEUTRAL_MENTIONS_WEIGHT = 0.5
 KEPT = ("incivility", "goemotions_hostile")  # the fine-tuned head's own Reddit sets: no loss beyond TOLERANCE
 TOLERANCE = 0.01  # validation ROC-AUC; a 95% interval on either test split is wider than +-0.01
 PERSPECTIVE_RANGE = (1e-3, 1 - 1e-3)  # clipped before the logit: Perspective publishes 0 and 1 too
 GRID = (np.arange(0, 3.01, 0.25), (0.0, 1.0, 2.0, 4.0, 8.0))  # a: the perspective output's weight, c: all_sets'
-# The readout's training. 128, 256, 512 and 1024 hidden units (dropout 0.1-0.5, 10-20 epochs' worth of steps)
-# gave mean validation figures within 0.005 of one another; so did 3 seeds of this setting.
-READOUT = {
-    "hidden": 256,
-    "steps": 2000,
-    "batch_size": 64,  # rows of each set per step
-    "learning_rate": 1e-3,
-    "weight_decay": 1e-2,
-    "dropout": 0.2,
-    "perspective_loss": 0.1,  # its squared error on the logit scale against the cross-entropies
-}
 OUTPUTS = ("all_sets", "perspective")
+
+
+@dataclass(frozen=True)
+class ReadoutSettings:
+    """The readout's training. 128, 256, 512 and 1024 hidden units (dropout 0.1-0.5, 10-20 epochs' worth of steps)
+    and 3 seeds of this setting gave mean validation figures of 0.852-0.861."""
+
+    hidden: int = 256
+    steps: int = 2000
+    batch_size: int = 64  # rows of each set per step
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    dropout: float = 0.2
+    perspective_loss: float = 0.1  # its squared error on the logit scale against the cross-entropies
+
+
+READOUT = ReadoutSettings()
 
 Head = Callable[[np.ndarray], np.ndarray]
 
@@ -84,7 +90,7 @@ def fit(
     from monitor.scoring.train import f1_threshold, platt, weighted_sets
 
     train = {t: features.split(t, "train") for t in SETS}
-    mentions = features.texts([normalise(t) for t in identity.mentions()])
+    mentions = features.mentions()
     readout = _fit_readout(train, mentions, project, seed)
     heads: dict[str, Head] = {"tuned": lambda x: x @ weight + bias}
     heads |= {name: _output(readout, k) for k, name in enumerate(OUTPUTS)}
@@ -105,8 +111,8 @@ def fit(
     record = {
         "weights": {name: round(float(v), 6) for name, v in chosen.items()},
         "set_weights": SET_WEIGHTS,
-        "neutral_mentions_weight": MENTIONS_WEIGHT,
-        "readout": READOUT | {"seed": seed},
+        "neutral_mentions_weight": NEUTRAL_MENTIONS_WEIGHT,
+        "readout": asdict(READOUT) | {"seed": seed},
         "identity_directions": identity.DIRECTIONS,
         "tolerance": TOLERANCE,
         "val_tuned": _rounded(figures[0]),
@@ -132,42 +138,49 @@ def _spread(z: np.ndarray) -> float:
 def _fit_readout(
     train: dict[str, tuple[np.ndarray, np.ndarray]], mentions: np.ndarray, project: np.ndarray, seed: int
 ) -> Readout:
-    """The readout with OUTPUTS, trained on centred, scaled features in the identity complement (both folded into its
-    first layer afterwards). Every step draws `batch_size` rows of each set, so each weighs what SET_WEIGHTS says."""
-    hp = READOUT
+    """The readout with OUTPUTS, trained on centred, scaled features in the identity complement, then with that
+    projection and scaling folded into its first layer: it reads the network's pooled features as they are."""
     pooled = np.concatenate([train[t][0] for t in SET_WEIGHTS]) @ project
-    # one scale for every feature: some barely vary, and scaling each to unit variance gave them weights 10^6
-    # times the rest once folded into the first layer, which int8 quantisation (one scale per row) then zeroed
-    mean, std = pooled.mean(0), float(pooled.std())
+    # one scale for every feature: some barely vary, and scaling each to unit variance gave them weights up to
+    # 2e5 (most below 1) once folded into the first layer, and int8 quantisation (one scale per row) zeroed the rest
+    mean, scale = pooled.mean(0), float(pooled.std())
 
     def tensor(x: np.ndarray) -> torch.Tensor:
-        return torch.tensor((x @ project - mean) / std, dtype=torch.float32)
+        return torch.tensor((x @ project - mean) / scale, dtype=torch.float32)
 
     labelled = [(tensor(train[t][0]), torch.tensor(train[t][1]).float(), w) for t, w in SET_WEIGHTS.items()]
-    labelled.append((tensor(mentions), torch.zeros(len(mentions)), MENTIONS_WEIGHT))
+    labelled.append((tensor(mentions), torch.zeros(len(mentions)), NEUTRAL_MENTIONS_WEIGHT))
     x_cat, toxicity = train["cat_perspective"]
     target = torch.logit(torch.tensor(np.clip(toxicity, *PERSPECTIVE_RANGE), dtype=torch.float32))
-    regressed = tensor(x_cat), target
-    with torch.random.fork_rng():  # seeded, and the caller's random state left as it was
+    with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state left as it was; CPU only
         torch.manual_seed(seed)
-        readout = Readout(project.shape[0], int(hp["hidden"]), len(OUTPUTS), float(hp["dropout"]))
-        optimiser = torch.optim.AdamW(readout.parameters(), lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
-        readout.train()
-        for _ in range(int(hp["steps"])):
-            x, y = _draw(*regressed, int(hp["batch_size"]))
-            loss = hp["perspective_loss"] * torch.nn.functional.mse_loss(readout(x)[:, 1], y)
-            for rows, labels, set_weight in labelled:
-                x, y = _draw(rows, labels, int(hp["batch_size"]))
-                loss = loss + set_weight * torch.nn.functional.binary_cross_entropy_with_logits(readout(x)[:, 0], y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    readout.eval()
-    with torch.no_grad():  # x -> (x @ project - mean) / std, folded into the first layer
-        scaled = readout.hidden.weight / std
+        readout = Readout(project.shape[0], READOUT.hidden, len(OUTPUTS), READOUT.dropout)
+        _train(readout, labelled, (tensor(x_cat), target))
+    with torch.no_grad():  # x -> (x @ project - mean) / scale, folded into the first layer (project is symmetric)
+        scaled = readout.hidden.weight / scale
         readout.hidden.bias -= scaled @ torch.tensor(mean, dtype=torch.float32)
-        readout.hidden.weight.copy_(scaled @ torch.tensor(project, dtype=torch.float32))  # project is symmetric
-    return readout
+        readout.hidden.weight.copy_(scaled @ torch.tensor(project, dtype=torch.float32))
+    return readout.eval()
+
+
+def _train(
+    readout: Readout,
+    labelled: list[tuple[torch.Tensor, torch.Tensor, float]],
+    regressed: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """READOUT.steps of AdamW: output 0 by cross-entropy on each labelled set (times its weight), output 1 by
+    squared error on the regressed target."""
+    optimiser = torch.optim.AdamW(readout.parameters(), lr=READOUT.learning_rate, weight_decay=READOUT.weight_decay)
+    readout.train()
+    for _ in range(READOUT.steps):
+        x, y = _draw(*regressed, READOUT.batch_size)
+        loss = READOUT.perspective_loss * torch.nn.functional.mse_loss(readout(x)[:, 1], y)
+        for rows, labels, set_weight in labelled:
+            x, y = _draw(rows, labels, READOUT.batch_size)
+            loss = loss + set_weight * torch.nn.functional.binary_cross_entropy_with_logits(readout(x)[:, 0], y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
 
 
 def _draw(x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,11 @@
 """Identity-term directions of the network's feature space, kept out of the heads fitted on it after training.
 
 Sets whose offensive rows often name a group (ToxiChat, the CAT Wikipedia posts, Davidson's tweets) teach a
-probe that naming a group is hostile: fitted on them as they are, hostility's neutral spread in the bias audit
-(`monitor.scoring.bias`) grew up to sixfold (ethnicity 0.028 -> 0.179). So those probes are fitted in the
-complement of the directions along which mere identity terms move the features (a subspace removed as in
-Bolukbasi et al. 2016's hard debiasing, found by principal components rather than by classifiers as in
+head that naming a group is hostile: a linear probe fitted on them as they are grew hostility's neutral spread in
+the bias audit (`monitor.scoring.bias`) up to sixfold (ethnicity 0.028 -> 0.179). So the heads fitted after
+training (hostility's readout, the insult and identity_attack probes) read the features in the complement of
+the directions along which mere identity terms move them (a subspace removed as in Bolukbasi et al. 2016's
+hard debiasing, found by principal components rather than by classifiers as in
 Ravfogel et al. 2020's nullspace projection): the terms below, each in a few short phrases, centred per
 phrase, and the leading singular directions of what is left.
 
@@ -12,8 +13,8 @@ The terms span the audit's groups and more (Dixon et al. 2018 list age and disab
 are not the audit's sentences, so the audit still measures something the projection did not see.
 
 The projection removes how terms differ from one another in bare phrases; in a sentence they still differ.
-So identity_attack's probe also trains on sentences that merely mention a group, every term in each of
-MENTIONS, as negatives (Dixon et al. 2018 balanced their training data the same way); again not the
+So hostility's readout and identity_attack's probe also train on sentences that merely mention a group, every
+term in each of MENTIONS, as negatives (Dixon et al. 2018 balanced their training data the same way); again not the
 audit's sentences.
 """
 

@@ -188,7 +188,8 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
 
 
 def _readout(tensors: dict[str, torch.Tensor]) -> Readout:
+    """The readout saved beside the heads: one logit, its outputs folded into one when it was fitted."""
     hidden, features = tensors["hidden.weight"].shape
-    readout = Readout(features, hidden, outputs=tensors["out.weight"].shape[0])
-    readout.load_state_dict(tensors)
+    readout = Readout(features, hidden)
+    readout.load_state_dict(tensors)  # a readout of any other shape fails here, before it could score
     return readout

@@ -65,6 +65,10 @@ class Features:
         examples = _capped(datasets.load(task, split, self._data), self._max_rows)
         return self.texts([normalise(e.text) for e in examples]), np.array([e.label for e in examples])
 
+    def mentions(self) -> np.ndarray:
+        """Sentences that merely mention a group (`identity.mentions()`): negatives for the heads that learn harm."""
+        return self.texts([normalise(t) for t in identity.mentions()])
+
 
 def extend(folder: Path, data: Path, max_rows: int | None = None, say: Callable[[str], None] = print) -> ModelCard:
     """Widen hostility's head and fit every probe on the artefact in `folder`; write it back with their heads and
@@ -118,7 +122,7 @@ def _training_sets(
     where it has a MENTIONS_WEIGHT."""
     sets = [(*features.split(t, "train"), 1.0) for t in tasks]
     if dimension in MENTIONS_WEIGHT:
-        neutral = features.texts([normalise(t) for t in identity.mentions()])
+        neutral = features.mentions()
         sets.append((neutral, np.zeros(len(neutral)), MENTIONS_WEIGHT[dimension]))
     return sets
 

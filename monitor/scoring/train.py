@@ -3,7 +3,8 @@
 One call of `train()` with its defaults reproduces the shipped artefact
 `heads/alliance-minilm/`: the packaged all-MiniLM-L6-v2 encoder gets LoRA adapters (peft)
 on every linear layer of its six transformer layers, and one linear head per dimension
-sits on the mean-pooled tokens (`network.AllianceNetwork`). It is trained multi-task: a
+sits on the mean-pooled tokens (`network.AllianceNetwork`; `finish` then adds hostility's
+readout and the probes). It is trained multi-task: a
 batch mixes rows of every training set, and each row supervises only the dimensions its
 set labels (a masked loss):
 
