@@ -219,13 +219,14 @@ def test_disguised_real_hostile_comments_score_as_the_plain_ones(hostile_comment
 @needs_data
 @pytest.mark.parametrize("html", HTML)
 def test_real_hostile_comments_behind_html_stay_hostile(hostile_comments, html):
-    """HTML stays as the literal text Reddit shows, so it shifts scores a little. Measured on these 44 comments
-    (0.52 to 0.98 plain): mean change -0.04 to +0.03 by kind, the worst single drop 0.22, none below the
-    threshold (0.32). Bounds: 2.5x the mean change, about 1.4x the worst drop."""
+    """HTML stays as the literal text Reddit shows, so it shifts scores a little. Measured on these 43 comments
+    with hostility's readout (fp32): mean change -0.017 to +0.011 by kind, the worst single drop 0.376 (one
+    comment, 0.87 -> 0.50, behind <span>), none below 0.47 against the threshold 0.31. (The linear head before
+    it: mean change -0.066 to -0.006, worst drop 0.274.) Bounds: about 6x the mean change, 1.2x the worst drop."""
     scorer, comments, plain = hostile_comments
     wrapped = _hostility(scorer, [HTML[html].format(t) for t in comments])
     assert abs(wrapped.mean() - plain.mean()) < 0.1
-    assert (plain - wrapped).max() < 0.3
+    assert (plain - wrapped).max() < 0.45
     assert (wrapped >= scorer.thresholds["hostility"]).all()
 
 
