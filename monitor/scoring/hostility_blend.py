@@ -23,7 +23,6 @@ threshold on the run's `calibrate_on` sets), on those sets' whole validation spl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import product
 from typing import TYPE_CHECKING
@@ -72,8 +71,6 @@ class ReadoutSettings:
 
 READOUT = ReadoutSettings()
 
-Head = Callable[[np.ndarray], np.ndarray]
-
 
 def fit(
     features: Features,
@@ -92,15 +89,15 @@ def fit(
     train = {t: features.split(t, "train") for t in SETS}
     mentions = features.mentions()
     readout = _fit_readout(train, mentions, project, seed)
-    heads: dict[str, Head] = {"tuned": lambda x: x @ weight + bias}
-    heads |= {name: _output(readout, k) for k, name in enumerate(OUTPUTS)}
     val = {t: features.split(t, "val") for t in SETS}
-    logits = {name: {t: head(x) for t, (x, _) in val.items()} for name, head in heads.items()}
+    outputs = {t: _outputs(readout, x) for t, (x, _) in val.items()}  # one pass for both outputs
+    logits = {"tuned": {t: x @ weight + bias for t, (x, _) in val.items()}}
+    logits |= {name: {t: out[:, k] for t, out in outputs.items()} for k, name in enumerate(OUTPUTS)}
     spread = {name: _spread(np.concatenate(list(z.values()))) for name, z in logits.items()}
     blends = [{"tuned": 1.0, "perspective": a, "all_sets": c} for a, c in product(*GRID)]  # the first: tuned alone
     figures = [_figures(val, _blended(logits, spread, blend)) for blend in blends]
     best = choose(figures)
-    chosen = {name: blends[best][name] / spread[name] for name in heads}
+    chosen = {name: blends[best][name] / spread[name] for name in logits}
     w, b = weight * chosen["tuned"], bias * chosen["tuned"]
     folded = _fold(readout, [chosen[name] for name in OUTPUTS]) if best else None
     z, y, sample_weight = weighted_sets(calibrate_on, _blended(logits, spread, blends[best]), val)
@@ -188,12 +185,9 @@ def _draw(x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, to
     return x[index], y[index]
 
 
-def _output(readout: Readout, k: int) -> Head:
-    def head(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return readout(torch.tensor(x, dtype=torch.float32))[:, k].double().numpy()
-
-    return head
+def _outputs(readout: Readout, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return readout(torch.tensor(x, dtype=torch.float32)).double().numpy()
 
 
 def _fold(readout: Readout, weights: list[float]) -> Readout:
