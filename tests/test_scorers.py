@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from transformers import BertConfig, BertForSequenceClassification
@@ -19,7 +21,7 @@ from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.base import alliance_index
 from monitor.scoring.hf import HuggingFaceScorer
 from monitor.scoring.models import load_scorer
-from monitor.scoring.network import load_base
+from monitor.scoring.network import HEADS_FILE, Readout, load_base
 from monitor.scoring.results import score_texts
 from monitor.scoring.text import PREPARATION, prepare
 
@@ -269,6 +271,35 @@ def test_a_folder_that_is_no_model_is_a_clear_error_and_may_fall_back(tmp_path):
     settings = {"name": str(tmp_path), "labels": {"toxicity": "hostility"}, "runtime": "torch"}
     with pytest.raises(CivmonError, match="not a readable model card"):
         load_scorer(ModelSettings(**settings, fallback_to_default=False))
+    assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
+
+
+def _two_output_readout(tensors: dict[str, torch.Tensor]) -> None:
+    tensors |= {f"readout.{k}": v for k, v in Readout(384, 8, outputs=2).state_dict().items()}
+
+
+HEADS_DAMAGE = {
+    "a readout with two outputs": _two_output_readout,
+    "heads for two dimensions": lambda tensors: tensors.update(weight=tensors["weight"][:2], bias=tensors["bias"][:2]),
+    "no bias": lambda tensors: tensors.pop("bias"),
+}
+
+
+@pytest.mark.parametrize("damage", [*HEADS_DAMAGE, "a truncated file"])
+def test_heads_that_do_not_fit_the_card_are_a_clear_error_and_may_fall_back(untrained_model, tmp_path, damage):
+    copy = tmp_path / "model"
+    shutil.copytree(untrained_model, copy)
+    heads = copy / HEADS_FILE
+    if damage == "a truncated file":
+        heads.write_bytes(heads.read_bytes()[:1000])
+    else:
+        tensors = load_file(heads)
+        HEADS_DAMAGE[damage](tensors)
+        save_file(tensors, heads)
+    settings = {"name": str(copy), "runtime": "torch"}
+    with pytest.raises(CivmonError, match=f"{HEADS_FILE} does not hold heads for the 3 dimensions") as caught:
+        load_scorer(ModelSettings(**settings, fallback_to_default=False))
+    assert "civmon train --out FOLDER" in caught.value.hint
     assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
 
 

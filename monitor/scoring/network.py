@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -180,16 +181,29 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
     tokenizer, base = load_base(card.max_length)
     with peft_quietly():
         encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
-    tensors = load_file(folder / HEADS_FILE)
+    try:
+        network = _with_heads(encoder, card, load_file(folder / HEADS_FILE))
+    except (OSError, SafetensorError, KeyError, ValueError, RuntimeError) as exc:
+        raise CivmonError(
+            f"{folder / HEADS_FILE} does not hold heads for the {len(card.dimensions)} dimensions of "
+            f"{folder / CARD_FILE} ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+            "train the model again with `civmon train --out FOLDER`, or restore the folder from a copy",
+        ) from None
+    return tokenizer, network.eval(), card
+
+
+def _with_heads(encoder: PreTrainedModel, card: ModelCard, tensors: dict[str, torch.Tensor]) -> AllianceNetwork:
+    """The network over `encoder` with the saved linear heads and, where saved, hostility's readout; tensors
+    of another shape (a hand-edited or foreign file) fail here, before anything could be scored."""
     readout = {name.removeprefix(READOUT_KEY): v for name, v in tensors.items() if name.startswith(READOUT_KEY)}
     network = AllianceNetwork(encoder, list(card.dimensions), _readout(readout) if readout else None)
     network.heads.load_state_dict({name: tensors[name] for name in ("weight", "bias")})
-    return tokenizer, network.eval(), card
+    return network
 
 
 def _readout(tensors: dict[str, torch.Tensor]) -> Readout:
     """The readout saved beside the heads: one logit, its outputs folded into one when it was fitted."""
     hidden, features = tensors["hidden.weight"].shape
     readout = Readout(features, hidden)
-    readout.load_state_dict(tensors)  # a readout of any other shape fails here, before it could score
+    readout.load_state_dict(tensors)
     return readout
