@@ -789,11 +789,14 @@ def perspective_table(perspective: dict[str, Any]) -> Table:
 
 
 @bench_app.command("score")
-def bench_score(limit: Annotated[int, typer.Option(help="Comments to time (0: all, the natural mix).")] = 0) -> None:
+def bench_score(
+    limit: Annotated[int, typer.Option(help="Comments to time (0: all, the natural mix).")] = 0,
+    rounds: Annotated[int, typer.Option(min=1, help="Timings of each path, interleaved; the median is reported.")] = 3,
+) -> None:
     """Scoring speed: plain PyTorch fp32 against the fast path, with hostility ROC-AUC of each."""
     from monitor.bench.score import report
 
-    out.print(report(limit), markup=False)
+    out.print(report(limit, rounds), markup=False)
 
 
 @bench_app.command("rollups")

@@ -1,10 +1,13 @@
 """Scoring speed of the default model on real Reddit text (GoEmotions and incivility test
 comments, their natural length mix), plain PyTorch fp32 against the fast path, with the
-hostility ROC-AUC of each on the incivility test split (the fast path must not cost accuracy)."""
+hostility ROC-AUC of each on the incivility test split (the fast path must not cost accuracy). Each path is
+timed over several interleaved rounds and the median reported with the range: on a shared machine one timing
+of the same model swung by a third."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from statistics import median
 
 import numpy as np
 import torch
@@ -13,6 +16,8 @@ from sklearn.metrics import roc_auc_score
 from monitor.bench import timed
 from monitor.scoring import datasets
 from monitor.scoring.alliance import AllianceScorer
+
+PLAIN = "plain PyTorch fp32"  # the baseline the others' speed-ups are relative to
 
 
 def plain_fp32(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
@@ -41,7 +46,7 @@ def fast(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
     return lambda texts: np.array([s["hostility"] for s in scorer.score(texts)])
 
 
-def report(limit: int) -> str:
+def report(limit: int, rounds: int) -> str:
     incivility = datasets.load("incivility", "test")
     reddit = [e.text for e in datasets.load("goemotions_hostile", "test")] + [e.text for e in incivility]
     texts = reddit[:limit] if limit else reddit
@@ -52,18 +57,21 @@ def report(limit: int) -> str:
         f"{np.percentile(words, 90):.0f}); {torch.get_num_threads()} CPU threads"
     ]
     paths = {
-        "plain PyTorch fp32": plain_fp32(AllianceScorer(device="cpu", runtime="torch")),
+        PLAIN: plain_fp32(AllianceScorer(device="cpu", runtime="torch")),
         "fp32, length-bucketed + deduplicated": fast(AllianceScorer(device="cpu", runtime="torch")),
         "ONNX Runtime int8, bucketed + deduplicated": fast(AllianceScorer(device="cpu", runtime="onnx-int8")),
     }
-    baseline = None
-    for name, run in paths.items():
-        seconds, _ = timed(lambda run=run: run(texts))
-        rate = len(texts) / seconds
-        auc = roc_auc_score(labels, run([e.text for e in incivility]))
-        baseline = baseline or rate
+    # scoring the incivility split first also warms each path up (allocators, ONNX Runtime's kernels)
+    aucs = {name: roc_auc_score(labels, run([e.text for e in incivility])) for name, run in paths.items()}
+    rates: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):  # interleaved, so a machine whose speed drifts slows every path alike
+        for name, run in paths.items():
+            seconds, _ = timed(lambda run=run: run(texts))
+            rates[name].append(len(texts) / seconds)
+    baseline = median(rates[PLAIN])
+    for name, rate in rates.items():
         lines.append(
-            f"  {name:<44} {rate:>7,.0f} comments/s  ({rate / baseline:.1f}x)  "
-            f"hostility ROC-AUC on incivility test {auc:.4f}"
+            f"  {name:<44} {median(rate):>7,.0f} comments/s  (median of {rounds}; {min(rate):,.0f}-{max(rate):,.0f})  "
+            f"({median(rate) / baseline:.1f}x)  hostility ROC-AUC on incivility test {aucs[name]:.4f}"
         )
     return "\n".join(lines)
