@@ -676,8 +676,16 @@ def export(
     if version is None:
         raise CivmonError("nothing is scored yet, so there is nothing to export", "run `civmon score` first")
     filters = Filters(version, community or (), moment("--since", since), moment("--until", until))
-    with _progress("exporting..."):
-        paths = write_export(engine, filters, out_dir, formats, settings.privacy.keep_bodies, drop_ids)
+    with _progress("exporting...", every_s=30) as progress:
+        paths = write_export(
+            engine,
+            filters,
+            out_dir,
+            formats,
+            settings.privacy.keep_bodies,
+            drop_ids,
+            progress=lambda comments: progress(f"exporting: {comments:,} comments written"),
+        )
     for path in paths:
         out.print(f"written: {path} ({path.stat().st_size:,} bytes)", markup=False)
 

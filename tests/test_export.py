@@ -53,6 +53,7 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
     ]
     dictionary = (out / "DATA_DICTIONARY.md").read_text()
     assert "| author | keyed-hash pseudonym" in dictionary and "Wilson" in dictionary
+    assert "exporting: 25 comments written" in result.stderr  # progress, off stdout where no terminal shows it
 
 
 def test_export_leaves_bodies_out_unless_kept(engine, db_url, tmp_path):

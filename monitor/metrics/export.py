@@ -368,9 +368,16 @@ def write(
 
 
 def export(
-    engine: Engine, filters: Filters, folder: Path, formats: Sequence[str], with_bodies: bool, drop_ids: bool = False
+    engine: Engine,
+    filters: Filters,
+    folder: Path,
+    formats: Sequence[str],
+    with_bodies: bool,
+    drop_ids: bool = False,
+    progress: Callable[[int], None] = lambda comments: None,
 ) -> list[Path]:
-    """The export's files in `folder`, replacing an earlier export's there; refused if the filters match nothing."""
+    """The export's files in `folder`, replacing an earlier export's there; refused if the filters match nothing.
+    `progress` hears the comments written so far after each batch."""
     columns = comment_columns(with_bodies, drop_ids)
     with Session(engine) as session:
         check_filters(session, filters)
@@ -379,7 +386,7 @@ def export(
         with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as scratch_name:
             scratch = Path(scratch_name)
             shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
-            comments = comment_batches(session, filters, columns, shared)
+            comments = _counted(comment_batches(session, filters, columns, shared), progress)
             staged = write(comments, schema(columns), scratch, "comments", formats)
             rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
             rollup_schema = schema(list(ROLLUP_COLUMNS))
@@ -388,6 +395,14 @@ def export(
             dictionary = scratch / "DATA_DICTIONARY.md"
             dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
             return _publish([*staged, dictionary], folder)
+
+
+def _counted(batches: Iterator[pa.RecordBatch], progress: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
+    done = 0
+    for batch in batches:
+        yield batch
+        done += batch.num_rows
+        progress(done)
 
 
 def _make_folder(folder: Path) -> None:
