@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,9 @@ def test_int8_runtime_ranks_real_comments_like_fp32_with_the_shipped_model():
     """What users need of the fast path: the shipped model ranks real comments as fp32 does.
     Measured on the 994 incivility test comments with alliance-minilm@75808a096f00 on AVX-512 VNNI: hostility
     ROC-AUC fp32 0.9508 against int8 0.9503, Spearman fp32 vs int8 0.996, max |fp32 - int8| on one comment 0.122.
-    An earlier model moved its ROC-AUC by 0.0004 on AVX-512 and 0.0010 on AVX2 without VNNI, whose int8 error is
-    about 2.3x AVX-512's (the random-model check above): 0.98 and 0.005 leave a margin of about 2x and 5x there."""
+    AVX2 without VNNI has about 2.3x AVX-512's int8 error (the random-model check above), so 1 - Spearman of about
+    0.01 there: 0.98 leaves about 2x. An earlier model moved its ROC-AUC by 0.0004 on AVX-512 and 0.0010 on AVX2:
+    0.005 leaves about 5x."""
     examples = datasets.load("incivility", "test")
     texts, labels = [e.text for e in examples], [e.label for e in examples]
     fp32 = [s["hostility"] for s in AllianceScorer(device="cpu", runtime="torch").score(texts)]
@@ -274,12 +276,15 @@ def test_a_folder_that_is_no_model_is_a_clear_error_and_may_fall_back(tmp_path):
     assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
 
 
-def _two_output_readout(tensors: dict[str, torch.Tensor]) -> None:
-    tensors |= {f"readout.{k}": v for k, v in Readout(384, 8, outputs=2).state_dict().items()}
+def _with_readout(features: int, outputs: int) -> Callable[[dict[str, torch.Tensor]], None]:
+    readout = {f"readout.{k}": v for k, v in Readout(features, 8, outputs).state_dict().items()}
+    return lambda tensors: tensors.update(readout)
 
 
 HEADS_DAMAGE = {
-    "a readout with two outputs": _two_output_readout,
+    "a readout with two outputs": _with_readout(384, 2),
+    "a readout for another encoder's width": _with_readout(768, 1),
+    "a readout without its first layer": lambda tensors: tensors.update({"readout.out.bias": torch.zeros(1)}),
     "heads for two dimensions": lambda tensors: tensors.update(weight=tensors["weight"][:2], bias=tensors["bias"][:2]),
     "no bias": lambda tensors: tensors.pop("bias"),
 }
@@ -300,7 +305,9 @@ def test_heads_that_do_not_fit_the_card_are_a_clear_error_and_may_fall_back(untr
     with pytest.raises(CivmonError, match=f"{HEADS_FILE} does not hold heads for the 3 dimensions") as caught:
         load_scorer(ModelSettings(**settings, fallback_to_default=False))
     assert "civmon train --out FOLDER" in caught.value.hint
-    assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
+    assert "\n" not in caught.value.message and caught.value.message.endswith(")")  # torch's detail, on one line
+    if damage == "no bias":  # the fallback is the same whatever the damage: loaded once
+        assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
 
 
 def test_hub_id_offline_fails_fast_with_instructions(monkeypatch, tmp_path):

@@ -181,29 +181,26 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
     tokenizer, base = load_base(card.max_length)
     with peft_quietly():
         encoder = PeftModel.from_pretrained(base, folder / ADAPTER_DIR).merge_and_unload()
+    network = AllianceNetwork(encoder, list(card.dimensions))
     try:
-        network = _with_heads(encoder, card, load_file(folder / HEADS_FILE))
-    except (OSError, SafetensorError, KeyError, ValueError, RuntimeError) as exc:
+        _load_heads(network, load_file(folder / HEADS_FILE))
+    except (OSError, SafetensorError, RuntimeError) as exc:
         raise CivmonError(
             f"{folder / HEADS_FILE} does not hold heads for the {len(card.dimensions)} dimensions of "
-            f"{folder / CARD_FILE} ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+            f"{folder / CARD_FILE} ({type(exc).__name__}: {' '.join(str(exc).split())})",
             "train the model again with `civmon train --out FOLDER`, or restore the folder from a copy",
         ) from None
     return tokenizer, network.eval(), card
 
 
-def _with_heads(encoder: PreTrainedModel, card: ModelCard, tensors: dict[str, torch.Tensor]) -> AllianceNetwork:
-    """The network over `encoder` with the saved linear heads and, where saved, hostility's readout; tensors
-    of another shape (a hand-edited or foreign file) fail here, before anything could be scored."""
+def _load_heads(network: AllianceNetwork, tensors: dict[str, torch.Tensor]) -> None:
+    """The saved linear heads and, where saved, hostility's readout (one logit, its outputs folded into one when
+    it was fitted) into `network`. Tensors missing, unexpected or of another shape (a hand-edited or foreign file)
+    raise RuntimeError here, before anything could be scored."""
     readout = {name.removeprefix(READOUT_KEY): v for name, v in tensors.items() if name.startswith(READOUT_KEY)}
-    network = AllianceNetwork(encoder, list(card.dimensions), _readout(readout) if readout else None)
-    network.heads.load_state_dict({name: tensors[name] for name in ("weight", "bias")})
-    return network
-
-
-def _readout(tensors: dict[str, torch.Tensor]) -> Readout:
-    """The readout saved beside the heads: one logit, its outputs folded into one when it was fitted."""
-    hidden, features = tensors["hidden.weight"].shape
-    readout = Readout(features, hidden)
-    readout.load_state_dict(tensors)
-    return readout
+    network.heads.load_state_dict({name: v for name, v in tensors.items() if not name.startswith(READOUT_KEY)})
+    if readout:
+        # its rows, as far as the tensor's size says: load_state_dict then names a missing or misshapen one
+        hidden = max(1, readout.get("hidden.weight", torch.empty(0)).numel() // network.heads.in_features)
+        network.readout = Readout(network.heads.in_features, hidden)
+        network.readout.load_state_dict(readout)
