@@ -116,6 +116,7 @@ def test_run_supervises_its_workers_restarts_a_dead_one_and_stops_them(postgres_
     scheduler = psutil.Process(run.pid)
     wait_for(lambda: len(worker_pids(scheduler)) == 2)
     first = worker_pids(scheduler)
+    assert len(first) == 2, first
     with transaction(engine) as session:
         wait_for(lambda: session.scalar(select(func.count()).select_from(Score)) == 120)
     os.kill(min(first), signal.SIGKILL)

@@ -400,7 +400,7 @@ def export(
 def _counted(batches: Iterator[pa.RecordBatch], progress: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
     done = 0
     for batch in batches:
-        yield batch
+        yield batch  # counted once the writers took it: the figure is rows written
         done += batch.num_rows
         progress(done)
 

@@ -106,7 +106,8 @@ def fit(
     trained_on = [*tuned.trained_on, *(t for t in SET_WEIGHTS if t not in tuned.trained_on)]
     card = DimensionCard(round(scale, 6), round(shift, 6), round(threshold, 6), trained_on)
     record = {
-        "grid_point": blends[best],  # (a, c) as GRID spells them; "weights" divides each by its output's spread
+        # (a, c) as GRID spells them; "weights" divides each by its output's spread
+        "grid_point": {name: float(blends[best][name]) for name in ("perspective", "all_sets")},
         "weights": {name: round(float(v), 6) for name, v in chosen.items()},
         "set_weights": SET_WEIGHTS,
         "neutral_mentions_weight": NEUTRAL_MENTIONS_WEIGHT,
