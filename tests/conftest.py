@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,14 @@ def civmon(
 
 POSTGRES_URL = os.environ.get("CIVMON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_KEY = b"9c1f4e7a2b8d5063e1a7c4f90b2d6e83a5c7f1e9d3b60a2c8e4f7a1b5d9c3e60"  # 256 bits, as civmon init writes
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 120.0, every: float = 0.2) -> None:
+    """Poll `condition` every `every` seconds until it holds; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(every)
 
 
 def shared_data() -> Path:

@@ -23,7 +23,7 @@ from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Comment, Lease, Rollup, RunStatus, Score
 from monitor.store.upsert import ensure_community
 
-from conftest import CIVMON, civmon, command_env
+from conftest import CIVMON, civmon, command_env, wait_for
 from recordings import LARGE_THREAD, recorded, require_cassettes
 
 FUNNY_THREAD = "TestCommentForest.test_replace__all"
@@ -79,13 +79,6 @@ def start(cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def count(db_url: str, query) -> int:

@@ -25,7 +25,7 @@ from monitor.scoring.workers import claim, holding
 from monitor.store.db import database_now, make_engine, scratch_postgres_database, transaction
 from monitor.store.models import Comment, Rollup, Score, ScoreClaim
 
-from conftest import CIVMON, POSTGRES_URL, civmon, command_env, shared_data
+from conftest import CIVMON, POSTGRES_URL, civmon, command_env, shared_data, wait_for
 
 GOEMOTIONS = shared_data() / "goemotions" / "train.tsv"
 COMMENTS = 400
@@ -42,13 +42,6 @@ def real_texts(count: int) -> list[str]:
 def postgres_url(postgres_available) -> Iterator[str]:
     with scratch_postgres_database(POSTGRES_URL) as url:
         yield url
-
-
-def wait_for(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def worker_pids(scheduler: psutil.Process) -> set[int]:
@@ -76,7 +69,7 @@ def test_three_workers_one_killed_mid_batch_score_every_comment_once(postgres_ur
     model = {"name": str(untrained_model), "runtime": "torch", "fallback_to_default": False}
     config = worker_config(tmp_path, postgres_url, model, {"claim_batch": 8, "lease_seconds": 5, "poll_seconds": 0.2})
     victim, *survivors = [start_worker(config, 1, "--exit-when-idle") for _ in range(3)]
-    wait_for(lambda: claims_of(engine, victim.pid))
+    wait_for(lambda: claims_of(engine, victim.pid), every=0.02)  # the kill must land while it holds claims
     victim.send_signal(signal.SIGKILL)  # mid-batch: its claims are committed, its scores not yet
     victim.wait()
     orphaned = claims_of(engine, victim.pid)
