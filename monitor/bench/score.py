@@ -48,9 +48,9 @@ def fast(scorer: AllianceScorer) -> Callable[[list[str]], np.ndarray]:
 
 def report(limit: int, rounds: int) -> str:
     incivility = datasets.load("incivility", "test")
-    reddit = [e.text for e in datasets.load("goemotions_hostile", "test")] + [e.text for e in incivility]
+    incivility_texts, labels = [e.text for e in incivility], np.array([e.label for e in incivility])
+    reddit = [e.text for e in datasets.load("goemotions_hostile", "test")] + incivility_texts
     texts = reddit[:limit] if limit else reddit
-    labels = np.array([e.label for e in incivility])
     words = np.array([len(t.split()) for t in texts])
     lines = [
         f"{len(texts):,} real Reddit comments (median {np.median(words):.0f} words, 90th percentile "
@@ -62,7 +62,7 @@ def report(limit: int, rounds: int) -> str:
         "ONNX Runtime int8, bucketed + deduplicated": fast(AllianceScorer(device="cpu", runtime="onnx-int8")),
     }
     # scoring the incivility split first also warms each path up (allocators, ONNX Runtime's kernels)
-    aucs = {name: roc_auc_score(labels, run([e.text for e in incivility])) for name, run in paths.items()}
+    aucs = {name: roc_auc_score(labels, run(incivility_texts)) for name, run in paths.items()}
     rates: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(rounds):  # interleaved, so a machine whose speed drifts slows every path alike
         for name, run in paths.items():
