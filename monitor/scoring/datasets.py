@@ -242,7 +242,7 @@ TASKS: dict[str, TaskInfo] = {
         "wikipedia-talk-context-cat",
         ALL_SPLITS,
         "cat's posts from both files, label = Perspective API's published TOXICITY score; the cat buckets "
-        "(train: what hostility's Perspective probe and the TOXICITY mapping are fitted on)",
+        "(train: what hostility's readout learns Perspective's ranking from, and the TOXICITY mapping is fitted on)",
     ),
 }
 
