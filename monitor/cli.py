@@ -530,8 +530,11 @@ def _score_worker(settings: Settings, threads: int | None, exit_when_idle: bool)
 
 
 def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
+    import signal
+
     from monitor.scoring.files import check_paths, score_file
     from monitor.scoring.models import load_scorer
+    from monitor.stopping import exiting_on
 
     if output is None:
         raise CivmonError("--input needs --output", "e.g. --output scores.jsonl")
@@ -539,7 +542,8 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
     scorer = load_scorer(settings.model)
     # results streamed to /dev/stdout or a pipe: the progress and summary keep out of them
     console = out if kind == "file" else err
-    with _progress("scoring...", console, every_s=30) as progress:
+    # a stopped run removes its unfinished output, as Ctrl-C does; the earlier results stay
+    with exiting_on(signal.SIGTERM, signal.SIGHUP), _progress("scoring...", console, every_s=30) as progress:
         counts = score_file(scorer, source, text_column, output, lambda rows: progress(f"scoring: {rows:,} rows"))
     console.print(
         f"{output}: {counts['rows']:,} rows, {counts['scored']:,} scored, {counts['not scored']:,} not scored "

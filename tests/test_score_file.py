@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.files import score_file
 from monitor.scoring.text import PREPARATION
 
-from conftest import civmon
+from conftest import CIVMON, civmon, command_env, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,50 @@ def test_a_crash_mid_file_leaves_the_previous_output_whole(scorer, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out.jsonl"]
 
 
+def test_a_csv_row_with_more_fields_than_the_header_is_not_scored_as_a_cut_text(scorer, tmp_path):
+    """An unquoted comma split the text: scoring its first part ("I agree") would report a hostile comment as
+    civil, so the row gets a reason instead."""
+    source = tmp_path / "corpus.csv"
+    source.write_text('id,text\n1,I agree, you are a worthless idiot\n2,"Quoted, as it should be."\n3,Fine.\n')
+    target = tmp_path / "out.jsonl"
+    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 2, "not scored": 1}
+    rows = results(target)
+    assert rows[0]["reason"] == "3 fields where the header has 2 (an unquoted comma in the text?)"
+    assert rows[0]["hostility"] is None and rows[1]["hostility"] is not None
+    alone = tmp_path / "lines.csv"  # the text the only column: every field is the text's
+    alone.write_text("text\nI agree, you are a worthless idiot\n")
+    score_file(scorer, alone, "text", target)
+    assert results(target)[0]["hostility"] == scorer.score(["I agree, you are a worthless idiot"])[0]["hostility"]
+
+
+def test_a_text_field_that_no_row_has_is_an_error_and_the_output_is_left_as_it_was(scorer, tmp_path):
+    """Say --input and --output were swapped: the results file, read as input, has no 'text' field; writing its
+    rows of reasons would have replaced the corpus."""
+    source, corpus = tmp_path / "scores.jsonl", tmp_path / "corpus.jsonl"
+    source.write_text('{"row": 1, "hostility": 0.1}\n["not an object"]\n')
+    corpus.write_text('{"text": "the researcher\'s corpus"}\n')
+    with pytest.raises(CivmonError, match="no row of .*scores.jsonl has a field 'text'") as caught:
+        score_file(scorer, source, "text", corpus)
+    assert "--text-column" in caught.value.hint
+    assert corpus.read_text() == '{"text": "the researcher\'s corpus"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "scores.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the CSV file is empty"),
+        ("text\nhello\n".encode("utf-16"), "header is not UTF-8 text"),
+        ("t\xe9xt\nbonjour\n".encode("latin-1"), "header is not UTF-8 text"),
+    ],
+)
+def test_a_csv_file_that_is_empty_or_not_utf8_is_a_clear_error(scorer, tmp_path, content, message):
+    source = tmp_path / "corpus.csv"
+    source.write_bytes(content)
+    with pytest.raises(CivmonError, match=message):
+        score_file(scorer, source, "text", tmp_path / "out.jsonl")
+
+
 def test_missing_column_is_a_clear_error(scorer, tmp_path):
     source = tmp_path / "corpus.csv"
     source.write_text("id,body\n1,hello\n")
@@ -153,6 +199,31 @@ def test_an_existing_output_is_replaced_whole_and_keeps_its_permissions(workdir)
     assert len(results(target)) == 2 and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert " scoring: 2 rows" in result.stderr  # no terminal: progress as lines on stderr, not a silent spinner
     assert sorted(p.name for p in workdir.iterdir()) == ["civmon.toml", "corpus.csv", "out.jsonl"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_run_stopped_by_a_signal_leaves_the_earlier_results_and_no_partial_file(workdir, stop):
+    """SIGTERM is how systemd, Slurm, Kubernetes and `timeout` stop a job, SIGHUP a closed terminal: the run ends
+    as on Ctrl-C, its unfinished file removed."""
+    (workdir / "corpus.csv").write_text("text\n" + "".join(f"Comment number {i} is fine.\n" for i in range(50_000)))
+    target = workdir / "out.jsonl"
+    target.write_text("earlier results\n")
+    run = subprocess.Popen(
+        [*CIVMON, "score", "--input", "corpus.csv", "--output", str(target)],
+        cwd=workdir,
+        env=command_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: list(workdir.glob(".*.part")) or run.poll() is not None)
+        run.send_signal(stop)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 128 + stop, stderr
+    assert target.read_text() == "earlier results\n" and not list(workdir.glob(".*part"))
 
 
 def test_a_fifo_is_written_through_not_replaced(workdir):

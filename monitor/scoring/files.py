@@ -39,15 +39,26 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # comments can be long; the d
 class Row:
     text: str | None
     problem: str | None = None
+    no_field: bool = False  # the row has no field by the text's name (in no row at all: the wrong name)
 
 
 _SHORT_ROW = object()  # DictReader's filler for a row with fewer fields than the header
+_LONG_ROW = object()  # DictReader's key for the fields beyond the header's
 
 
 def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
     # strict: a quote left open would otherwise swallow every later line into one field, silently losing rows
-    reader = csv.DictReader(handle, restval=_SHORT_ROW, strict=True)
+    reader = csv.DictReader(handle, restkey=_LONG_ROW, restval=_SHORT_ROW, strict=True)  # type: ignore[arg-type]
     names = _read_csv(reader, lambda: reader.fieldnames) or []
+    if not names:
+        raise CivmonError(
+            "the CSV file is empty: it has no header row", "give a CSV file whose first line names its columns"
+        )
+    if any("\udc80" <= ch <= "\udcff" or ch == "\x00" for name in names for ch in name):
+        raise CivmonError(
+            "the CSV file's header is not UTF-8 text (a UTF-16, Latin-1 or compressed file?)",
+            "save or export it as UTF-8 CSV, or decompress it first",
+        )
     if column not in names:
         raise CivmonError(
             f"the CSV file has no column {column!r} (columns: {', '.join(map(repr, names))})",
@@ -61,7 +72,18 @@ def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
         )
     while (record := _read_csv(reader, lambda: next(reader, None))) is not None:
         value = record[column]
-        yield Row(None, f"no {column!r} field (the row is short)") if value is _SHORT_ROW else _checked(value)
+        if value is _SHORT_ROW:
+            yield Row(None, f"no {column!r} field (the row is short)")
+        elif _LONG_ROW in record and len(names) == 1:  # a text alone on its line, with unquoted commas
+            yield _checked(",".join([value, *record[_LONG_ROW]]))
+        elif _LONG_ROW in record:  # a text with an unquoted comma: which fields belong to it cannot be known
+            yield Row(
+                None,
+                f"{len(names) + len(record[_LONG_ROW])} fields where the header has {len(names)} "
+                "(an unquoted comma in the text?)",
+            )
+        else:
+            yield _checked(value)
 
 
 def _read_csv(reader: csv.DictReader, read: Callable[[], Any]) -> Any:  # type: ignore[type-arg]
@@ -112,7 +134,7 @@ def _json_problem(exc: ValueError | RecursionError) -> str:
 
 def _field(record: object, column: str) -> Row:
     if not isinstance(record, dict) or column not in record:
-        return Row(None, f"no {column!r} field")
+        return Row(None, f"no {column!r} field", no_field=True)
     value = record[column]
     return _checked(value) if value is None or isinstance(value, str) else Row(None, f"{column!r} is not text")
 
@@ -217,11 +239,12 @@ def score_file(
 ) -> dict[str, int]:
     """Score every row; returns counts of scored and unscored rows."""
     kind = check_paths(source, target)
-    counts = {"rows": 0, "scored": 0, "not scored": 0}
+    counts, missing = {"rows": 0, "scored": 0, "not scored": 0}, 0
     handle, rows = read_rows(source, column)
     with handle, _output(target, kind) as out:
         while batch := list(islice(rows, BATCH)):
             scorable = [r for r in batch if r.problem is None]
+            missing += sum(r.no_field for r in batch)
             results = iter(score_texts(scorer, [r.text for r in scorable]))
             lines = []
             for row in batch:
@@ -232,6 +255,12 @@ def score_file(
             _write(out, target, "".join(lines))
             if progress:
                 progress(counts["rows"])
+        if counts["rows"] and missing == counts["rows"]:  # raised before a file output takes its name
+            raise CivmonError(
+                f"no row of {source} has a field {column!r}: nothing was scored",
+                "pass the name of the field holding the text with --text-column (and check --input and --output "
+                "are not swapped)",
+            )
     return counts
 
 
@@ -245,7 +274,8 @@ def _write(out: IO[str], target: Path, text: str) -> None:
 @contextmanager
 def _output(target: Path, kind: OutputKind) -> Iterator[IO[str]]:
     """Where the results go: a stream straight away, a file beside `target` that takes its name once complete."""
-    written = target if kind == "stream" else target.with_name(f".{target.name}.{os.getpid()}.part")
+    # not the target's name and more: a name near the 255-byte limit would pass it
+    written = target if kind == "stream" else target.with_name(f".civmon-score.{os.getpid()}.part")
     try:
         # a new file: O_EXCL, never through a file or link already there; 0o666 less the umask, as any new file
         flags = os.O_WRONLY | (os.O_TRUNC if kind == "stream" else os.O_CREAT | os.O_EXCL)
