@@ -538,7 +538,7 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
 
     if output is None:
         raise CivmonError("--input needs --output", "e.g. --output scores.jsonl")
-    kind = check_paths(source, output)  # a wrong path is told before the model loads
+    kind = check_paths(source, output, text_column)  # a wrong path or column is told before the model loads
     scorer = load_scorer(settings.model)
     # results streamed to /dev/stdout or a pipe: the progress and summary keep out of them
     console = out if kind == "file" else err

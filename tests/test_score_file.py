@@ -305,6 +305,14 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_model_loads(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["civmon.toml", "corpus.csv", "socket"]
 
 
+def test_a_csv_without_the_text_column_is_refused_before_the_model_loads(tmp_path):
+    (tmp_path / "civmon.toml").write_text('[model]\nname = "no/such-model"\nfallback_to_default = false\n')
+    (tmp_path / "corpus.csv").write_text("id,body\n1,Fine.\n")
+    result = civmon(tmp_path, "score", "--input", "corpus.csv", "--output", "out.jsonl", timeout=60)
+    assert result.returncode == 2 and "no column 'text' (columns: 'id', 'body')" in result.stderr, result.stderr
+    assert "--text-column" in result.stderr and not (tmp_path / "out.jsonl").exists()
+
+
 def test_a_reader_that_goes_away_is_a_clear_error(scorer, tmp_path):
     source = tmp_path / "corpus.jsonl"
     source.write_text('{"text": "Fine."}\n' * 2000)  # more than a pipe holds: the writer meets the closed end

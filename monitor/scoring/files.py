@@ -46,9 +46,13 @@ _SHORT_ROW = object()  # DictReader's filler for a row with fewer fields than th
 _LONG_ROW = object()  # DictReader's key for the fields beyond the header's
 
 
-def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
+def _csv_reader(handle: IO[str]) -> csv.DictReader:  # type: ignore[type-arg]
     # strict: a quote left open would otherwise swallow every later line into one field, silently losing rows
-    reader = csv.DictReader(handle, restkey=_LONG_ROW, restval=_SHORT_ROW, strict=True)  # type: ignore[arg-type]
+    return csv.DictReader(handle, restkey=_LONG_ROW, restval=_SHORT_ROW, strict=True)  # type: ignore[arg-type]
+
+
+def _csv_names(reader: csv.DictReader, column: str) -> list[str]:  # type: ignore[type-arg]
+    """The header's column names, once it is known to name `column` once."""
     names = _read_csv(reader, lambda: reader.fieldnames) or []
     if not names:
         raise CivmonError(
@@ -70,6 +74,12 @@ def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
             f"the CSV file has {names.count(column)} columns named {column!r} (columns {positions})",
             "rename all but the one holding the text, or pass another column with --text-column",
         )
+    return names
+
+
+def _csv_rows(handle: IO[str], column: str) -> Iterator[Row]:
+    reader = _csv_reader(handle)
+    names = _csv_names(reader, column)
     while (record := _read_csv(reader, lambda: next(reader, None))) is not None:
         value = record[column]
         if value is _SHORT_ROW:
@@ -153,11 +163,15 @@ def _check_input(path: Path) -> None:
         raise CivmonError(f"{path}: unknown file type {path.suffix!r}", "use a .csv, .jsonl (JSON Lines) or .json file")
 
 
+def _open(path: Path) -> IO[str]:
+    # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
 def read_rows(path: Path, column: str) -> tuple[IO[str], Iterator[Row]]:
     _check_input(path)
     suffix = path.suffix.lower()
-    # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark
-    handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    handle = _open(path)
     if suffix == ".csv":
         return handle, _csv_rows(handle, column)
     if suffix == ".json" and _starts_with(handle, "["):  # many .json corpora are JSON Lines all the same
@@ -191,9 +205,13 @@ def output_record(number: int, row: Row, result: Result | None, scorer: Scorer) 
 OutputKind = Literal["file", "stream"]  # file: replaced whole at the end; stream: written straight through
 
 
-def check_paths(source: Path, target: Path) -> OutputKind:
-    """Refuse, before anything is scored, an input that cannot be read and an output that must not be written."""
+def check_paths(source: Path, target: Path, column: str) -> OutputKind:
+    """Refuse, before anything is scored, an input that cannot be read (a CSV's header without the text's
+    column too) and an output that must not be written."""
     _check_input(source)
+    if source.suffix.lower() == ".csv":
+        with _open(source) as handle:
+            _csv_names(_csv_reader(handle), column)
     try:
         status = target.stat()  # follows links, /proc's too: /dev/stdout is a link to the pipe or terminal
     except (FileNotFoundError, NotADirectoryError):
@@ -238,7 +256,7 @@ def score_file(
     scorer: Scorer, source: Path, column: str, target: Path, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Score every row; returns counts of scored and unscored rows."""
-    kind = check_paths(source, target)
+    kind = check_paths(source, target, column)
     counts, missing = {"rows": 0, "scored": 0, "not scored": 0}, 0
     handle, rows = read_rows(source, column)
     with handle, _output(target, kind) as out:
