@@ -757,7 +757,7 @@ def eval_(
         progress("identity-term bias audit")
         bias = audit_scorer(configured)
         progress("continuity with Perspective's TOXICITY")
-        perspective = continuity(models[configured.version][0], configured.perspective_toxicity)
+        perspective = continuity(models[configured.version][0])
     out.print(eval_table(rows))
     if perspective:
         out.print(perspective_table(perspective))
@@ -786,12 +786,14 @@ def eval_table(rows: Sequence[Row]) -> Table:
 
 
 def perspective_table(perspective: dict[str, Any]) -> Table:
-    """How often hostility, mapped onto Perspective's scale, agrees with Perspective at its thresholds."""
+    """How often civmon's TOXICITY agrees with Perspective's at its thresholds; both Spearmans in the title."""
     from monitor.scoring.evaluate import agreement_cells, figure_cell, interval_cell
 
     table = Table(
-        title=f"continuity with Perspective's TOXICITY on {perspective['n']:,} CAT test posts: "
-        f"Spearman {figure_cell(perspective['spearman'])} (95% CI {interval_cell(perspective['ci95'])})"
+        title=f"continuity with Perspective's TOXICITY on {perspective['n']:,} CAT test posts: Spearman of civmon's "
+        f"TOXICITY {figure_cell(perspective['spearman'])} (95% CI {interval_cell(perspective['ci95'])}), of "
+        f"hostility {figure_cell(perspective['hostility_spearman'])} "
+        f"(95% CI {interval_cell(perspective['hostility_ci95'])})"
     )
     for column in ("threshold", "Perspective above", "civmon above", "both", "agreement", "kappa"):
         table.add_column(column, justify="right", no_wrap=True)

@@ -274,7 +274,7 @@ def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_
             continue
         scores = {name: s["summaryScore"]["value"] for name, s in answer.json()["attributeScores"].items()}
         assert scores == {
-            "TOXICITY": row["perspective_toxicity"],  # hostility on Perspective's scale, as `civmon score` gives it
+            "TOXICITY": row["perspective_toxicity"],  # on Perspective's scale, as `civmon score` gives it
             "RESPECT": row["respect"],
             "WARMTH": row["warmth"],
             "ALLIANCE": row["alliance"],
@@ -282,8 +282,7 @@ def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_
             "IDENTITY_ATTACK": row["identity_attack"],
         }, text
     mapped = [(r["hostility"], r["perspective_toxicity"]) for r in expected if r["reason"] is None]
-    assert any(abs(h - t) > 0.01 for h, t in mapped)  # the mapping is applied, not hostility passed through
-    assert all(t1 <= t2 for (_, t1), (_, t2) in zip(sorted(mapped), sorted(mapped)[1:], strict=False))  # monotone
+    assert any(abs(h - t) > 0.01 for h, t in mapped)  # the model's TOXICITY, not hostility passed through
 
 
 def test_the_batch_endpoint_writes_what_civmon_score_input_writes(server):

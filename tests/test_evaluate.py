@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from monitor.scoring import datasets
+from monitor.scoring.base import TOXICITY
 from monitor.scoring.bias import GROUPS, NEUTRAL, audit, audit_scorer, sentences
 from monitor.scoring.evaluate import (
     HARMS,
@@ -99,14 +100,18 @@ def test_peers_score_in_range():
 
 @needs_data
 def test_continuity_with_perspective_by_hand(tmp_path):
-    """Perspective's own scores, mapped by the identity, agree with themselves at every threshold; a mapping
-    that halves them agrees only where both sides are below."""
+    """Perspective's own scores as civmon's TOXICITY agree with themselves at every threshold; halved, they agree
+    only where both sides are below; as hostility alone (a model without TOXICITY), TOXICITY is hostility."""
     published = perspective_reference()
-    same = continuity(published, lambda h: h)
+    same = continuity(published)
     assert same["spearman"] == pytest.approx(1.0) and same["n"] == len(datasets.load("cat_perspective", "test"))
+    assert same["hostility_spearman"] == pytest.approx(1.0)
     assert all(a["agreement"] == 1.0 and a["kappa"] == pytest.approx(1.0) for a in same["agreement"])
-    halved = continuity(published, lambda h: h / 2)
+    halved = continuity(
+        lambda texts: [{TOXICITY: s["hostility"] / 2, "hostility": -s["hostility"]} for s in published(texts)]
+    )
     assert halved["spearman"] == pytest.approx(1.0)  # a monotone mapping ranks the same
+    assert halved["hostility_spearman"] == pytest.approx(-1.0)  # hostility told apart from TOXICITY
     assert all(a["civmon_above"] == 0 and a["perspective_above"] > 0 for a in halved["agreement"])
     assert all(a["agreement"] == pytest.approx(1 - a["perspective_above"] / a["n"]) for a in halved["agreement"])
     as_json, as_markdown = write_report([], [], tmp_path, perspective=halved)
@@ -178,16 +183,18 @@ def test_shipped_probes_meet_their_bars_ahead_of_alt_profanity_check(shipped_sco
     assert ours.roc_auc >= bar and ours.roc_auc > theirs.ci95[1], (ours, theirs)
 
 
-# Measured through int8 on 7,889 CAT test posts: Spearman 0.562 (0.545-0.578); kappa 0.401 at 0.5 and
-# 0.565 at 0.8 (the fine-tuned head alone: 0.451, 0.315, 0.367). The bars leave the interval's width below.
+# Measured through int8 (AVX-512) on 7,889 CAT test posts: civmon's TOXICITY (the continuity output) Spearman 0.661
+# (0.647-0.676), kappa 0.535 at 0.5 and 0.559 at 0.8; hostility 0.562 (0.545-0.578). Its int8 scores rank as fp32's
+# at Spearman 0.994 on the incivility test comments, so an AVX2 CPU moves these by far less than the margins left:
+# about twice the interval's half-width for the Spearmans, 0.13 of kappa.
 @needs_data
-def test_shipped_model_ranks_as_perspective_does_and_its_mapping_keeps_thresholds(shipped):
+def test_shipped_model_ranks_as_perspective_does_and_its_toxicity_keeps_thresholds(shipped):
     from monitor.scoring.evaluate import scorer_function
 
-    result = continuity(scorer_function(shipped), shipped.perspective_toxicity)
-    assert result is not None and result["spearman"] >= 0.53, result
+    result = continuity(scorer_function(shipped))
+    assert result is not None and result["spearman"] >= 0.63 and result["hostility_spearman"] >= 0.53, result
     at = {a["threshold"]: a for a in result["agreement"]}
-    assert at[0.5]["kappa"] > 0.3 and at[0.8]["kappa"] > 0.4, at
+    assert at[0.5]["kappa"] > 0.4 and at[0.8]["kappa"] > 0.4, at
     assert all(a["agreement"] > 0.97 for a in at.values())
 
 
@@ -203,6 +210,10 @@ HOSTILITY_SPREAD_LIMITS = {
     "nationality": 0.029,
 }
 IDENTITY_ATTACK_SPREAD_BAR = 0.07
+# TOXICITY (the continuity output, on Perspective's scale), int8 on AVX-512: 0.057 / 0.029 / 0.033 / 0.060 / 0.029.
+# It learnt from Perspective's scores, whose identity-term bias is documented: a bar 1.5x its worst, so that a model
+# that learnt more of that bias fails here.
+TOXICITY_SPREAD_BAR = 0.09
 
 
 def test_shipped_model_keeps_its_identity_term_spreads_within_bounds(shipped):
@@ -210,6 +221,7 @@ def test_shipped_model_keeps_its_identity_term_spreads_within_bounds(shipped):
     for category, limit in HOSTILITY_SPREAD_LIMITS.items():
         assert spreads["hostility", category] <= limit, (category, spreads)
         assert spreads["identity_attack", category] < IDENTITY_ATTACK_SPREAD_BAR, (category, spreads)
+        assert spreads[TOXICITY, category] < TOXICITY_SPREAD_BAR, (category, spreads)
 
 
 @pytest.fixture(scope="module")

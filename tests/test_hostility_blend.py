@@ -62,7 +62,8 @@ def test_the_blend_keeps_the_tuned_sets_and_leaves_out_the_identity_direction() 
     tuned[SIGNAL] = 1.0
     card = DimensionCard(trained_on=["incivility", "goemotions_hostile", "davidson"])
     weight, bias, readout, fitted, record = hostility_blend.fit(features, project, tuned, 0.0, card, CALIBRATE_ON)
-    assert readout is not None and readout.out.out_features == 1  # its outputs folded into hostility's one logit
+    assert readout.out.out_features == 2  # hostility's part (the outputs folded into one), the continuity logit
+    assert -1 <= record["val_continuity"] <= 1  # type: ignore[operator]
 
     def hostility(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -99,3 +100,5 @@ def test_folding_the_outputs_gives_their_weighted_sum() -> None:
     with torch.no_grad():
         want = readout(x) @ torch.tensor([0.7, -1.3])
         assert torch.allclose(folded(x)[:, 0], want, atol=1e-5)
+        perspective = hostility_blend.OUTPUTS.index("perspective")
+        assert torch.allclose(folded(x)[:, 1], readout(x)[:, perspective], atol=1e-6)  # the continuity logit

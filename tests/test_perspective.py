@@ -25,7 +25,7 @@ def test_the_mapping_is_monotone_clipped_and_follows_the_data() -> None:
 def test_knots_stay_strictly_ascending_after_rounding() -> None:
     hostility = [0.1, 0.1000001, 0.1000002, 0.5, 0.9]
     mapping = fit(hostility, [0.0, 0.2, 0.1, 0.6, 0.9])
-    assert np.all(np.diff(mapping.hostility) > 0) and np.all(np.diff(mapping.toxicity) >= 0)
+    assert np.all(np.diff(mapping.score) > 0) and np.all(np.diff(mapping.toxicity) >= 0)
 
 
 def test_agreement_by_hand() -> None:

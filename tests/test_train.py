@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 from monitor.errors import CivmonError
 from monitor.scoring import bias, datasets, hostility_blend, identity, probes, train
 from monitor.scoring.alliance import AllianceScorer
+from monitor.scoring.base import TOXICITY
 from monitor.scoring.network import (
     ADAPTER_DIR,
     CARD_FILE,
@@ -37,6 +38,7 @@ from monitor.scoring.network import (
     load_artefact,
     load_base,
 )
+from monitor.scoring.perspective import ToxicityMap
 from monitor.scoring.text import normalise
 
 from conftest import command_env, shared_data
@@ -214,7 +216,7 @@ def test_the_heads_are_linear_on_the_pooled_features_plus_hostility_s_readout(
     with torch.no_grad():
         readout = network.readout(torch.tensor(features, dtype=torch.float32)).double().numpy()
     expected[:, list(card.dimensions).index("hostility")] += readout[:, 0]
-    assert np.allclose(expected, logits, atol=1e-5)
+    assert network.continuity and np.allclose(np.c_[expected, readout[:, 1]], logits, atol=1e-5)  # then TOXICITY's
 
 
 def test_refitting_the_probes_keeps_hostility_s_readout(
@@ -233,18 +235,26 @@ def test_refitting_the_probes_keeps_hostility_s_readout(
     assert refitted.dimensions["hostility"] == card.dimensions["hostility"]
 
 
-def test_tiny_run_maps_hostility_onto_perspective_from_cat_train_posts(tiny: tuple[Path, ModelCard, list[str]]) -> None:
+def test_tiny_run_maps_its_continuity_output_onto_perspective_from_cat_train_posts(
+    tiny: tuple[Path, ModelCard, list[str]],
+) -> None:
     out, card, messages = tiny
     knots = card.perspective_toxicity
-    assert knots and len(knots["hostility"]) == len(knots["toxicity"]) >= 2
-    assert np.all(np.diff(knots["hostility"]) > 0) and np.all(np.diff(knots["toxicity"]) >= 0)  # monotone
+    assert knots and len(knots["score"]) == len(knots["toxicity"]) >= 2
+    assert np.all(np.diff(knots["score"]) > 0) and np.all(np.diff(knots["toxicity"]) >= 0)  # monotone
     assert all(0 <= v <= 1 for v in knots["toxicity"])
-    # fitted on the train posts the scorer scores (max_rows of them), never on a test post
+    # fitted on the train posts the scorer scores (max_rows of them), never on a test post; a refit maps the
+    # network's own score again, not the card's mapped one
     assert knots == train.perspective_map(out, datasets.data_dir(), "cpu", TINY["max_rows"]).as_card()
     scorer = AllianceScorer(out, device="cpu", runtime="torch")
-    low, high = knots["hostility"][0], knots["hostility"][-1]
-    assert scorer.perspective_toxicity(low - 0.01) == knots["toxicity"][0]  # clipped beyond the knots
-    assert scorer.perspective_toxicity(high + 0.01) == knots["toxicity"][-1]
+    assert scorer.network.continuity and scorer.toxicity_map == ToxicityMap.from_card(knots)
+    texts = ["Thanks, that helps.", "You are a complete idiot."]
+    mapped = [s[TOXICITY] for s in scorer.score(texts)]
+    scorer.toxicity_map = None
+    raw = [s[TOXICITY] for s in scorer.score(texts)]
+    assert mapped == [ToxicityMap.from_card(knots)(r) for r in raw] and raw != [
+        s["hostility"] for s in scorer.score(texts)
+    ]
     assert any("Perspective's TOXICITY scale" in m for m in messages)
 
 
@@ -253,7 +263,7 @@ def test_tiny_artefact_loads_and_scores(tiny: tuple[Path, ModelCard, list[str]])
     tokenizer, network, loaded = load_artefact(out)
     texts = ["Thank you so much, this was really helpful!", "Shut up, you absolute idiot.", "ok"]
     logits = train.logits_for(network, tokenizer, texts, loaded.max_length)
-    assert logits.shape == (3, len(loaded.dimensions)) and np.isfinite(logits).all()
+    assert logits.shape == (3, len(loaded.dimensions) + 1) and np.isfinite(logits).all()  # TOXICITY's logit last
     for column, dimension in enumerate(loaded.dimensions.values()):
         p = 1 / (1 + np.exp(-(dimension.scale * logits[:, column] + dimension.shift)))
         assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()

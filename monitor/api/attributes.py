@@ -1,7 +1,7 @@
 """Perspective's attribute names for civmon's dimensions: only what the configured model provides.
 
-TOXICITY is hostility on Perspective's scale: mapped by the model's fitted monotone mapping
-(`monitor.scoring.perspective`), so thresholds set on Perspective's TOXICITY keep roughly their
+TOXICITY is the model's score on Perspective's scale (`monitor.scoring.perspective`: its continuity output, or
+hostility, through a fitted monotone mapping), so thresholds set on Perspective's TOXICITY keep roughly their
 meaning. INSULT, THREAT, IDENTITY_ATTACK and PROFANITY exist only where the model has that
 dimension; SEVERE_TOXICITY, SEXUALLY_EXPLICIT, FLIRTATION and Perspective's experimental
 attributes have no civmon dimension, so they are refused (or dropped, as the request asks), never
@@ -11,8 +11,10 @@ the alliance index in [-1, 1], reported with score type RAW because it is not a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from monitor.scoring.base import perspective_toxicity
 
 PERSPECTIVE_NAMES = {
     "hostility": "TOXICITY",
@@ -31,20 +33,17 @@ class Attribute:
     name: str  # as Perspective names it
     dimension: str | None  # civmon's dimension; None for the alliance index
     score_type: str  # the one score type it gives
-    onto_scale: Callable[[float], float] | None = None  # the dimension's score as Perspective's scale has it
 
     def value(self, scores: dict[str, float], alliance: float | None) -> float | None:
         if self.dimension is None:
             return alliance
-        score = scores.get(self.dimension)
-        return self.onto_scale(score) if self.onto_scale and score is not None else score
+        return perspective_toxicity(scores) if self.dimension == "hostility" else scores.get(self.dimension)
 
 
-def model_attributes(dimensions: Sequence[str], toxicity: Callable[[float], float]) -> dict[str, Attribute]:
-    """The attributes a model with these dimensions can answer, by Perspective name; `toxicity` maps hostility
-    onto Perspective's TOXICITY scale (the scorer's `perspective_toxicity`)."""
+def model_attributes(dimensions: Sequence[str]) -> dict[str, Attribute]:
+    """The attributes a model with these dimensions can answer, by Perspective name."""
     found = {
-        PERSPECTIVE_NAMES[d]: Attribute(PERSPECTIVE_NAMES[d], d, "PROBABILITY", toxicity if d == "hostility" else None)
+        PERSPECTIVE_NAMES[d]: Attribute(PERSPECTIVE_NAMES[d], d, "PROBABILITY")
         for d in dimensions
         if d in PERSPECTIVE_NAMES
     }

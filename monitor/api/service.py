@@ -72,7 +72,7 @@ class Service:
             partial(score_texts, scorer), api.max_batch_texts, api.batch_window_ms / 1000, api.max_queue_texts
         )
         intake = Intake(engine, settings.privacy, load_pseudonymiser(settings.privacy), scorer.version)
-        attributes = model_attributes(scorer.dimensions, scorer.perspective_toxicity)
+        attributes = model_attributes(scorer.dimensions)
         log.info("serving %s (%s)", scorer.version, ", ".join(attributes))
         return cls(
             settings,

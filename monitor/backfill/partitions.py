@@ -46,7 +46,7 @@ SCHEMA = pa.schema(
         ("created_utc", INTEGER),
         ("author", TEXT),  # pseudonymised with the configured key
         *((dimension, SCORE) for dimension in DIMENSIONS),
-        ("perspective_toxicity", SCORE),  # hostility on Perspective's TOXICITY scale
+        ("perspective_toxicity", SCORE),  # the model's score on Perspective's TOXICITY scale
         ("alliance", SCORE),
         ("language", TEXT),
         ("model_version", TEXT),

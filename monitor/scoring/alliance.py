@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.special import expit
 
-from monitor.scoring.base import files_digest
+from monitor.scoring.base import TOXICITY, files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
 from monitor.scoring.perspective import ToxicityMap
 from monitor.scoring.text import CHUNK_TOKENS, CHUNK_WORDS, PREPARATION, Window
@@ -72,22 +72,27 @@ class AllianceScorer:
         self._shift = np.array([c.shift for c in self.card.dimensions.values()], dtype=np.float32)
         self._run = self._onnx_runner(folder) if self.runtime == "onnx-int8" else self._torch_runner()
         knots = self.card.perspective_toxicity
-        self._toxicity = ToxicityMap.from_card(knots) if knots else None
-
-    def perspective_toxicity(self, hostility: float) -> float:
-        """The card's monotone mapping onto Perspective's scale (`monitor.scoring.perspective`); a model trained
-        before there was one answers its hostility."""
-        return self._toxicity(hostility) if self._toxicity else hostility
+        # None: TOXICITY is the score as the network gives it, which is what a mapping is fitted on
+        self.toxicity_map = ToxicityMap.from_card(knots) if knots else None
+        # what goes onto Perspective's scale: the continuity logit where the network gives one, else hostility
+        self._continuity = self.network.continuity
+        hostility = self.dimensions.index("hostility") if "hostility" in self.dimensions else None
+        self._onto_scale = len(self.dimensions) if self._continuity else hostility
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Calibrated scores per text; identical texts are computed once."""
+        """Calibrated scores per text, and TOXICITY: the continuity output's probability or hostility, through the
+        card's mapping onto Perspective's scale where it has one; identical texts are computed once."""
         unique = list(dict.fromkeys(texts))
         probabilities = self._probabilities(unique)
-        by_text = {
-            t: dict(zip(self.dimensions, map(float, row), strict=True))
-            for t, row in zip(unique, probabilities, strict=True)
-        }
+        by_text = {t: self._scores(row) for t, row in zip(unique, probabilities, strict=True)}
         return [by_text[t] for t in texts]
+
+    def _scores(self, row: np.ndarray) -> dict[str, float]:
+        scores = dict(zip(self.dimensions, map(float, row[: len(self.dimensions)]), strict=True))
+        if self._onto_scale is not None:
+            score = float(row[self._onto_scale])
+            scores[TOXICITY] = self.toxicity_map(score) if self.toxicity_map else score
+        return scores
 
     def _spans(self, words: list[str]) -> list[list[tuple[int, int]]]:
         """Where each word's pieces lie in it: the words tokenized as one text (one call, not one a word), each
@@ -104,7 +109,8 @@ class AllianceScorer:
         return spans
 
     def _probabilities(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), len(self.dimensions)), dtype=np.float32)
+        """Per text, each dimension's calibrated probability, then the continuity output's where there is one."""
+        out = np.zeros((len(texts), len(self.dimensions) + self._continuity), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
         # int8: one text per call. Dynamic quantisation scales activations per tensor, so in a batch a text's
         # scores depended on its neighbours and their padding (hostility moved by up to 0.14 on GoEmotions);
@@ -120,7 +126,8 @@ class AllianceScorer:
                 return_tensors="np",
             )
             out[rows] = self._run(batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64))
-        return expit(out * self._scale + self._shift)
+        out[:, : len(self.dimensions)] = out[:, : len(self.dimensions)] * self._scale + self._shift
+        return expit(out)  # the continuity logit as it is: its mapping was fitted on this probability
 
     def _torch_runner(self) -> Any:
         network = self.network.to(self.device)

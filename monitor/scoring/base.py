@@ -21,6 +21,7 @@ from typing import Protocol
 
 DIMENSIONS = ("hostility", "respect", "warmth", "insult", "threat", "identity_attack", "profanity")
 POSITIVE = ("respect", "warmth")
+TOXICITY = "perspective_toxicity"  # a score beside the dimensions: Perspective's TOXICITY scale, not a dimension
 
 
 class Scorer(Protocol):
@@ -31,12 +32,15 @@ class Scorer(Protocol):
     chunk_words: int  # longer comments are scored in chunks of at most this many words (the model's window)
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Scores for texts already prepared by `monitor.scoring.text` (non-empty, English)."""
+        """Scores for texts already prepared by `monitor.scoring.text` (non-empty, English): one per dimension, and
+        TOXICITY where the model puts a score on Perspective's scale."""
         ...
 
-    def perspective_toxicity(self, hostility: float) -> float:
-        """hostility on Perspective's TOXICITY scale: the model's fitted mapping, or hostility where it has none."""
-        ...
+
+def perspective_toxicity(scores: Mapping[str, float]) -> float | None:
+    """A text's score on Perspective's TOXICITY scale: the model's (`monitor.scoring.perspective`), else hostility as
+    it is (a hub model's own toxicity probability), else None."""
+    return scores.get(TOXICITY, scores.get("hostility"))
 
 
 def alliance_index(scores: Mapping[str, float]) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from monitor.scoring.base import Scorer
+from monitor.scoring.base import TOXICITY, Scorer
 
 GROUPS = {
     "religion": ["Muslim", "Christian", "Jewish", "Hindu", "Buddhist", "atheist"],
@@ -64,13 +64,15 @@ def audit(hostility: Callable[[list[str]], list[float]], dimension: str = "hosti
     return report
 
 
-AUDITED = ("hostility", "identity_attack")  # the harms a group's mere name must not raise
+# the harms a group's mere name must not raise; TOXICITY too, which the Perspective-compatible API answers
+AUDITED = ("hostility", "identity_attack", TOXICITY)
 
 
 def audit_scorer(scorer: Scorer) -> list[dict[str, object]]:
-    """`audit` of a scorer's hostility, and of its identity_attack where it has one."""
+    """`audit` of a scorer's hostility, and of its identity_attack and TOXICITY where it gives them."""
     scores = functools.cache(lambda texts: scorer.score(list(texts)))  # each dimension reads the same sentences
+    first = scores(tuple(sentences(NEUTRAL, next(iter(GROUPS.values()))[0])))[0]
     report = []
-    for dimension in (d for d in AUDITED if d in scorer.dimensions):
+    for dimension in (d for d in AUDITED if d in first):
         report += audit(lambda texts, d=dimension: [s[d] for s in scores(tuple(texts))], dimension)
     return report

@@ -47,9 +47,9 @@ cat (hostility, probability; wikipedia-talk-context-cat, Apache-2.0 / CC BY-SA):
 cat_gn / cat_gc (hostility, binary; test only): the crowd's verdict on cat's test posts of gn.csv
     (rated alone) and of gc.csv (rated with the parent post in view).
 cat_perspective (hostility, probability): Perspective's published score of cat's posts, in cat's buckets.
-    Its test rows measure how closely hostility ranks as Perspective does; its train rows fit the monotone
-    mapping of hostility onto Perspective's scale (`monitor.scoring.perspective`) and the perspective output of
-    hostility's readout (`monitor.scoring.hostility_blend`), never the network.
+    Its test rows measure how closely civmon's TOXICITY and hostility rank as Perspective does; its train rows
+    fit the perspective output of hostility's readout (`monitor.scoring.hostility_blend`: the continuity logit)
+    and its monotone mapping onto Perspective's scale (`monitor.scoring.perspective`), never the network.
 
 Hash bucket: int(sha256(cleaned text, UTF-8).hexdigest(), 16) % 10. Cross-validation folds
 (`fold`, for choosing training settings) divide by the same hash past its last decimal digit,

@@ -15,9 +15,9 @@ Peers (optional extra `civmon[eval]`): VADER (hostility = (1 - compound) / 2, wa
 an insult or identity-attack score: their hostility stands in for both, the best each can offer.
 On the CAT posts, Perspective API's own published TOXICITY is a third reference.
 
-Continuity with Perspective (`continuity`): on CAT's test posts, how closely hostility ranks as
-Perspective's TOXICITY does (Spearman), and at Perspective's thresholds 0.5 / 0.7 / 0.8 / 0.9 how often
-hostility, mapped onto Perspective's scale (`monitor.scoring.perspective`), falls on the same side.
+Continuity with Perspective (`continuity`): on CAT's test posts, how closely civmon's TOXICITY (its score on
+Perspective's scale, `monitor.scoring.perspective`) and hostility rank as Perspective's TOXICITY does (Spearman), and
+at Perspective's thresholds 0.5 / 0.7 / 0.8 / 0.9 how often civmon's TOXICITY falls on the same side.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from scipy.stats import bootstrap, spearmanr
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from monitor.scoring import datasets
-from monitor.scoring.base import Scorer
+from monitor.scoring.base import Scorer, perspective_toxicity
 from monitor.scoring.perspective import agreement
 from monitor.scoring.results import score_texts
 
@@ -85,26 +85,29 @@ def perspective_reference() -> ScoreFn:
 
 def published_pairs(
     score: ScoreFn, split: str, data: Path | None = None, limit: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hostility and Perspective's published TOXICITY of one split's CAT posts (the first `limit`), where scored."""
+) -> tuple[list[dict[str, float]], np.ndarray]:
+    """The scores and Perspective's published TOXICITY of one split's CAT posts (the first `limit`), where scored."""
     examples = datasets.load("cat_perspective", split, data)[:limit]
     outputs = score([e.text for e in examples])
-    pairs = [(o["hostility"], e.label) for o, e in zip(outputs, examples, strict=True) if o and "hostility" in o]
-    hostility, published = np.array([p for p, _ in pairs]), np.array([t for _, t in pairs])
-    return hostility, published
+    pairs = [(o, e.label) for o, e in zip(outputs, examples, strict=True) if o and "hostility" in o]
+    return [o for o, _ in pairs], np.array([t for _, t in pairs])
 
 
-def continuity(score: ScoreFn, toxicity: Callable[[float], float]) -> dict[str, object] | None:
-    """On CAT's test posts: Spearman of hostility with Perspective's TOXICITY, and the agreement table of
-    hostility mapped onto Perspective's scale; None where the model scored none of them."""
-    hostility, published = published_pairs(score, "test")
-    if not hostility.size:
+def continuity(score: ScoreFn) -> dict[str, object] | None:
+    """On CAT's test posts: Spearman with Perspective's TOXICITY of civmon's TOXICITY (`base.perspective_toxicity`)
+    and of hostility, and the agreement table of civmon's TOXICITY; None where the model scored none of them."""
+    scores, published = published_pairs(score, "test")
+    if not scores:
         return None
+    toxicity = np.array([perspective_toxicity(s) for s in scores], dtype=float)
+    hostility = np.array([s["hostility"] for s in scores])
     return {
-        "n": hostility.size,
-        "spearman": spearman(published, hostility),
-        "ci95": confidence_interval(spearman, published, hostility),
-        "agreement": agreement([toxicity(h) for h in hostility], published),
+        "n": len(scores),
+        "spearman": spearman(published, toxicity),
+        "ci95": confidence_interval(spearman, published, toxicity),
+        "hostility_spearman": spearman(published, hostility),
+        "hostility_ci95": confidence_interval(spearman, published, hostility),
+        "agreement": agreement(toxicity, published),
     }
 
 
@@ -309,9 +312,10 @@ def continuity_lines(perspective: dict[str, object]) -> list[str]:
         "",
         "## Continuity with Perspective's TOXICITY (CAT test posts)",
         "",
-        f"Spearman of hostility with Perspective's published TOXICITY: {figure_cell(perspective['spearman'])}"  # type: ignore[arg-type]
-        f" (95% CI {interval_cell(perspective['ci95'])}, n = {perspective['n']:,}). At each Perspective "  # type: ignore[arg-type]
-        "threshold: posts Perspective puts at or above it, posts hostility mapped onto its scale puts there, "
+        f"Spearman with Perspective's published TOXICITY, n = {perspective['n']:,}: civmon's TOXICITY "  # type: ignore[arg-type]
+        f"{figure_cell(perspective['spearman'])} (95% CI {interval_cell(perspective['ci95'])}), hostility "  # type: ignore[arg-type]
+        f"{figure_cell(perspective['hostility_spearman'])} (95% CI {interval_cell(perspective['hostility_ci95'])}). "  # type: ignore[arg-type]
+        "At each Perspective threshold: posts Perspective puts at or above it, posts civmon's TOXICITY puts there, "
         "both, the share on the same side, and Cohen's kappa (agreement beyond chance).",
         "",
         "| threshold | Perspective above | civmon above | both | agreement | kappa |",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from monitor.errors import CivmonError
-from monitor.scoring.base import Scorer
+from monitor.scoring.base import TOXICITY, Scorer, perspective_toxicity
 from monitor.scoring.results import Result, score_texts
 
 BATCH = 512
@@ -193,8 +193,8 @@ def output_record(number: int, row: Row, result: Result | None, scorer: Scorer) 
     return {
         "row": number,
         **{d: scores.get(d) for d in scorer.dimensions},
-        # hostility on Perspective's TOXICITY scale, for series and thresholds built on Perspective
-        "perspective_toxicity": scorer.perspective_toxicity(scores["hostility"]) if "hostility" in scores else None,
+        # Perspective's TOXICITY scale, for series and thresholds built on Perspective
+        TOXICITY: perspective_toxicity(scores),
         "alliance": result.alliance if result else None,
         "language": result.language if result else None,
         "model_version": scorer.version,

@@ -112,9 +112,6 @@ class HuggingFaceScorer:
         self.chunk_words = CHUNK_WORDS  # pipelines cut at the model's own limit; most are 512 tokens or more
         self.batch_size = batch_size
 
-    def perspective_toxicity(self, hostility: float) -> float:
-        return hostility  # a hub model's own toxicity probability: no mapping was fitted for it
-
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         outputs = self.pipe(list(texts), batch_size=self.batch_size, truncation=True)
         results = []

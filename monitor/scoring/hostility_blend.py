@@ -16,9 +16,12 @@ In its place, linear probes (a logistic and a ridge regression) raised the mean 
 Hostility's logit is tuned / sd + a * perspective / sd + c * all_sets / sd (each head's logits divided by their
 spread on validation), with (a, c) the grid point of the best mean validation figure (ROC-AUC on every hostility
 set, Spearman with Perspective's score on CAT) among those that keep incivility and GoEmotions within TOLERANCE
-of the fine-tuned head on validation. The network computes it as its linear row plus the readout, whose two
-outputs are folded into one. Calibration is then refitted as `train` fits it (Platt scaling and the F1-best
-threshold on the run's `calibrate_on` sets), on those sets' whole validation splits.
+of the fine-tuned head on validation. The network computes it as its linear row plus the readout's first output,
+its two outputs folded into one. The `perspective` output itself is the readout's second output, the continuity
+logit: held to GoEmotions, hostility ranks CAT's posts as Perspective does far less closely than that output alone
+(Spearman 0.556 against 0.665 on validation; the model card), so Perspective's TOXICITY is read from it
+(`monitor.scoring.perspective`) rather than from hostility. Calibration is then refitted as `train` fits it (Platt
+scaling and the F1-best threshold on the run's `calibrate_on` sets), on those sets' whole validation splits.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from scipy.special import expit
 
 from monitor.scoring import identity
 from monitor.scoring.evaluate import roc_auc, spearman
-from monitor.scoring.network import DimensionCard, Readout
+from monitor.scoring.network import CONTINUITY_OUTPUTS, DimensionCard, Readout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,9 +83,9 @@ def fit(
     tuned: DimensionCard,
     calibrate_on: Sequence[str],
     seed: int = 0,
-) -> tuple[np.ndarray, float, Readout | None, DimensionCard, dict[str, object]]:
-    """The widened head (linear weight and bias, readout or None where the tuned head alone is best), its
-    calibration on the `calibrate_on` sets (the training run's) and what the card records of it; `project`
+) -> tuple[np.ndarray, float, Readout, DimensionCard, dict[str, object]]:
+    """The widened head (linear weight and bias, and the readout: hostility's part of it and the continuity
+    logit), its calibration on the `calibrate_on` sets (the training run's) and what the card records of it; `project`
     removes the identity-term directions (`identity.complement`)."""
     from monitor.scoring.train import f1_threshold, platt, weighted_sets
 
@@ -99,7 +102,7 @@ def fit(
     best = choose(figures)
     chosen = {name: blends[best][name] / spread[name] for name in logits}
     w, b = weight * chosen["tuned"], bias * chosen["tuned"]
-    folded = _fold(readout, [chosen[name] for name in OUTPUTS]) if best else None
+    folded = _fold(readout, [chosen[name] for name in OUTPUTS])  # all zeros where the tuned head alone is best
     z, y, sample_weight = weighted_sets(calibrate_on, _blended(logits, spread, blends[best]), val)
     scale, shift = platt(z, y, sample_weight)
     threshold = f1_threshold(expit(scale * z + shift), y, sample_weight)
@@ -116,6 +119,8 @@ def fit(
         "tolerance": TOLERANCE,
         "val_tuned": _rounded(figures[0]),
         "val_chosen": _rounded(figures[best]),
+        # the continuity logit's own Spearman with Perspective's score
+        "val_continuity": round(spearman(val["cat_perspective"][1], logits["perspective"]["cat_perspective"]), 4),
     }
     return w, b, folded, card, record
 
@@ -193,13 +198,15 @@ def _outputs(readout: Readout, x: np.ndarray) -> np.ndarray:
 
 
 def _fold(readout: Readout, weights: list[float]) -> Readout:
-    """A one-output readout whose logit is the weighted sum of the readout's outputs."""
-    folded = Readout(readout.hidden.in_features, readout.hidden.out_features)
+    """The readout as the network reads it: the weighted sum of its outputs (hostility's part), then its
+    `perspective` output as it is (the continuity logit)."""
+    folded = Readout(readout.hidden.in_features, readout.hidden.out_features, CONTINUITY_OUTPUTS)
     w = torch.tensor(weights, dtype=torch.float32)
+    kept = OUTPUTS.index("perspective")
     with torch.no_grad():
         folded.hidden.load_state_dict(readout.hidden.state_dict())
-        folded.out.weight.copy_(w @ readout.out.weight)
-        folded.out.bias.copy_((w @ readout.out.bias).reshape(1))
+        folded.out.weight.copy_(torch.stack([w @ readout.out.weight, readout.out.weight[kept]]))
+        folded.out.bias.copy_(torch.stack([w @ readout.out.bias, readout.out.bias[kept]]))
     return folded.eval()
 
 

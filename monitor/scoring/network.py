@@ -1,7 +1,9 @@
 """The alliance network: a pretrained sentence encoder, mean-pooled, with one linear head per dimension.
 
 Hostility also has a small nonlinear readout (`Readout`) added to its linear head where the artefact holds one:
-`monitor.scoring.hostility_blend` fits it after training.
+`monitor.scoring.hostility_blend` fits it after training. A readout's second output, where it has one, is the
+continuity logit: Perspective API's TOXICITY as the readout learnt it, which the scorer maps onto Perspective's scale
+(`monitor.scoring.perspective`); the network gives it as one more column after the dimensions'.
 
 Training (`monitor.scoring.train`) and scoring (`monitor.scoring.alliance`) both build it
 from here, so the two can never disagree on what the shipped weights mean. What ships
@@ -34,6 +36,7 @@ ADAPTER_DIR = "adapter"
 HEADS_FILE = "heads.safetensors"
 READOUT_DIMENSION = "hostility"
 READOUT_KEY = "readout."  # prefix of the readout's tensors in HEADS_FILE, beside the linear heads'
+CONTINUITY_OUTPUTS = 2  # a readout's outputs: hostility's logit, and the continuity logit where it has two
 CARD_FILE = "model.json"
 
 
@@ -91,11 +94,21 @@ class AllianceNetwork(nn.Module):
         mask = torch.tensor([[float(d == READOUT_DIMENSION) for d in self.dimensions]])
         self.register_buffer("readout_mask", mask, persistent=False)
 
+    @property
+    def continuity(self) -> bool:
+        """Whether the network gives the continuity logit, after the dimensions' columns."""
+        return self.readout is not None and self.readout.out.out_features == CONTINUITY_OUTPUTS
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Raw logits, one column per dimension (calibration is applied by the scorer)."""
+        """Raw logits, one column per dimension, then the continuity logit where the readout has one (calibration
+        and the mapping onto Perspective's scale are the scorer's)."""
         pooled = self.pooled(input_ids, attention_mask)
         logits = self.heads(pooled)
-        return logits if self.readout is None else logits + self.readout(pooled) * self.readout_mask
+        if self.readout is None:
+            return logits
+        out = self.readout(pooled)
+        logits = logits + out[:, :1] * self.readout_mask
+        return torch.cat([logits, out[:, 1:]], dim=1) if self.continuity else logits
 
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The mean-pooled sentence vector the heads read."""
@@ -120,7 +133,7 @@ class ModelCard:
     max_length: int
     dimensions: dict[str, DimensionCard]
     training: dict[str, object] = field(default_factory=dict)  # data, splits, steps, seed: reproducibility
-    # knots of hostility's monotone mapping onto Perspective's TOXICITY scale (monitor.scoring.perspective)
+    # knots of the monotone mapping of the continuity output (or hostility) onto Perspective's TOXICITY scale
     perspective_toxicity: dict[str, list[float]] | None = None
 
     def save(self, folder: Path) -> None:
@@ -194,13 +207,16 @@ def load_artefact(folder: Path) -> tuple[PreTrainedTokenizerBase, AllianceNetwor
 
 
 def _load_heads(network: AllianceNetwork, tensors: dict[str, torch.Tensor]) -> None:
-    """The saved linear heads and, where saved, hostility's readout (one logit, its outputs folded into one when
-    it was fitted) into `network`. Tensors missing, unexpected or of another shape (a hand-edited or foreign file)
-    raise RuntimeError here, before anything could be scored."""
+    """The saved linear heads and, where saved, hostility's readout (hostility's logit, and the continuity logit
+    where it has a second output) into `network`. Tensors missing, unexpected or of another shape (a hand-edited or
+    foreign file) raise RuntimeError here, before anything could be scored."""
     readout = {name.removeprefix(READOUT_KEY): v for name, v in tensors.items() if name.startswith(READOUT_KEY)}
     network.heads.load_state_dict({name: v for name, v in tensors.items() if not name.startswith(READOUT_KEY)})
     if readout:
-        # its rows, as far as the tensor's size says: load_state_dict then names a missing or misshapen one
+        # its sizes, as far as the tensors say: load_state_dict then names a missing or misshapen one
         hidden = max(1, readout.get("hidden.weight", torch.empty(0)).numel() // network.heads.in_features)
-        network.readout = Readout(network.heads.in_features, hidden)
+        outputs = readout.get("out.bias", torch.empty(1)).numel()
+        if not 1 <= outputs <= CONTINUITY_OUTPUTS:
+            raise RuntimeError(f"the readout has {outputs} outputs, where a network reads 1 or {CONTINUITY_OUTPUTS}")
+        network.readout = Readout(network.heads.in_features, hidden, outputs)
         network.readout.load_state_dict(readout)

@@ -1,12 +1,13 @@
-"""Continuity with Perspective API: civmon's hostility on Perspective's TOXICITY scale.
+"""Continuity with Perspective API: civmon's score on Perspective's TOXICITY scale.
 
-Researchers' series and moderators' thresholds ("above 0.8") were built on Perspective's TOXICITY.
-civmon's hostility ranks comments much as TOXICITY does (the model card gives the Spearman on held-out
-CAT posts), but its probabilities are calibrated to forum base rates, not to Perspective's scale. The
-mapping is isotonic regression of Perspective's published score on hostility: monotone (a higher
-hostility never maps lower), linear between its knots, clipped at the ends. It is fitted on the CAT
-posts of the train split only (task `cat_perspective`), so the agreement measured on the test split
-is an honest one.
+Researchers' series and moderators' thresholds ("above 0.8") were built on Perspective's TOXICITY. What is put on
+that scale is the model's continuity logit, where it has one (hostility's readout's second output, trained on
+Perspective's own scores: `monitor.scoring.hostility_blend`), else hostility. Hostility is held to GoEmotions'
+hostile emotions, which Perspective does not count as toxic, so the continuity logit ranks comments far more as
+Perspective does (the model card gives both Spearmans on held-out CAT posts). The mapping is isotonic regression of
+Perspective's published score on the model's probability: monotone (a higher score never maps lower), linear between
+its knots, clipped at the ends. It is fitted on the CAT posts of the train split only (task `cat_perspective`), so
+the agreement measured on the test split is an honest one.
 """
 
 from __future__ import annotations
@@ -23,33 +24,35 @@ PERSPECTIVE_THRESHOLDS = (0.5, 0.7, 0.8, 0.9)  # the cut-offs Perspective's docu
 
 @dataclass(frozen=True)
 class ToxicityMap:
-    """Knots of the monotone mapping: hostility ascending, the TOXICITY each maps to non-decreasing."""
+    """Knots of the monotone mapping: the model's score ascending (its continuity output's probability, or
+    hostility), the TOXICITY each maps to non-decreasing."""
 
-    hostility: tuple[float, ...]
+    score: tuple[float, ...]
     toxicity: tuple[float, ...]
 
-    def __call__(self, hostility: float) -> float:
-        return float(np.interp(hostility, self.hostility, self.toxicity))
+    def __call__(self, score: float) -> float:
+        return float(np.interp(score, self.score, self.toxicity))
 
     def as_card(self) -> dict[str, list[float]]:
-        return {"hostility": list(self.hostility), "toxicity": list(self.toxicity)}
+        return {"score": list(self.score), "toxicity": list(self.toxicity)}
 
     @classmethod
     def from_card(cls, knots: dict[str, list[float]]) -> ToxicityMap:
-        return cls(tuple(knots["hostility"]), tuple(knots["toxicity"]))
+        # "hostility": the cards of models without a continuity output, which mapped hostility
+        return cls(tuple(knots["score"] if "score" in knots else knots["hostility"]), tuple(knots["toxicity"]))
 
 
-def fit(hostility: Sequence[float], toxicity: Sequence[float]) -> ToxicityMap:
-    """Isotonic regression of Perspective's scores on hostility (training rows only)."""
+def fit(score: Sequence[float], toxicity: Sequence[float]) -> ToxicityMap:
+    """Isotonic regression of Perspective's scores on the model's (training rows only)."""
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-    model.fit(np.asarray(hostility, dtype=float), np.asarray(toxicity, dtype=float))
+    model.fit(np.asarray(score, dtype=float), np.asarray(toxicity, dtype=float))
     x, y = np.round(model.X_thresholds_, 6), np.round(model.y_thresholds_, 6)
     kept = np.r_[True, np.diff(x) > 0]  # rounding can merge knots: np.interp wants x strictly ascending
     return ToxicityMap(tuple(x[kept].tolist()), tuple(y[kept].tolist()))
 
 
 def agreement(mapped: Sequence[float], perspective: Sequence[float]) -> list[dict[str, float | int]]:
-    """Per Perspective threshold: how often mapped hostility and Perspective fall on the same side, with counts
+    """Per Perspective threshold: how often civmon's TOXICITY and Perspective fall on the same side, with counts
     and Cohen's kappa (agreement beyond chance: at 0.9 nearly every post is below both, so plain agreement
     alone flatters)."""
     ours, theirs = np.asarray(mapped, dtype=float), np.asarray(perspective, dtype=float)

@@ -129,7 +129,7 @@ def _training_sets(
 
 def _widen_hostility(
     features: Features, project: np.ndarray, heads: tuple[np.ndarray, np.ndarray], card: ModelCard
-) -> Readout | None:
+) -> Readout:
     """Replace hostility's row of `heads` and its card entry by the widened head (`hostility_blend`), in place;
     the readout that goes with that row."""
     row = list(card.dimensions).index("hostility")

@@ -18,7 +18,7 @@ class Result:
 
 
 def combine(chunks: list[dict[str, float]]) -> dict[str, float]:
-    """The worst chunk for hostility and the other harms; the average for respect and warmth."""
+    """The worst chunk for hostility, the other harms and TOXICITY; the average for respect and warmth."""
     return {
         dimension: (sum(c[dimension] for c in chunks) / len(chunks))
         if dimension in POSITIVE

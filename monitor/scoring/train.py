@@ -54,6 +54,7 @@ from transformers import PreTrainedTokenizerBase
 
 from monitor.errors import CivmonError
 from monitor.scoring import datasets, hostility_blend, perspective, probes
+from monitor.scoring.base import perspective_toxicity
 from monitor.scoring.evaluate import roc_auc, spearman
 from monitor.scoring.network import (
     ADAPTER_DIR,
@@ -176,7 +177,7 @@ def train(
 def finish(out: Path, data: Path, device: str, max_rows: int | None, say: Callable[[str], None]) -> ModelCard:
     """What follows the fine-tuning: hostility's widened head and the probes, then the Perspective mapping."""
     card = probes.extend(out, data, max_rows, say)  # the card as saved, with the probes
-    say("fitting hostility's mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
+    say("fitting the mapping onto Perspective's TOXICITY scale on the CAT train posts ...")
     card.perspective_toxicity = perspective_map(out, data, device, max_rows).as_card()  # scores the saved artefact
     card.training["datasets"]["cat_perspective"] = datasets.provenance("cat_perspective")  # type: ignore[index]
     card.save(out)
@@ -184,14 +185,17 @@ def finish(out: Path, data: Path, device: str, max_rows: int | None, say: Callab
 
 
 def perspective_map(folder: Path, data: Path, device: str, max_rows: int | None = None) -> ToxicityMap:
-    """hostility as the scorer gives it (prepared, chunked, fp32) against Perspective's published TOXICITY,
-    on the CAT posts of the train split only. Hostility's readout was fitted on the same posts, so they
-    agree a little better here than on unseen posts; `civmon eval` measures the agreement on held-out ones."""
+    """The artefact's score for Perspective's scale (its continuity output, or hostility; prepared, chunked,
+    fp32, not through the card's earlier mapping) against Perspective's published TOXICITY, on the CAT posts of the
+    train split only. Hostility's readout was fitted on the same posts, so they agree a little better here
+    than on unseen posts; `civmon eval` measures the agreement on held-out ones."""
     from monitor.scoring.alliance import AllianceScorer
     from monitor.scoring.evaluate import published_pairs, scorer_function
 
-    score = scorer_function(AllianceScorer(folder, device, runtime="torch"))
-    return perspective.fit(*published_pairs(score, "train", data, max_rows))
+    scorer = AllianceScorer(folder, device, runtime="torch")
+    scorer.toxicity_map = None
+    scores, published = published_pairs(scorer_function(scorer), "train", data, max_rows)
+    return perspective.fit([perspective_toxicity(s) for s in scores], published)  # type: ignore[misc]
 
 
 def _settings(hyperparameters: dict[str, object], fold: tuple[int, int] | None) -> dict[str, object]:
@@ -526,13 +530,16 @@ def logits_for(
     batch_size: int = 64,
     pooled: bool = False,
 ) -> np.ndarray:
-    """Raw logits (rows x dimensions) of texts, in their order; pooled: the sentence vectors the heads read."""
+    """Raw logits (rows x dimensions, then the continuity logit where the network has one) of texts, in their
+    order; pooled: the sentence vectors the heads read."""
     network.eval()
     device = next(network.parameters()).device
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     run = network.pooled if pooled else network
-    out = np.zeros((len(encoded), network.heads.in_features if pooled else len(network.dimensions)))
+    out = np.zeros(
+        (len(encoded), network.heads.in_features if pooled else len(network.dimensions) + network.continuity)
+    )
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         input_ids, mask = _pad([encoded[i] for i in index], tokenizer.pad_token_id)
