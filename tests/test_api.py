@@ -283,6 +283,8 @@ def test_scores_equal_civmon_score_input_whatever_else_is_in_flight(server, tmp_
         }, text
     mapped = [(r["hostility"], r["perspective_toxicity"]) for r in expected if r["reason"] is None]
     assert any(abs(h - t) > 0.01 for h, t in mapped)  # the model's TOXICITY, not hostility passed through
+    # nor hostility mapped: the continuity output ranks some comments otherwise than hostility does
+    assert any(h1 < h2 and t1 > t2 for h1, t1 in mapped for h2, t2 in mapped)
 
 
 def test_the_batch_endpoint_writes_what_civmon_score_input_writes(server):

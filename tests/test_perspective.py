@@ -1,4 +1,4 @@
-"""Hostility on Perspective's TOXICITY scale: the monotone mapping and the agreement table."""
+"""A score on Perspective's TOXICITY scale: the monotone mapping and the agreement table."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def test_the_mapping_is_monotone_clipped_and_follows_the_data() -> None:
     inside = (grid >= 0.05) & (grid <= 0.95)
     assert np.abs(mapped[inside] - grid[inside] ** 2).max() < 0.05  # it found the curve, not the noise
     assert ToxicityMap.from_card(mapping.as_card()) == mapping
+    legacy = {"hostility": list(mapping.score), "toxicity": list(mapping.toxicity)}  # cards that mapped hostility
+    assert ToxicityMap.from_card(legacy) == mapping
 
 
 def test_knots_stay_strictly_ascending_after_rounding() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -289,6 +290,23 @@ HEADS_DAMAGE = {
     "heads for two dimensions": lambda tensors: tensors.update(weight=tensors["weight"][:2], bias=tensors["bias"][:2]),
     "no bias": lambda tensors: tensors.pop("bias"),
 }
+
+
+def test_a_model_whose_readout_has_one_output_maps_its_hostility_as_before(untrained_model, tmp_path):
+    """Artefacts trained before the continuity output: a one-output readout and knots on hostility still load, and
+    their TOXICITY is their hostility through those knots."""
+    copy = tmp_path / "model"
+    shutil.copytree(untrained_model, copy)
+    tensors = load_file(copy / HEADS_FILE)
+    _with_readout(384, 1)(tensors)
+    save_file(tensors, copy / HEADS_FILE)
+    card = json.loads((copy / "model.json").read_text())
+    card["perspective_toxicity"] = {"hostility": [0.0, 1.0], "toxicity": [0.1, 0.3]}
+    (copy / "model.json").write_text(json.dumps(card))
+    scorer = AllianceScorer(copy, device="cpu", runtime="torch")
+    assert not scorer.network.continuity
+    for s in scorer.score(TEXTS):
+        assert s[TOXICITY] == pytest.approx(0.1 + 0.2 * s["hostility"])
 
 
 @pytest.mark.parametrize("damage", [*HEADS_DAMAGE, "a truncated file"])

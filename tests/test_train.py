@@ -212,7 +212,7 @@ def test_the_heads_are_linear_on_the_pooled_features_plus_hostility_s_readout(
     heads = load_file(out / HEADS_FILE)
     assert heads["weight"].shape == (len(card.dimensions), features.shape[1])
     expected = features @ heads["weight"].double().numpy().T + heads["bias"].double().numpy()
-    assert network.readout is not None  # the tiny run's blend chose it: the branch below is tested
+    assert network.readout is not None  # hostility's part of it (zero where the tuned head alone won) and TOXICITY's
     with torch.no_grad():
         readout = network.readout(torch.tensor(features, dtype=torch.float32)).double().numpy()
     expected[:, list(card.dimensions).index("hostility")] += readout[:, 0]

@@ -1,8 +1,9 @@
 """Perspective's attribute names for civmon's dimensions: only what the configured model provides.
 
 TOXICITY is the model's score on Perspective's scale (`monitor.scoring.perspective`: its continuity output, or
-hostility, through a fitted monotone mapping), so thresholds set on Perspective's TOXICITY keep roughly their
-meaning. INSULT, THREAT, IDENTITY_ATTACK and PROFANITY exist only where the model has that
+hostility, through the monotone mapping fitted with the model), so thresholds set on Perspective's TOXICITY keep
+roughly their meaning; a model without a mapping (a Hugging Face model) answers its hostility as it is.
+INSULT, THREAT, IDENTITY_ATTACK and PROFANITY exist only where the model has that
 dimension; SEVERE_TOXICITY, SEXUALLY_EXPLICIT, FLIRTATION and Perspective's experimental
 attributes have no civmon dimension, so they are refused (or dropped, as the request asks), never
 made up. civmon's own dimensions are extra attributes: RESPECT and WARMTH (probabilities) and ALLIANCE,

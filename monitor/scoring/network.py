@@ -71,7 +71,8 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Readout(nn.Module):
-    """One hidden layer over the pooled features, with one output per row of `out` (one logit, once fitted)."""
+    """One hidden layer over the pooled features, with one output per row of `out` (once fitted: hostility's logit,
+    and the continuity logit where it has a second)."""
 
     def __init__(self, features: int, hidden: int, outputs: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
@@ -90,7 +91,7 @@ class AllianceNetwork(nn.Module):
         self.dimensions = list(dimensions)
         self.heads = nn.Linear(encoder.config.hidden_size, len(dimensions))
         self.readout = readout
-        # the readout's logit goes to READOUT_DIMENSION's column alone
+        # the readout's first logit goes to READOUT_DIMENSION's column alone
         mask = torch.tensor([[float(d == READOUT_DIMENSION) for d in self.dimensions]])
         self.register_buffer("readout_mask", mask, persistent=False)
 
