@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -43,6 +44,13 @@ def civmon(
     return subprocess.run(
         [*CIVMON, *args], cwd=cwd, env=command_env(**(env or {})), capture_output=True, text=True, timeout=timeout
     )
+
+
+def start_civmon(cwd: Path, *args: str, env: dict[str, str] | None = None, **streams: Any) -> subprocess.Popen[str]:
+    """The civmon command started in `cwd`, as a user starts it, and left running; its output one text pipe
+    (stderr merged into stdout) unless `streams` (Popen's stdout, stderr, text) say otherwise."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} | streams
+    return subprocess.Popen([*CIVMON, *args], cwd=cwd, env=command_env(**(env or {})), **options)
 
 
 POSTGRES_URL = os.environ.get("CIVMON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -30,7 +30,7 @@ from monitor.store import schema
 from monitor.store.db import make_engine
 from monitor.store.models import Comment, Score
 
-from conftest import CIVMON, TEST_KEY, civmon, command_env, shared_data
+from conftest import TEST_KEY, civmon, shared_data, start_civmon
 from recordings import PRAW_CASSETTES, recorded
 
 INCIVILITY = shared_data() / "reddit-incivility-davidson2020" / "incivility_coded_0302.test.csv"
@@ -251,8 +251,8 @@ def test_a_killed_run_resumes_where_it_stopped_and_refuses_other_parameters(untr
     (tmp_path / "civmon.toml").write_text(f'[model]\nname = "{untrained_model}"\nruntime = "onnx-int8"\n')
     zst(tmp_path / "RC_recorded.zst", dump_lines)
     args = ["backfill", "RC_recorded.zst", "--out", "out", "--workers", "2", "--partition-rows", "100"]
-    env = command_env(CIVMON_PSEUDONYM_KEY=TEST_KEY.decode())
-    first = subprocess.Popen([*CIVMON, *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {"CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()}
+    first = start_civmon(tmp_path, *args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False)
     try:
         written = wait_for_partition(tmp_path / "out", timeout=180)
     finally:
@@ -260,7 +260,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_refuses_other_parameters(untr
         first.communicate(timeout=60)
     assert written < 10
 
-    again = civmon(tmp_path, *args, env={"CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()})
+    again = civmon(tmp_path, *args, env=env)
     assert again.returncode == 0, again.stderr
     resumed = int(again.stdout.split("partitions (")[1].split(" written before")[0])
     assert resumed >= written
@@ -268,7 +268,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_refuses_other_parameters(untr
     assert lines_of(frame, "RC_recorded.zst") == list(range(1, len(dump_lines) + 1))
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
-    other = civmon(tmp_path, *args[:-1], "120", env={"CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()})
+    other = civmon(tmp_path, *args[:-1], "120", env=env)
     assert other.returncode == 2 and "--partition-rows 120 (it was 100)" in other.stderr
     (tmp_path / "corpus.csv").write_text("text\nhello\n")
     corpus = civmon(tmp_path, "backfill", "corpus.csv", "--out", "elsewhere", "--into-store")

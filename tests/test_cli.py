@@ -17,7 +17,7 @@ from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
 
-from conftest import CIVMON, PROJECT, civmon, command_env
+from conftest import PROJECT, civmon, start_civmon
 
 
 @pytest.fixture
@@ -181,14 +181,7 @@ def _listening(pid: int, port: int) -> set[str]:
 )
 def test_the_dashboard_listens_on_loopback_unless_told_and_warns_then(workdir, args, address, warned):
     port = _free_port()
-    process = subprocess.Popen(
-        [*CIVMON, "dashboard", "--port", str(port), *args],
-        cwd=workdir,
-        env=command_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_civmon(workdir, "dashboard", "--port", str(port), *args)
     try:
         deadline = time.monotonic() + 60
         while not (addresses := _listening(process.pid, port)) and time.monotonic() < deadline:

@@ -23,7 +23,7 @@ from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Comment, Lease, Rollup, RunStatus, Score
 from monitor.store.upsert import ensure_community
 
-from conftest import CIVMON, civmon, command_env, wait_for
+from conftest import civmon, start_civmon, wait_for
 from recordings import LARGE_THREAD, recorded, require_cassettes
 
 FUNNY_THREAD = "TestCommentForest.test_replace__all"
@@ -71,14 +71,7 @@ def run_civmon(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start(cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CIVMON, "run"],
-        cwd=cwd,
-        env=command_env(**PRAW),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_civmon(cwd, "run", env=PRAW)
 
 
 def count(db_url: str, query) -> int:

@@ -18,7 +18,7 @@ from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.files import score_file
 from monitor.scoring.text import PREPARATION
 
-from conftest import CIVMON, civmon, command_env, wait_for
+from conftest import civmon, start_civmon, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -208,14 +208,8 @@ def test_a_run_stopped_by_a_signal_leaves_the_earlier_results_and_no_partial_fil
     (workdir / "corpus.csv").write_text("text\n" + "".join(f"Comment number {i} is fine.\n" for i in range(50_000)))
     target = workdir / "out.jsonl"
     target.write_text("earlier results\n")
-    run = subprocess.Popen(
-        [*CIVMON, "score", "--input", "corpus.csv", "--output", str(target)],
-        cwd=workdir,
-        env=command_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = ("score", "--input", "corpus.csv", "--output", str(target))
+    run = start_civmon(workdir, *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: list(workdir.glob(".*.part")) or run.poll() is not None)
         run.send_signal(stop)
@@ -303,6 +297,15 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_model_loads(tmp_
     assert message in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "corpus.csv").read_text() == "text\nFine.\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["civmon.toml", "corpus.csv", "socket"]
+
+
+def test_an_output_name_near_the_file_systems_limit_is_written(scorer, tmp_path):
+    """The file written first takes a short name of its own: the output's name plus more would pass 255 bytes."""
+    source = tmp_path / "corpus.csv"
+    source.write_text("text\nFine.\n")
+    target = tmp_path / ("r" * 245 + ".jsonl")
+    assert score_file(scorer, source, "text", target)["scored"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.csv", target.name]
 
 
 def test_a_csv_without_the_text_column_is_refused_before_the_model_loads(tmp_path):

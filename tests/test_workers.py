@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from monitor.scoring.workers import claim, holding
 from monitor.store.db import database_now, make_engine, scratch_postgres_database, transaction
 from monitor.store.models import Comment, Rollup, Score, ScoreClaim
 
-from conftest import CIVMON, POSTGRES_URL, civmon, command_env, shared_data, wait_for
+from conftest import POSTGRES_URL, civmon, shared_data, start_civmon, wait_for
 
 GOEMOTIONS = shared_data() / "goemotions" / "train.tsv"
 COMMENTS = 400
@@ -103,9 +102,7 @@ def test_run_supervises_its_workers_restarts_a_dead_one_and_stops_them(postgres_
     config = worker_config(tmp_path, postgres_url, model, scoring)
     with config.open("a") as file:
         file.write("[schedule]\nmetrics_minutes = 0.05\n")
-    run = subprocess.Popen(
-        [*CIVMON, "run"], cwd=tmp_path, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    run = start_civmon(tmp_path, "run")
     scheduler = psutil.Process(run.pid)
     wait_for(lambda: len(worker_pids(scheduler)) == 2)
     first = worker_pids(scheduler)
