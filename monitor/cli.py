@@ -45,6 +45,7 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)  # errors, and what must keep out of streamed results
+REASONS_SHOWN = 4  # score --input: the commonest reasons rows were not scored
 if not out.is_terminal and "COLUMNS" not in os.environ:
     # written to a file or pipe (cron, CI), rich would fit tables into 80 columns and fold eval's
     # model names a letter a line; a log has no width to fit
@@ -532,7 +533,7 @@ def _score_worker(settings: Settings, threads: int | None, exit_when_idle: bool)
 def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
     import signal
 
-    from monitor.scoring.files import check_paths, score_file
+    from monitor.scoring.files import NOT_UTF8, check_paths, score_file
     from monitor.scoring.models import load_scorer
     from monitor.stopping import exiting_on
 
@@ -546,10 +547,19 @@ def _score_file(settings: Settings, source: Path, text_column: str, output: Path
     with exiting_on(signal.SIGTERM, signal.SIGHUP), _progress("scoring...", console, every_s=30) as progress:
         counts = score_file(scorer, source, text_column, output, lambda rows: progress(f"scoring: {rows:,} rows"))
     console.print(
-        f"{output}: {counts['rows']:,} rows, {counts['scored']:,} scored, {counts['not scored']:,} not scored "
+        f"{output}: {counts.rows:,} rows, {counts.scored:,} scored, {counts.not_scored:,} not scored "
         f"(each with its reason); model {scorer.version}",
         markup=False,
     )
+    if counts.reasons:
+        common = ", ".join(f"{n:,} {reason}" for reason, n in counts.reasons.most_common(REASONS_SHOWN))
+        console.print(f"  not scored: {common}", markup=False)
+    if counts.reasons[NOT_UTF8]:  # a Latin-1 or Windows-1252 export: every row with an accent is lost
+        console.print(
+            f"  {source} is not all UTF-8: re-encode it (e.g. iconv -f windows-1252 -t utf-8 {source} > "
+            f"{source.with_stem(source.stem + '-utf8')}) and score that file",
+            markup=False,
+        )
 
 
 @app.command()

@@ -20,7 +20,7 @@ import zstandard
 from distributed import Client, LocalCluster
 from sqlalchemy import func, select
 
-from monitor.backfill.partitions import MANIFEST
+from monitor.backfill.partitions import LOCK, MANIFEST
 from monitor.backfill.run import Options, Summary, backfill
 from monitor.config import DatabaseSettings, ModelSettings, PrivacySettings, Settings
 from monitor.errors import CivmonError
@@ -274,3 +274,14 @@ def test_a_killed_run_resumes_where_it_stopped_and_refuses_other_parameters(untr
     corpus = civmon(tmp_path, "backfill", "corpus.csv", "--out", "elsewhere", "--into-store")
     assert corpus.returncode == 2 and "--into-store takes Reddit dumps only" in corpus.stderr
     assert json.loads((tmp_path / "out" / MANIFEST).read_text())["partition_rows"] == 100
+
+
+def test_a_corpus_no_row_of_which_has_the_text_field_is_refused_before_scoring(client, settings, tmp_path):
+    """A wrong --text-column would otherwise fill the partitions with a bad line for every row."""
+    (tmp_path / "corpus.jsonl").write_text('{"body": "the text is here"}\n{"body": "and here"}\n')
+    with pytest.raises(CivmonError, match="no row of .*corpus.jsonl has a field 'text'") as caught:
+        backfill(settings, Options([tmp_path / "corpus.jsonl"], tmp_path / "out"), print, client=client)
+    assert "--text-column" in caught.value.hint
+    assert [p.name for p in (tmp_path / "out").rglob("*")] == [LOCK]  # no manifest, no partition
+    options = Options([tmp_path / "corpus.jsonl"], tmp_path / "out", text_column="body")
+    assert backfill(settings, options, print, client=client).scored == 2  # the right name: the folder serves

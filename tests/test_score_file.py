@@ -44,7 +44,8 @@ def test_csv_rows_in_order_with_reasons(scorer, tmp_path):
     target = tmp_path / "out.jsonl"
     counts = score_file(scorer, source, "comment", target)
     rows = results(target)
-    assert counts == {"rows": 6, "scored": 2, "not scored": 4}
+    assert (counts.rows, counts.scored, counts.not_scored) == (6, 2, 4)
+    assert counts.reasons == {"empty": 1, "not UTF-8 text": 1, "not English": 1, "[deleted]": 1}
     assert [r["row"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all(r["model_version"] == scorer.version for r in rows)
     assert rows[0]["reason"] is None and 0 <= rows[0]["hostility"] <= 1 and rows[0]["alliance"] is not None
@@ -88,10 +89,10 @@ def test_json_array_file(scorer, tmp_path):
     source = tmp_path / "corpus.json"
     source.write_text(json.dumps([{"text": "Nice work."}, {"body": "x"}, "bare"], indent=2))
     target = tmp_path / "out.jsonl"
-    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 1, "not scored": 2}
+    assert score_file(scorer, source, "text", target).scored == 1
     lines = tmp_path / "lines.json"  # JSON Lines under a .json name, as many corpora come
     lines.write_text('{"text": "one"}\n{"text": "two"}\n')
-    assert score_file(scorer, lines, "text", target)["rows"] == 2
+    assert score_file(scorer, lines, "text", target).rows == 2
 
 
 def test_output_that_is_a_folder_is_refused_before_scoring(scorer, tmp_path, monkeypatch):
@@ -132,7 +133,7 @@ def test_a_csv_row_with_more_fields_than_the_header_is_not_scored_as_a_cut_text(
     source = tmp_path / "corpus.csv"
     source.write_text('id,text\n1,I agree, you are a worthless idiot\n2,"Quoted, as it should be."\n3,Fine.\n')
     target = tmp_path / "out.jsonl"
-    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 2, "not scored": 1}
+    assert score_file(scorer, source, "text", target).reasons.total() == 1
     rows = results(target)
     assert rows[0]["reason"] == "3 fields where the header has 2 (an unquoted comma in the text?)"
     assert rows[0]["hostility"] is None and rows[1]["hostility"] is not None
@@ -304,7 +305,7 @@ def test_an_output_name_near_the_file_systems_limit_is_written(scorer, tmp_path)
     source = tmp_path / "corpus.csv"
     source.write_text("text\nFine.\n")
     target = tmp_path / ("r" * 245 + ".jsonl")
-    assert score_file(scorer, source, "text", target)["scored"] == 1
+    assert score_file(scorer, source, "text", target).scored == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.csv", target.name]
 
 
@@ -358,6 +359,18 @@ def test_command_line_gives_rows_that_are_not_text_a_reason_and_scores_the_rest(
     assert f"+{PREPARATION}+" in rows[0]["model_version"]  # the scores cite how their text was read
 
 
+def test_command_line_tells_why_rows_were_not_scored_and_how_to_re_encode_a_latin1_file(workdir):
+    """A Windows-1252 export scores only its rows without accents: the summary says so and how to mend it."""
+    (workdir / "export.csv").write_bytes("text\nCaf\u00e9 talk is great.\nThanks!\nNa\u00efve idea.\n".encode("cp1252"))
+    result = score_to(workdir, "out.jsonl", source="export.csv")
+    assert result.returncode == 0, result.stderr
+    assert "3 rows, 1 scored, 2 not scored" in result.stdout
+    assert "not scored: 2 not UTF-8 text" in result.stdout
+    assert "iconv -f windows-1252 -t utf-8 export.csv > export-utf8.csv" in result.stdout
+    clean = score_to(workdir, "out.jsonl")
+    assert "not scored" not in clean.stdout.replace("0 not scored", "")  # nothing to explain, no hint
+
+
 @pytest.mark.parametrize(
     ("field", "reason"),
     [
@@ -374,7 +387,7 @@ def test_csv_fields_that_are_not_text_get_a_reason_and_the_rest_are_scored(score
     source = tmp_path / "corpus.csv"
     source.write_bytes(b'text\nThanks a lot!\n"' + field + b'"\nYou idiot.\n')
     target = tmp_path / "out.jsonl"
-    assert score_file(scorer, source, "text", target) == {"rows": 3, "scored": 2, "not scored": 1}
+    assert score_file(scorer, source, "text", target).reasons.total() == 1
     assert [r["reason"] for r in results(target)] == [None, reason, None]
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState
-from monitor.scoring.files import Row, read_rows
+from monitor.scoring.files import Row, no_text_field, read_rows
 from monitor.sources.dumps import READ_BYTES, DamagedDump, DumpSubmission, dump_format, open_dump, parse_line
 from monitor.sources.reddit_records import comment_record
 from monitor.store.upsert import clean_text
@@ -76,7 +76,12 @@ def count_records(path: Path, kind: Kind, text_column: str) -> Count:
     if kind == "corpus":
         handle, rows = read_rows(path, text_column)
         with handle:
-            return Count(sum(1 for _ in rows))
+            count, missing = 0, 0
+            for row in rows:
+                count, missing = count + 1, missing + row.no_field
+        if count and missing == count:  # told now, before a cluster scores a corpus into rows of reasons
+            raise no_text_field(path, text_column)
+        return Count(count)
     lines, raw = open_dump(path)
     count, last = 0, b"\n"
     with raw, lines:

@@ -20,9 +20,10 @@ import os
 import shutil
 import stat
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -32,6 +33,7 @@ from monitor.scoring.base import TOXICITY, Scorer, perspective_toxicity
 from monitor.scoring.results import Result, score_texts
 
 BATCH = 512
+NOT_UTF8 = "not UTF-8 text"
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # comments can be long; the default 128 KiB is not enough
 
 
@@ -152,7 +154,7 @@ def _field(record: object, column: str) -> Row:
 def _checked(text: str | None) -> Row:
     # Undecodable bytes arrive as lone surrogates (errors="surrogateescape"): flag, never guess.
     if text is not None and any("\udc80" <= ch <= "\udcff" for ch in text):
-        return Row(None, "not UTF-8 text")
+        return Row(None, NOT_UTF8)
     return Row(text)
 
 
@@ -252,12 +254,23 @@ def _output_error(target: Path, exc: OSError) -> CivmonError:
     )
 
 
+@dataclass
+class Counts:
+    rows: int = 0
+    scored: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # why rows were not scored, details in brackets dropped
+
+    @property
+    def not_scored(self) -> int:
+        return self.rows - self.scored
+
+
 def score_file(
     scorer: Scorer, source: Path, column: str, target: Path, progress: Callable[[int], None] | None = None
-) -> dict[str, int]:
-    """Score every row; returns counts of scored and unscored rows."""
+) -> Counts:
+    """Score every row; returns how many were scored, and why the others were not."""
     kind = check_paths(source, target, column)
-    counts, missing = {"rows": 0, "scored": 0, "not scored": 0}, 0
+    counts, missing = Counts(), 0
     handle, rows = read_rows(source, column)
     with handle, _output(target, kind) as out:
         while batch := list(islice(rows, BATCH)):
@@ -266,20 +279,28 @@ def score_file(
             results = iter(score_texts(scorer, [r.text for r in scorable]))
             lines = []
             for row in batch:
-                counts["rows"] += 1
-                record = output_record(counts["rows"], row, None if row.problem else next(results), scorer)
-                counts["scored" if record["reason"] is None else "not scored"] += 1
+                counts.rows += 1
+                record = output_record(counts.rows, row, None if row.problem else next(results), scorer)
+                if record["reason"] is None:
+                    counts.scored += 1
+                else:
+                    counts.reasons[record["reason"].split(" (")[0]] += 1
                 lines.append(json.dumps(record, ensure_ascii=False) + "\n")
             _write(out, target, "".join(lines))
             if progress:
-                progress(counts["rows"])
-        if counts["rows"] and missing == counts["rows"]:  # raised before a file output takes its name
-            raise CivmonError(
-                f"no row of {source} has a field {column!r}: nothing was scored",
-                "pass the name of the field holding the text with --text-column (and check --input and --output "
-                "are not swapped)",
-            )
+                progress(counts.rows)
+        if counts.rows and missing == counts.rows:  # raised before a file output takes its name
+            raise no_text_field(source, column)
     return counts
+
+
+def no_text_field(source: Path, column: str) -> CivmonError:
+    """The error for a corpus none of whose rows has the text's field: the wrong name, or a swapped path."""
+    return CivmonError(
+        f"no row of {source} has a field {column!r}: nothing was scored",
+        "pass the name of the field holding the text with --text-column, and check that the file is the corpus "
+        "(not civmon's output: --input and --output swapped?)",
+    )
 
 
 def _write(out: IO[str], target: Path, text: str) -> None:
