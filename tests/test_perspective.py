@@ -19,9 +19,11 @@ def test_the_mapping_is_monotone_clipped_and_follows_the_data() -> None:
     assert mapping(-0.5) == mapping.toxicity[0] and mapping(1.5) == mapping.toxicity[-1]  # clipped
     inside = (grid >= 0.05) & (grid <= 0.95)
     assert np.abs(mapped[inside] - grid[inside] ** 2).max() < 0.05  # it found the curve, not the noise
-    assert ToxicityMap.from_card(mapping.as_card()) == mapping
+    assert ToxicityMap.from_card(mapping.as_card(), continuity=True) == mapping
     legacy = {"hostility": list(mapping.score), "toxicity": list(mapping.toxicity)}  # cards that mapped hostility
-    assert ToxicityMap.from_card(legacy) == mapping
+    assert ToxicityMap.from_card(legacy, continuity=False) == mapping
+    with pytest.raises(ValueError, match="knots map hostility"):  # not onto a network's continuity output
+        ToxicityMap.from_card(legacy, continuity=True)
 
 
 def test_knots_stay_strictly_ascending_after_rounding() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -307,6 +308,35 @@ def test_a_model_whose_readout_has_one_output_maps_its_hostility_as_before(untra
     assert not scorer.network.continuity
     for s in scorer.score(TEXTS):
         assert s[TOXICITY] == pytest.approx(0.1 + 0.2 * s["hostility"])
+
+
+KNOTS_DAMAGE = {  # what a hand-edited card, or one copied beside another model's heads, may hold
+    "knots on hostility beside a continuity output": (
+        {"hostility": [0.0, 1.0], "toxicity": [0.1, 0.3]},
+        "its knots map hostility, but this network's TOXICITY is its continuity output",
+    ),
+    "knots of unequal lengths": ({"score": [0.0, 0.5, 1.0], "toxicity": [0.1, 0.3]}, "not pairs of strictly"),
+    "scores not ascending": ({"score": [0.5, 0.2], "toxicity": [0.1, 0.3]}, "not pairs of strictly ascending"),
+    "no toxicity knots": ({"score": [0.0, 1.0]}, "it has no 'toxicity' knots"),
+    "knots that are not numbers": ({"score": ["low", None], "toxicity": [0.1, 0.3]}, "not lists of numbers"),
+    "a number for a list": ({"score": 5, "toxicity": [0.1, 0.3]}, "not pairs of strictly ascending"),
+}
+
+
+@pytest.mark.parametrize("damage", KNOTS_DAMAGE)
+def test_knots_that_cannot_map_the_network_s_score_are_a_clear_error(untrained_model, tmp_path, damage):
+    """Without the check, TOXICITY would be computed from the wrong score, or fail mid-run on the first text."""
+    copy = tmp_path / "model"
+    shutil.copytree(untrained_model, copy)
+    tensors = load_file(copy / HEADS_FILE)
+    _with_readout(384, 2)(tensors)
+    save_file(tensors, copy / HEADS_FILE)
+    card = json.loads((copy / "model.json").read_text())
+    card["perspective_toxicity"], problem = KNOTS_DAMAGE[damage]
+    (copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(CivmonError, match="mapping onto Perspective's TOXICITY scale cannot be used") as caught:
+        AllianceScorer(copy, device="cpu", runtime="torch")
+    assert re.search(problem, caught.value.message) and "civmon train --out FOLDER" in caught.value.hint
 
 
 @pytest.mark.parametrize("damage", [*HEADS_DAMAGE, "a truncated file"])

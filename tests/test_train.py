@@ -247,12 +247,12 @@ def test_tiny_run_maps_its_continuity_output_onto_perspective_from_cat_train_pos
     # network's own score again, not the card's mapped one
     assert knots == train.perspective_map(out, datasets.data_dir(), "cpu", TINY["max_rows"]).as_card()
     scorer = AllianceScorer(out, device="cpu", runtime="torch")
-    assert scorer.network.continuity and scorer.toxicity_map == ToxicityMap.from_card(knots)
+    assert scorer.network.continuity and scorer.toxicity_map == ToxicityMap.from_card(knots, continuity=True)
     texts = ["Thanks, that helps.", "You are a complete idiot."]
     mapped = [s[TOXICITY] for s in scorer.score(texts)]
     scorer.toxicity_map = None
     raw = [s[TOXICITY] for s in scorer.score(texts)]
-    assert mapped == [ToxicityMap.from_card(knots)(r) for r in raw] and raw != [
+    assert mapped == [ToxicityMap.from_card(knots, continuity=True)(r) for r in raw] and raw != [
         s["hostility"] for s in scorer.score(texts)
     ]
     assert any("Perspective's TOXICITY scale" in m for m in messages)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy.special import expit
 
+from monitor.errors import CivmonError
 from monitor.scoring.base import TOXICITY, files_digest
 from monitor.scoring.network import ADAPTER_DIR, CARD_FILE, HEADS_DIR, HEADS_FILE, load_artefact, pick_device
 from monitor.scoring.perspective import ToxicityMap
@@ -71,13 +72,26 @@ class AllianceScorer:
         self._scale = np.array([c.scale for c in self.card.dimensions.values()], dtype=np.float32)
         self._shift = np.array([c.shift for c in self.card.dimensions.values()], dtype=np.float32)
         self._run = self._onnx_runner(folder) if self.runtime == "onnx-int8" else self._torch_runner()
-        knots = self.card.perspective_toxicity
         # None: TOXICITY is the score as the network gives it, which is what a mapping is fitted on
-        self.toxicity_map = ToxicityMap.from_card(knots) if knots else None
+        self.toxicity_map = self._toxicity_map(folder)
         # what goes onto Perspective's scale: the continuity logit where the network gives one, else hostility
         self._continuity = self.network.continuity
         hostility = self.dimensions.index("hostility") if "hostility" in self.dimensions else None
         self._onto_scale = len(self.dimensions) if self._continuity else hostility
+
+    def _toxicity_map(self, folder: Path) -> ToxicityMap | None:
+        if not (knots := self.card.perspective_toxicity):
+            return None
+        try:
+            return ToxicityMap.from_card(knots, self.network.continuity)
+        except KeyError as exc:
+            problem = f"it has no {exc} knots"
+        except (TypeError, ValueError) as exc:
+            problem = str(exc)
+        raise CivmonError(
+            f"{folder / CARD_FILE}: its mapping onto Perspective's TOXICITY scale cannot be used: {problem}",
+            "train the model again with `civmon train --out FOLDER`, or restore the folder from a copy",
+        )
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Calibrated scores per text, and TOXICITY: the continuity output's probability or hostility, through the

@@ -37,9 +37,21 @@ class ToxicityMap:
         return {"score": list(self.score), "toxicity": list(self.toxicity)}
 
     @classmethod
-    def from_card(cls, knots: dict[str, list[float]]) -> ToxicityMap:
+    def from_card(cls, knots: dict[str, list[float]], continuity: bool) -> ToxicityMap:
+        """A card's knots, for a network that gives the continuity output or not; a ValueError where they cannot
+        map the score that network puts on the scale (a hand-edited card, or one beside another model's heads)."""
         # "hostility": the cards of models without a continuity output, which mapped hostility
-        return cls(tuple(knots["score"] if "score" in knots else knots["hostility"]), tuple(knots["toxicity"]))
+        if "score" not in knots and continuity:
+            raise ValueError("its knots map hostility, but this network's TOXICITY is its continuity output")
+        try:
+            score, toxicity = (
+                np.asarray(knots[k], dtype=float) for k in ("score" if "score" in knots else "hostility", "toxicity")
+            )
+        except (TypeError, ValueError):
+            raise ValueError("its knots are not lists of numbers") from None
+        if score.ndim != 1 or not score.size or score.shape != toxicity.shape or not np.all(np.diff(score) > 0):
+            raise ValueError("its knots are not pairs of strictly ascending scores and their TOXICITY")
+        return cls(tuple(score.tolist()), tuple(toxicity.tolist()))
 
 
 def fit(score: Sequence[float], toxicity: Sequence[float]) -> ToxicityMap:
