@@ -676,9 +676,12 @@ def export(
     ] = False,
 ) -> None:
     """Export comment-level scores and rollups to CSV and Parquet, with a data dictionary."""
+    import signal
+
     from monitor.metrics.export import Filters, moment
     from monitor.metrics.export import export as write_export
     from monitor.metrics.job import current_version
+    from monitor.stopping import exiting_on
 
     settings = load_settings(config)
     formats = file_format or ["csv", "parquet"]
@@ -690,8 +693,9 @@ def export(
     if version is None:
         raise CivmonError("nothing is scored yet, so there is nothing to export", "run `civmon score` first")
     filters = Filters(version, community or (), moment("--since", since), moment("--until", until))
-    with _progress("exporting...", every_s=30) as progress:
-        paths = write_export(
+    # a stopped export removes its scratch folder, as Ctrl-C does: it holds what --drop-ids leaves out
+    with exiting_on(signal.SIGTERM, signal.SIGHUP), _progress("exporting...", every_s=30) as progress:
+        written = write_export(
             engine,
             filters,
             out_dir,
@@ -700,8 +704,14 @@ def export(
             drop_ids,
             progress=lambda comments: progress(f"exporting: {comments:,} comments written"),
         )
-    for path in paths:
+    for path in written.paths:
         out.print(f"written: {path} ({path.stat().st_size:,} bytes)", markup=False)
+    if written.unscored:
+        out.print(
+            f"{written.unscored:,} comments are not scored yet by {version} (their skip_reason says so): run "
+            "`civmon score`, then export again",
+            markup=False,
+        )
 
 
 @app.command()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import fcntl
+import os
 import stat
 
 import pyarrow.parquet as pq
@@ -43,7 +45,10 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
     assert {r["comment_id"] for r in rows} >= {"c0", "c23", "unscored"} and "c24" not in {r["comment_id"] for r in rows}
     scored = next(r for r in rows if r["comment_id"] == "c3")
     assert float(scored["hostility"]) == 0.1 * 3 and scored["model_version"] == MODEL and scored["body"] == "text of c3"
-    assert scored["author"] == "user0" and scored["insult"] == ""
+    assert scored["author"] == "user0" and scored["insult"] == "" and scored["skip_reason"] == ""
+    unscored = next(r for r in rows if r["comment_id"] == "unscored")  # told apart from a scored row
+    assert unscored["hostility"] == "" and unscored["skip_reason"] == "not scored yet by this model version"
+    assert f"1 comments are not scored yet by {MODEL}" in result.stdout and "run `civmon score`" in result.stdout
     table = pq.read_table(out / "comments.parquet")
     assert table.num_rows == 25 and table.schema.field("hostility").type == "double"
     rollups = pq.read_table(out / "rollups.parquet").to_pylist()
@@ -323,3 +328,60 @@ def test_community_filter_ignores_case(engine, db_url, tmp_path, community):
     result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--community", community, "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert {r["community"] for r in comments_csv(tmp_path / "out")} == {"reddit/seeded"}
+
+
+def test_a_folder_of_other_files_is_refused_and_an_earlier_export_is_replaced(engine, db_url, tmp_path):
+    """An export replaces comments.* and rollups.*: in a folder that is not an earlier export, those are the
+    user's own files."""
+    seeded(engine)
+    (tmp_path / "research").mkdir()
+    (tmp_path / "research" / "comments.csv").write_text("my,own,data\n")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "research")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "--out research holds files that are not a civmon export (comments.csv)" in result.stderr
+    assert [p.name for p in (tmp_path / "research").iterdir()] == ["comments.csv"]
+    assert (tmp_path / "research" / "comments.csv").read_text() == "my,own,data\n"
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out").returncode == 0
+    (tmp_path / "out" / "notes.md").write_text("the researcher's notes on this export\n")
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out", "--format", "csv").returncode == 0
+    assert (tmp_path / "out" / "notes.md").exists() and not (tmp_path / "out" / "comments.parquet").exists()
+
+
+def test_a_killed_export_s_scratch_folder_goes_with_the_next_export(engine, db_url, tmp_path):
+    """A run killed mid-write (SIGKILL, a power cut) leaves its scratch folder, with ids, permalinks and bodies:
+    a later --drop-ids export into the folder, made to be shared, must not carry it along."""
+    seeded(engine)
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out").returncode == 0
+    dead = tmp_path / "out" / ".export-k1lled"
+    dead.mkdir()
+    (dead / "comments.csv").write_text("c3,https://www.reddit.com/r/seeded/comments/t/_/c3/,text of c3\n")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--drop-ids")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "DATA_DICTIONARY.md",
+        *(f"{t}.{f}" for t in ("comments", "rollups") for f in ("csv", "parquet")),
+    ]
+
+
+def test_a_folder_that_cannot_take_the_export_is_a_clear_error(engine, db_url, tmp_path):
+    seeded(engine)
+    assert civmon_on(tmp_path, db_url, "export", "--out", "out").returncode == 0
+    (tmp_path / "out" / "comments.csv").unlink()
+    (tmp_path / "out" / "comments.csv").mkdir()  # a folder where the export's file goes
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--format", "csv")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot write the export into out: Is a directory" in result.stderr
+
+
+def test_a_second_export_into_the_same_folder_waits_its_turn(engine, db_url, tmp_path):
+    """The running export holds a lock on the folder (flock, as a second civmon would find it)."""
+    seeded(engine)
+    (tmp_path / "out").mkdir()
+    descriptor = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        result = civmon_on(tmp_path, db_url, "export", "--out", "out")
+    finally:
+        os.close(descriptor)
+    assert result.returncode == 2 and "another civmon export is writing into out" in result.stderr
+    assert list((tmp_path / "out").iterdir()) == []

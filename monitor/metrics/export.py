@@ -10,9 +10,11 @@ fails leaves the previous one as it was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 from monitor.errors import CivmonError
 from monitor.metrics.rollups import stats
 from monitor.privacy import Pseudonymiser
-from monitor.records import original_url
+from monitor.records import ItemState, original_url
 from monitor.scoring.base import DIMENSIONS
 from monitor.store.models import Comment, Community, Rollup, Score, Thread
 
@@ -55,7 +57,10 @@ COMMENT_COLUMNS = {
     },
     "alliance": "alliance index in [-1, 1]: mean(respect, warmth) - hostility",
     "language": "the comment's language where detected; non-English comments are not scored",
-    "skip_reason": "why the comment has no scores (empty, [removed], not English, ...); empty when it was scored",
+    "skip_reason": (
+        "why the comment has no scores (empty, [removed], not English, deleted, not scored yet by this model "
+        "version, ...); empty when it was scored"
+    ),
 }
 ROLLUP_COLUMNS = {
     "community": "platform/name of the community",
@@ -111,6 +116,10 @@ CSV_NOTE = (
 # trigger in front. \p{Z} adds no-break and other Unicode spaces to RE2's ASCII \s.
 FORMULA_START = r"^([\s\p{Z}]*[=+\-@\t\r'])"
 FILE_MODE = 0o600
+DICTIONARY = "DATA_DICTIONARY.md"
+HEADING = "# civmon export: data dictionary"  # how an earlier export's folder is known
+SCRATCH_PREFIX = ".export-"
+NOT_SCORED_YET = "not scored yet by this model version"
 
 
 INTEGERS = {"depth", "created_utc", "edited_utc", "platform_score", "start_utc", "comments", "scored"}
@@ -297,8 +306,18 @@ def comment_batches(
     types = schema(columns)
     share: Callable[[dict[str, object]], dict[str, object]] = shared or (lambda row: row)
     for partition in session.execute(query).partitions():
-        rows = [share(dict(r._mapping) | {"state": str(r.state), "permalink": _permalink(r)}) for r in partition]
+        rows = [
+            share(dict(r._mapping) | {"state": str(r.state), "permalink": _permalink(r), "skip_reason": _reason(r)})
+            for r in partition
+        ]
         yield pa.RecordBatch.from_pylist([{c: r[c] for c in columns} for r in rows], schema=types)
+
+
+def _reason(row: Row) -> str | None:
+    """The score's reason; a comment without a score row says why too, so that no row looks scored and empty."""
+    if row.model_version is not None:
+        return row.skip_reason  # type: ignore[no-any-return]
+    return NOT_SCORED_YET if row.state == ItemState.LIVE else f"{row.state}: no text to score"
 
 
 def _permalink(row: Row) -> str | None:
@@ -382,27 +401,98 @@ def export(
     with Session(engine) as session:
         check_filters(session, filters)
         _make_folder(folder)
-        # mkdtemp makes the scratch folder 0700: files are made 0600 in it before they are moved out
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as scratch_name:
-            scratch = Path(scratch_name)
-            shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
-            comments = _counted(comment_batches(session, filters, columns, shared), progress)
-            staged = write(comments, schema(columns), scratch, "comments", formats)
-            rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
-            rollup_schema = schema(list(ROLLUP_COLUMNS))
-            rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
-            staged += write(rollups, rollup_schema, scratch, "rollups", formats)
-            dictionary = scratch / "DATA_DICTIONARY.md"
-            dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
-            return _publish([*staged, dictionary], folder)
+        with _locked(folder), _told_as_civmon_errors(folder):
+            _remove_scratch(folder)  # a killed export's: it holds what a --drop-ids export leaves out
+            _check_replaceable(folder)
+            # mkdtemp makes the scratch folder 0700: files are made 0600 in it before they are moved out
+            with tempfile.TemporaryDirectory(dir=folder, prefix=SCRATCH_PREFIX) as scratch_name:
+                scratch = Path(scratch_name)
+                shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
+                counted = Counted(progress)
+                staged = write(
+                    counted(comment_batches(session, filters, columns, shared)),
+                    schema(columns),
+                    scratch,
+                    "comments",
+                    formats,
+                )
+                rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
+                rollup_schema = schema(list(ROLLUP_COLUMNS))
+                rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
+                staged += write(rollups, rollup_schema, scratch, "rollups", formats)
+                dictionary = scratch / DICTIONARY
+                dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
+                return Written(_publish([*staged, dictionary], folder), counted.unscored)
 
 
-def _counted(batches: Iterator[pa.RecordBatch], progress: Callable[[int], None]) -> Iterator[pa.RecordBatch]:
-    done = 0
-    for batch in batches:
-        yield batch  # counted once the writers took it: the figure is rows written
-        done += batch.num_rows
-        progress(done)
+@dataclass(frozen=True)
+class Written:
+    paths: list[Path]
+    unscored: int  # live comments the model version has not scored yet
+
+
+class Counted:
+    """The comment batches as they are written: rows for the progress, and the live comments not scored yet."""
+
+    def __init__(self, progress: Callable[[int], None]) -> None:
+        self.progress, self.done, self.unscored = progress, 0, 0
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield batch  # counted once the writers took it: the figure is rows written
+            self.done += batch.num_rows
+            self.unscored += pc.sum(pc.equal(batch.column("skip_reason"), NOT_SCORED_YET)).as_py() or 0
+            self.progress(self.done)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One export at a time into a folder: another's scratch folder is not a dead one's to remove. The folder
+    itself is locked (flock on its descriptor), so no lock file is left among the export's files."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CivmonError(
+                f"another civmon export is writing into {folder}", "wait for it to finish, or pass another --out"
+            ) from None
+        yield  # the lock goes with the descriptor's closing, and with the process if it dies
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _told_as_civmon_errors(folder: Path) -> Iterator[None]:
+    """A folder that cannot be written (permissions, a full disk, a folder where a file must go) is the user's
+    to mend: said plainly, not as a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise CivmonError(
+            f"cannot write the export into {folder}: {exc.strerror or exc}{where}",
+            "pass --out a folder you can write to, with room for the export",
+        ) from None
+
+
+def _remove_scratch(folder: Path) -> None:
+    for scratch in folder.glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(scratch)
+
+
+def _check_replaceable(folder: Path) -> None:
+    """An export replaces the files of the export before it: in a folder holding other files, refused, since
+    comments.csv or rollups.parquet there may be the user's own."""
+    dictionary = folder / DICTIONARY
+    if dictionary.is_file() and dictionary.read_text(encoding="utf-8", errors="replace").startswith(HEADING):
+        return
+    if found := sorted(p.name for p in folder.iterdir()):
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5:,} more" if len(found) > 5 else "")
+        raise CivmonError(
+            f"--out {folder} holds files that are not a civmon export ({shown})",
+            "pass a new or empty folder, or the folder of an earlier export (which the export replaces)",
+        )
 
 
 def _make_folder(folder: Path) -> None:
@@ -430,7 +520,7 @@ def _publish(staged: list[Path], folder: Path) -> list[Path]:
 def data_dictionary(filters: Filters, columns: Sequence[str], formats: Sequence[str], drop_ids: bool) -> str:
     meanings = COMMENT_COLUMNS | (SHARED_MEANINGS if drop_ids else {})
     lines = [
-        "# civmon export: data dictionary",
+        HEADING,
         "",
         f"Model version: `{filters.model_version}`.",
         "",
