@@ -3,6 +3,7 @@ every error with its status, quotas, revoked keys, doNotStore, and communityId r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -14,11 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 from googleapiclient import discovery
+from sqlalchemy import select
 from test_dashboard import metric, open_app
 
 from monitor.api.intake import community_name
 from monitor.scoring import datasets
 from monitor.store.db import make_engine
+from monitor.store.models import Thread
 
 from api_server import Server, free_port, running_server, write_config
 from conftest import civmon, refuse_comment_inserts
@@ -365,8 +368,16 @@ def test_community_requests_join_the_monitor_in_status_and_dashboard(db_url, tmp
     texts = ["You are all idiots here.", "Thanks everyone, great thread!", "I disagree, but fair point."]
     with running_server(folder, "--no-auth") as running:
         for n, text in enumerate(texts):
-            body = toxicity(text, communityId="forum-1", sessionId=f"thread-{n % 2}")
+            body = toxicity(text, communityId="forum-1", sessionId=f"user{n % 2}@example.com")
             assert requests.post(running.url + ANALYZE, json=body, timeout=60).status_code == 200
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        threads = set(connection.execute(select(Thread.platform_id)).scalars())
+    engine.dispose()
+    # a thread a session, named by a hash keyed as authors are: a guessed session id (an e-mail address) hashed
+    # without the key must not find its thread
+    unkeyed = {f"s{hashlib.blake2b(f'user{n}@example.com'.encode(), digest_size=15).hexdigest()}" for n in (0, 1)}
+    assert len(threads) == 2 and all(t.startswith("s") for t in threads) and not threads & unkeyed
     status = civmon(folder, "status")
     assert status.returncode == 0, status.stderr
     [line] = [line for line in status.stdout.splitlines() if "api/forum-1" in line]

@@ -52,7 +52,7 @@ class Intake:
         now = int(time.time())
         ref = CommunityRef(PLATFORM, community_name(submission.community))
         comment_id = uuid.uuid4().hex
-        thread = _thread(submission.session_id, now)
+        thread = self._thread(submission.session_id, now)
         with transaction(self.engine) as session:
             community = community_id(session, ref)
             known = session.scalar(
@@ -69,6 +69,17 @@ class Intake:
             ).one()
             write_scores(session, self.version, [row], [submission.result], self.privacy)
 
+    def _thread(self, session_id: str | None, now: int) -> ThreadRecord:
+        if session_id is not None:
+            # keyed as authors are: a session id can name the user whose comments it gathers, and an unkeyed hash
+            # of a guessed one (an e-mail address) would confirm it; titled by its hash, never by the id
+            keyed = self.pseudonymiser.author("api:session", session_id.encode("utf-8", "replace").decode())
+            digest = hashlib.blake2b(str(keyed).encode(), digest_size=15).hexdigest()
+            return ThreadRecord(f"s{digest}", f"session {digest[:8]}", None, now)
+        day = now - now % DAY_S
+        label = time.strftime("%Y-%m-%d", time.gmtime(day))
+        return ThreadRecord(f"d{label.replace('-', '')}", f"API comments of {label} (UTC)", None, day)
+
 
 def community_name(community_id: str) -> str:
     """The stored name for a Perspective communityId, which may be any string (Coral sends `Coral:https://...`):
@@ -80,16 +91,6 @@ def community_name(community_id: str) -> str:
     digest = hashlib.blake2b(community_id.encode("utf-8", "replace"), digest_size=4).hexdigest()
     slug = re.sub(r"[^a-z0-9._:-]+", "-", unicodedata.normalize("NFKD", community_id).lower()).strip("-._:")[:48]
     return f"{slug}-{digest}" if slug else f"c-{digest}"
-
-
-def _thread(session_id: str | None, now: int) -> ThreadRecord:
-    if session_id is not None:
-        digest = hashlib.blake2b(session_id.encode("utf-8", "replace"), digest_size=15).hexdigest()
-        # titled by its hash: a session id can name the user whose comments it gathers
-        return ThreadRecord(f"s{digest}", f"session {digest[:8]}", None, now)
-    day = now - now % DAY_S
-    label = time.strftime("%Y-%m-%d", time.gmtime(day))
-    return ThreadRecord(f"d{label.replace('-', '')}", f"API comments of {label} (UTC)", None, day)
 
 
 def _stub(thread: ThreadRecord) -> ThreadRecord:
