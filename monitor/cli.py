@@ -636,7 +636,9 @@ def backfill(
         )
         for problem in summary.store.problems:
             out.print(f"  {problem}", markup=False)
-    if summary.failed or summary.damaged:
+    if summary.rows and summary.bad == summary.rows:  # a file of another format: nothing could be read
+        out.print("every record is a bad line: check the inputs' format and --text-column", markup=False)
+    if summary.failed or summary.damaged or (summary.rows and summary.bad == summary.rows):
         raise typer.Exit(1)
 
 

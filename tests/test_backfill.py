@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -123,6 +124,8 @@ def test_a_bad_out_or_scheduler_is_refused_before_any_counting(settings, tmp_pat
     for out in (tmp_path / "corpus.csv" / "sub", Path("/proc/nope")):
         with pytest.raises(CivmonError, match=f"cannot write --out {out}"):
             backfill(settings, Options([tmp_path / "corpus.csv"], out), said.append)
+    with pytest.raises(CivmonError, match="corpus.csv is a file"):
+        backfill(settings, Options([tmp_path / "corpus.csv"], tmp_path / "corpus.csv"), said.append)
     for address in ("nonsense", "tcp://bob:secret@127.0.0.1:1"):  # not an address; one that asks for no password
         options = Options([tmp_path / "corpus.csv"], tmp_path / "out", scheduler=address)
         with pytest.raises(CivmonError, match="cannot reach the Dask scheduler at") as refused:
@@ -135,6 +138,7 @@ def test_a_relative_out_resumes_a_damaged_partition_and_lists_a_corpus_s_bad_lin
     client, settings, dump_lines, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # the workers' working folder is another
+    (tmp_path / "out").mkdir(mode=0o755)
     zst(tmp_path / "RC_recorded.zst", dump_lines[:200])
     (tmp_path / "corpus.jsonl").write_text('{"text": "a kind word"}\nnot json at all\n{"body": "no text"}\n')
     options = Options([Path("RC_recorded.zst"), Path("corpus.jsonl")], Path("out"), partition_rows=100)
@@ -157,6 +161,9 @@ def test_a_relative_out_resumes_a_damaged_partition_and_lists_a_corpus_s_bad_lin
     ]
     frame = output(tmp_path / "out")
     assert lines_of(frame, "RC_recorded.zst") == list(range(1, 201))
+    # pseudonyms and ids: the researcher's only, as exports are, though --out was made beforehand
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").rglob("*.parquet")} == {0o600}
+    assert stat.S_IMODE((tmp_path / "out" / "corpus.jsonl").stat().st_mode) == 0o700
     assert frame[frame.source_file == "corpus.jsonl"].skip_reason.tolist()[1:] == [
         "bad line: not JSON (Expecting value)",
         "bad line: no 'text' field",
@@ -285,3 +292,47 @@ def test_a_corpus_no_row_of_which_has_the_text_field_is_refused_before_scoring(c
     assert [p.name for p in (tmp_path / "out").rglob("*")] == [LOCK]  # no manifest, no partition
     options = Options([tmp_path / "corpus.jsonl"], tmp_path / "out", text_column="body")
     assert backfill(settings, options, print, client=client).scored == 2  # the right name: the folder serves
+
+
+def test_a_corpus_with_reddit_s_ids_beside_its_own_text_field_is_a_corpus(client, settings, tmp_path):
+    """Pushshift's `subreddit` and `link_id` without its `body`: read as a dump, every row would be 'empty'."""
+    rows = [{"subreddit": "politics", "link_id": "t3_abc", "id": f"c{i}", "comment_text": "You idiot."} for i in (0, 1)]
+    (tmp_path / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    options = Options([tmp_path / "mine.jsonl"], tmp_path / "out", text_column="comment_text")
+    summary = backfill(settings, options, print, client=client)
+    assert (summary.rows, summary.scored, summary.bad) == (2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("corpus.tsv", b"id\ttext\n1\tYou idiot.\n"),
+        ("corpus.jsonl.zst", zstandard.ZstdCompressor().compress(b'{"text": "You idiot."}\n')),
+        ("comments.txt", b"text\nYou idiot.\n"),
+    ],
+)
+def test_a_file_read_as_a_dump_that_holds_no_reddit_record_is_refused_before_the_cluster(
+    settings, tmp_path, name, content
+):
+    (tmp_path / name).write_bytes(content)
+    said: list[str] = []
+    with pytest.raises(CivmonError, match=f"{name} is read as a Reddit dump, but none of its first [0-9]+ lines"):
+        backfill(settings, Options([tmp_path / name], tmp_path / "out"), said.append)
+    assert said == []  # no cluster started, nothing counted
+
+
+def test_a_run_whose_every_record_is_a_bad_line_exits_1(untrained_model, tmp_path):
+    (tmp_path / "civmon.toml").write_text(f'[model]\nname = "{untrained_model}"\nruntime = "torch"\n')
+    (tmp_path / "corpus.jsonl").write_text("id\ttext\n1\tnot JSON\n")  # a TSV under the wrong name
+    result = civmon(
+        tmp_path,
+        "backfill",
+        "corpus.jsonl",
+        "--out",
+        "out",
+        "--workers",
+        "1",
+        env={"CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "2 bad lines" in result.stdout and "every record is a bad line" in result.stdout

@@ -1,8 +1,8 @@
 """The inputs of a backfill: Reddit dumps and research corpora, counted and read one partition at a time.
 
 A file is a Reddit dump (Pushshift / Arctic Shift NDJSON) when it is zstd-compressed, when its name starts
-with RC_ or RS_ (the dumps' own names), or when its first record carries Pushshift's fields (`subreddit`
-and `link_id` or `title`); its lines are read with `civmon import`'s validators and a comment's text is
+with RC_ or RS_ (the dumps' own names), or when its first record carries Pushshift's fields (`subreddit`, and
+`link_id` with `body`, or `title`); its lines are read with `civmon import`'s validators and a comment's text is
 its `body`. Any other .csv, .jsonl, .ndjson or .json file is a corpus, read as `civmon score --input`
 reads it, its text in --text-column.
 
@@ -32,6 +32,7 @@ CORPUS_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 DUMP_PREFIXES = ("RC_", "RS_")
 SUBMISSION = "a submission: civmon scores comments"
 BAD_LINE = "bad line: "  # how a bad line's skip_reason starts
+SNIFFED_LINES = 100  # a dump is refused when none of these is a comment or submission
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,35 @@ def _looks_like_a_dump(path: Path) -> bool:
         record = json.loads(first)
     except ValueError:
         return False
-    return isinstance(record, dict) and "subreddit" in record and ("link_id" in record or "title" in record)
+    # a dump's comment has its text in `body`: a corpus with Reddit's ids beside its own text field is a corpus
+    return (
+        isinstance(record, dict)
+        and "subreddit" in record
+        and ({"link_id", "body"} <= record.keys() or "title" in record)
+    )
+
+
+def check_dump(path: Path) -> None:
+    """Refuses a file read as a dump (zstd, or of no corpus type) none of whose first lines is a Reddit comment or
+    submission, a .tsv or a compressed corpus, before a cluster scores it into rows of bad lines."""
+    problems: list[str] = []
+    lines, raw = open_dump(path)
+    with raw, lines:
+        try:
+            for line in islice((line for line in lines if line.strip()), SNIFFED_LINES):
+                try:
+                    parse_line(line)
+                    return
+                except ValueError as exc:
+                    problems.append(str(exc))
+        except DamagedDump:
+            return  # the counting tells where it breaks off, and the lines before it are scored
+    if problems:  # an empty file is no mistake: it has no records
+        raise CivmonError(
+            f"{path} is read as a Reddit dump, but none of its first {len(problems)} lines is a comment or "
+            f"submission (line 1: {problems[0]})",
+            "give Pushshift or Arctic Shift dumps (.zst or NDJSON), or corpora as uncompressed .csv, .jsonl or .json",
+        )
 
 
 def count_records(path: Path, kind: Kind, text_column: str) -> Count:

@@ -34,6 +34,7 @@ LOCK = ".backfill.lock"
 MANIFEST_FORMAT = 1
 SUMMARY_KEY = b"civmon.backfill"
 TEMPORARY = ".part-*.tmp"
+FILE_MODE = 0o600
 TEXT, INTEGER, SCORE = pa.string(), pa.int64(), pa.float64()
 SCHEMA = pa.schema(
     [
@@ -89,11 +90,12 @@ def plan(entry: InputEntry, text_column: str, size: int, out: Path) -> list[Part
 
 def write_partition(target: Path, columns: dict[str, list[Any]], summary: dict[str, Any]) -> None:
     """The partition's file, appearing whole or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # pseudonyms and ids: the researcher's only
     table = pa.table(columns, schema=SCHEMA.with_metadata({SUMMARY_KEY: json.dumps(summary).encode()}))
     temporary = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.tmp")  # one per attempt: a retry never shares
     try:
         pq.write_table(table, temporary)
+        temporary.chmod(FILE_MODE)  # as exports are: a --out made beforehand may be readable by all
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -174,8 +176,10 @@ class Manifest:
 def read_manifest(out: Path) -> Manifest | None:
     """The folder's manifest; None for a new or empty folder, a CivmonError for one a backfill did not make."""
     path = out / MANIFEST
+    if out.exists() and not out.is_dir():
+        raise CivmonError(f"--out {out} is a file", "name a folder: the backfill writes a folder of partitions")
     if not path.exists():
-        if out.exists() and (not out.is_dir() or any(p.name != LOCK for p in out.iterdir())):
+        if out.exists() and any(p.name != LOCK for p in out.iterdir()):
             raise CivmonError(
                 f"--out {out} is not empty and holds no {MANIFEST}: it is not a backfill's folder",
                 "name a new or empty folder (a backfill's own folder resumes it)",

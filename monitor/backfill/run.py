@@ -15,7 +15,7 @@ from typing import Any
 from distributed import Client, LocalCluster, as_completed
 from distributed.comm import get_address_host_port
 
-from monitor.backfill.inputs import count_records, input_kind
+from monitor.backfill.inputs import check_dump, count_records, input_kind
 from monitor.backfill.partitions import (
     DamagedPartition,
     InputEntry,
@@ -137,6 +137,8 @@ def _inputs(options: Options) -> list[InputEntry]:
                 f"--into-store takes Reddit dumps only, and {given} is a corpus (no community, thread or time)",
                 "drop --into-store to score it into Parquet, or give the dump it came from",
             )
+        if kind == "dump":
+            check_dump(path)
         status = path.stat()
         entries.append(InputEntry(str(path), kind, status.st_size, status.st_mtime_ns, 0, None))
     return entries
