@@ -285,7 +285,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_refuses_other_parameters(untr
 
 def test_a_corpus_no_row_of_which_has_the_text_field_is_refused_before_scoring(client, settings, tmp_path):
     """A wrong --text-column would otherwise fill the partitions with a bad line for every row."""
-    (tmp_path / "corpus.jsonl").write_text('{"body": "the text is here"}\n{"body": "and here"}\n')
+    (tmp_path / "corpus.jsonl").write_text('{"body": "the text is here"}\nnot JSON\n{"body": "and here"}\n')
     with pytest.raises(CivmonError, match="no row of .*corpus.jsonl has a field 'text'") as caught:
         backfill(settings, Options([tmp_path / "corpus.jsonl"], tmp_path / "out"), print, client=client)
     assert "--text-column" in caught.value.hint
@@ -323,11 +323,11 @@ def test_a_file_read_as_a_dump_that_holds_no_reddit_record_is_refused_before_the
 
 def test_a_run_whose_every_record_is_a_bad_line_exits_1(untrained_model, tmp_path):
     (tmp_path / "civmon.toml").write_text(f'[model]\nname = "{untrained_model}"\nruntime = "torch"\n')
-    (tmp_path / "corpus.jsonl").write_text("id\ttext\n1\tnot JSON\n")  # a TSV under the wrong name
+    (tmp_path / "corpus.csv").write_text("id,text\n1,I agree, you idiot\n2,no, you\n")  # unquoted commas
     result = civmon(
         tmp_path,
         "backfill",
-        "corpus.jsonl",
+        "corpus.csv",
         "--out",
         "out",
         "--workers",

@@ -147,7 +147,7 @@ def test_a_text_field_that_no_row_has_is_an_error_and_the_output_is_left_as_it_w
     """Say --input and --output were swapped: the results file, read as input, has no 'text' field; writing its
     rows of reasons would have replaced the corpus."""
     source, corpus = tmp_path / "scores.jsonl", tmp_path / "corpus.jsonl"
-    source.write_text('{"row": 1, "hostility": 0.1}\n["not an object"]\n')
+    source.write_text('{"row": 1, "hostility": 0.1}\n["not an object"]\nnot JSON, nor the field\n')
     corpus.write_text('{"text": "the researcher\'s corpus"}\n')
     with pytest.raises(CivmonError, match="no row of .*scores.jsonl has a field 'text'") as caught:
         score_file(scorer, source, "text", corpus)

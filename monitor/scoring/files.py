@@ -41,7 +41,7 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # comments can be long; the d
 class Row:
     text: str | None
     problem: str | None = None
-    no_field: bool = False  # the row has no field by the text's name (in no row at all: the wrong name)
+    no_field: bool = False  # no field by the text's name, or not JSON (in no row at all: the wrong name or file)
 
 
 _SHORT_ROW = object()  # DictReader's filler for a row with fewer fields than the header
@@ -116,7 +116,8 @@ def _jsonl_rows(handle: IO[str], column: str) -> Iterator[Row]:
         try:
             record = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            yield Row(None, f"not JSON ({_json_problem(exc)})")
+            # nor has it the field: a corpus none of whose lines both parse and name it has the wrong name
+            yield Row(None, f"not JSON ({_json_problem(exc)})", no_field=True)
             continue
         yield _field(record, column)
 
