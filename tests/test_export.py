@@ -56,8 +56,13 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
     assert (day["comments"], day["scored"]) == (25, 24) and day["hostility_low"] < day["hostility"] < day[
         "hostility_high"
     ]
+    # the day's buckets; the week is cut by --until, so it is left out, as are the second day's hours
+    assert sorted({(r["bucket"], r["start_utc"]) for r in rollups}) == sorted(
+        [("day", MONDAY), *(("hour", MONDAY + h * 3600) for h in range(24))]
+    )
     dictionary = (out / "DATA_DICTIONARY.md").read_text()
     assert "| author | keyed-hash pseudonym" in dictionary and "Wilson" in dictionary
+    assert "Only buckets wholly inside the export's period" in dictionary
     assert "exporting: 25 comments written" in result.stderr  # progress, off stdout where no terminal shows it
 
 
@@ -385,3 +390,17 @@ def test_a_second_export_into_the_same_folder_waits_its_turn(engine, db_url, tmp
         os.close(descriptor)
     assert result.returncode == 2 and "another civmon export is writing into out" in result.stderr
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_rollups_cover_the_period_of_the_comments_and_no_more(engine, db_url, tmp_path):
+    """--since and --until cutting hours: only the hours wholly inside, whose comments are all in the export."""
+    seeded(engine)
+    args = ("--since", "2023-11-20T05:30", "--until", "2023-11-20T10:00", "--format", "csv")
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", *args)
+    assert result.returncode == 0, result.stderr
+    exported = {r["comment_id"] for r in comments_csv(tmp_path / "out")}
+    assert exported == {"c6", "c7", "c8", "c9"}
+    with (tmp_path / "out" / "rollups.csv").open(newline="", encoding="utf-8") as handle:
+        rollups = list(csv.DictReader(handle))
+    assert [(r["bucket"], int(r["start_utc"])) for r in rollups] == [("hour", MONDAY + h * 3600) for h in (6, 7, 8, 9)]
+    assert sum(int(r["comments"]) for r in rollups) == len(exported)

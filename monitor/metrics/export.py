@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, Row, and_, func, select
+from sqlalchemy import Engine, Row, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
-from monitor.metrics.rollups import stats
+from monitor.metrics.rollups import BUCKETS, stats
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState, original_url
 from monitor.scoring.base import DIMENSIONS
@@ -163,6 +163,17 @@ def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
         bounds.append(column >= filters.since)  # type: ignore[operator]
     if filters.until is not None:
         bounds.append(column < filters.until)  # type: ignore[operator]
+    return bounds
+
+
+def _whole_buckets(filters: Filters) -> list:  # type: ignore[type-arg]
+    """Buckets wholly inside the period: a bucket cut by --since or --until would count comments the comments
+    table leaves out."""
+    bounds = []
+    if filters.since is not None:
+        bounds.append(Rollup.start_utc >= filters.since)
+    if filters.until is not None:
+        bounds.append(Rollup.start_utc + case(BUCKETS, value=Rollup.bucket) <= filters.until)
     return bounds
 
 
@@ -332,7 +343,7 @@ def rollup_rows(session: Session, filters: Filters, shared: ExportPseudonyms | N
         .where(
             Rollup.model_version == filters.model_version,
             *_community_filter(filters),
-            *_period(Rollup.start_utc, filters),
+            *_whole_buckets(filters),
         )
         .order_by(Community.name, Rollup.bucket, Rollup.start_utc)
     )
@@ -533,6 +544,9 @@ def data_dictionary(filters: Filters, columns: Sequence[str], formats: Sequence[
     lines += [
         "",
         "## rollups (one row per community, bucket and bucket start)",
+        "",
+        "Only buckets wholly inside the export's period (`--since`, `--until`): a bucket cut by either end would "
+        "count comments that the comments table leaves out.",
         "",
         "| column | meaning |",
         "|---|---|",
