@@ -245,10 +245,17 @@ def store_snapshot(folder: Path) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def test_do_not_store_leaves_the_store_and_the_log_without_the_comment(server):
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"communityId": "private-forum", "doNotStore": True},
+        {"communityId": "", "sessionId": ""},  # proto3: an empty string is an id the client did not set
+    ],
+)
+def test_do_not_store_leaves_the_store_and_the_log_without_the_comment(server, fields):
     before = store_snapshot(server.folder)
     marker = "Zyxwvut the unforgettable marker phrase you clown"
-    response = analyze(server, toxicity(marker, communityId="private-forum", doNotStore=True))
+    response = analyze(server, toxicity(marker, **fields))
     assert response.status_code == 200, response.text
     assert store_snapshot(server.folder) == before
     assert "Zyxwvut" not in server.log_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from pydantic.alias_generators import to_camel
 
 Token = Annotated[StrictStr, Field(max_length=256)]  # the caller's opaque ids: stored or echoed, so bounded
@@ -55,6 +55,13 @@ class AnalyzeCommentRequest(_Wire):
     community_id: Token | None = None
     # Perspective's own switch: leave out requested attributes the model lacks instead of refusing the request
     drop_unsupported_attributes: StrictBool | None = None
+
+    @field_validator("community_id", "session_id")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        """Perspective's messages are proto3, where an empty string is the field's default, so a client sends ""
+        for an id it does not set: such a comment is not stored (no communityId) or not in a session."""
+        return value or None
 
 
 class Score(_Wire):
