@@ -293,17 +293,23 @@ HEADS_DAMAGE = {
 }
 
 
+def _with_knots(model: Path, tmp_path: Path, outputs: int, knots: dict[str, object]) -> Path:
+    """A copy of `model` with a readout of `outputs` outputs and these knots in its card."""
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    tensors = load_file(copy / HEADS_FILE)
+    _with_readout(384, outputs)(tensors)
+    save_file(tensors, copy / HEADS_FILE)
+    card = json.loads((copy / "model.json").read_text())
+    card["perspective_toxicity"] = knots
+    (copy / "model.json").write_text(json.dumps(card))
+    return copy
+
+
 def test_a_model_whose_readout_has_one_output_maps_its_hostility_as_before(untrained_model, tmp_path):
     """Artefacts trained before the continuity output: a one-output readout and knots on hostility still load, and
     their TOXICITY is their hostility through those knots."""
-    copy = tmp_path / "model"
-    shutil.copytree(untrained_model, copy)
-    tensors = load_file(copy / HEADS_FILE)
-    _with_readout(384, 1)(tensors)
-    save_file(tensors, copy / HEADS_FILE)
-    card = json.loads((copy / "model.json").read_text())
-    card["perspective_toxicity"] = {"hostility": [0.0, 1.0], "toxicity": [0.1, 0.3]}
-    (copy / "model.json").write_text(json.dumps(card))
+    copy = _with_knots(untrained_model, tmp_path, 1, {"hostility": [0.0, 1.0], "toxicity": [0.1, 0.3]})
     scorer = AllianceScorer(copy, device="cpu", runtime="torch")
     assert not scorer.network.continuity
     for s in scorer.score(TEXTS):
@@ -326,14 +332,8 @@ KNOTS_DAMAGE = {  # what a hand-edited card, or one copied beside another model'
 @pytest.mark.parametrize("damage", KNOTS_DAMAGE)
 def test_knots_that_cannot_map_the_network_s_score_are_a_clear_error(untrained_model, tmp_path, damage):
     """Without the check, TOXICITY would be computed from the wrong score, or fail mid-run on the first text."""
-    copy = tmp_path / "model"
-    shutil.copytree(untrained_model, copy)
-    tensors = load_file(copy / HEADS_FILE)
-    _with_readout(384, 2)(tensors)
-    save_file(tensors, copy / HEADS_FILE)
-    card = json.loads((copy / "model.json").read_text())
-    card["perspective_toxicity"], problem = KNOTS_DAMAGE[damage]
-    (copy / "model.json").write_text(json.dumps(card))
+    knots, problem = KNOTS_DAMAGE[damage]
+    copy = _with_knots(untrained_model, tmp_path, 2, knots)
     with pytest.raises(CivmonError, match="mapping onto Perspective's TOXICITY scale cannot be used") as caught:
         AllianceScorer(copy, device="cpu", runtime="torch")
     assert re.search(problem, caught.value.message) and "civmon train --out FOLDER" in caught.value.hint

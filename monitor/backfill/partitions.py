@@ -12,12 +12,10 @@ its summary (rows, scored, bad lines), so a rerun reports partitions it skipped 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import pyarrow.parquet as pq
 
 from monitor.backfill.inputs import Kind
 from monitor.errors import CivmonError
+from monitor.locking import exclusive
 from monitor.scoring.base import DIMENSIONS
 
 MANIFEST = "_backfill.json"
@@ -123,28 +122,21 @@ def remove_temporaries(out: Path) -> int:
     return len(leftovers)
 
 
-@contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path) -> AbstractContextManager[None]:
     """The folder, created and locked for one run: a second run would delete the first's temporaries (and
     write the same partitions). Taken before any counting, so a bad --out is told at once. The lock is the
     client's, taken where `civmon backfill` runs: with --scheduler on a shared filesystem, flock may not
     reach another machine's client; the workers take none (they only write their own partitions)."""
     try:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)  # pseudonyms and ids: for the researcher, like exports
-        handle = (out / LOCK).open("a")
+        (out / LOCK).touch(mode=0o600)
     except OSError as exc:
         raise CivmonError(
             f"cannot write --out {out}: {exc.strerror or exc}",
             "name a folder that can be created and written (its parents must be folders)",
         ) from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CivmonError(
-                f"another civmon backfill is using {out}", "wait for it to finish, or name another --out folder"
-            ) from None
-        yield  # the lock goes with the file's closing, and with the process if it dies
+    busy = CivmonError(f"another civmon backfill is using {out}", "wait for it to finish, or name another --out folder")
+    return exclusive(out / LOCK, busy)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ fails leaves the previous one as it was.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import secrets
@@ -29,6 +28,7 @@ from sqlalchemy import Engine, Row, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
+from monitor.locking import exclusive
 from monitor.metrics.rollups import BUCKETS, stats
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState, original_url
@@ -412,7 +412,11 @@ def export(
     with Session(engine) as session:
         check_filters(session, filters)
         _make_folder(folder)
-        with _locked(folder), _told_as_civmon_errors(folder):
+        # one export at a time into a folder: another's scratch folder is not a dead one's to remove
+        busy = CivmonError(
+            f"another civmon export is writing into {folder}", "wait for it to finish, or pass another --out"
+        )
+        with exclusive(folder, busy), _told_as_civmon_errors(folder):
             _remove_scratch(folder)  # a killed export's: it holds what a --drop-ids export leaves out
             _check_replaceable(folder)
             # mkdtemp makes the scratch folder 0700: files are made 0600 in it before they are moved out
@@ -454,23 +458,6 @@ class Counted:
             self.done += batch.num_rows
             self.unscored += pc.sum(pc.equal(batch.column("skip_reason"), NOT_SCORED_YET)).as_py() or 0
             self.progress(self.done)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One export at a time into a folder: another's scratch folder is not a dead one's to remove. The folder
-    itself is locked (flock on its descriptor), so no lock file is left among the export's files."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CivmonError(
-                f"another civmon export is writing into {folder}", "wait for it to finish, or pass another --out"
-            ) from None
-        yield  # the lock goes with the descriptor's closing, and with the process if it dies
-    finally:
-        os.close(descriptor)
 
 
 @contextlib.contextmanager
