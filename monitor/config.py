@@ -39,6 +39,10 @@ Minutes = Annotated[float, Field(gt=0, le=YEAR_MINUTES)]
 Hours = Annotated[float, Field(gt=0, le=10 * YEAR_HOURS)]
 
 
+DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")  # the database drivers civmon installs
+QUOTA_SCHEMES = ("memory", "redis", "rediss", "redis+unix")  # where `civmon serve` can count requests
+
+
 class _Section(BaseModel):
     # A misspelt key is an error, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -52,10 +56,17 @@ class DatabaseSettings(_Section):
     def _parseable(cls, value: str) -> str:
         try:
             url = make_url(value)
-        except ArgumentError:  # its text quotes the URL, password and all
-            raise ValueError("not a database URL, e.g. sqlite:///civmon.db or postgresql://user@host/db") from None
+        except (ArgumentError, ValueError):  # their texts quote the URL, password and all (a port read from it)
+            raise ValueError(
+                "not a database URL, e.g. sqlite:///civmon.db or postgresql://user@host/db (an @ or : in the "
+                "password or user name must be written %40 or %3A)"
+            ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if url.drivername not in DRIVERS:  # another driver is not installed: a traceback at the first connection
+            raise ValueError(
+                f"civmon installs no driver {url.drivername!r}: use sqlite:/// or postgresql:// (psycopg 3)"
+            )
         if "@" in (url.host or ""):  # never echo the URL: the part read as a host holds the password's end
             raise ValueError("an @ in the password or user name must be written %40")
         return value
@@ -202,6 +213,19 @@ class ApiSettings(_Section):
     quota_storage: str = "memory://"
     # the URL clients reach the server by, for the discovery document (default: as each request reached it)
     public_url: str | None = None
+
+    @field_validator("quota_storage")
+    @classmethod
+    def _quota_storage(cls, value: str) -> str:
+        # never quoted: a Redis URL may hold its password
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            raise ValueError("not a storage URL with a port from 0 to 65535") from None
+        if parts.scheme not in QUOTA_SCHEMES:
+            raise ValueError("use memory:// (one server process) or redis://HOST:PORT (shared by several)")
+        return value
 
     @field_validator("public_url")
     @classmethod

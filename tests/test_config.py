@@ -213,11 +213,26 @@ def test_values_no_schedule_could_hold_are_refused(tmp_path, section, setting, v
     [
         ("postgresql://civmon:p@ss@db.example/civmon", "must be written %40"),
         ("garbage hunter2", "not a database URL"),
+        ("postgresql://civmon:Xy7@k:hunter2@127.0.0.1:5432/civmon", "%40 or %3A"),  # a port read from the password
+        ("postgresql+psycopg2://civmon:hunter2@127.0.0.1/civmon", "civmon installs no driver 'postgresql+psycopg2'"),
+        ("postgresql+asyncpg://civmon:hunter2@127.0.0.1/civmon", "use sqlite:/// or postgresql:// (psycopg 3)"),
     ],
 )
 def test_a_database_url_that_cannot_be_right_is_refused_without_its_password(tmp_path, url, says):
     found = problems(tmp_path, f'[database]\nurl = "{url}"\n')
     assert says in found["database.url"] and "ss@" not in found["database.url"] and "hunter2" not in str(found)
+
+
+@pytest.mark.parametrize(
+    ("storage", "says"),
+    [
+        ("redis://:hunter2@127.0.0.1:notaport/0", "port from 0 to 65535"),
+        ("bogus://hunter2@x", "use memory://"),
+    ],
+)
+def test_a_quota_storage_that_cannot_be_right_is_refused_without_its_password(tmp_path, storage, says):
+    found = problems(tmp_path, f'[api]\nquota_storage = "{storage}"\n')
+    assert says in found["api.quota_storage"] and "hunter2" not in str(found)
 
 
 def test_a_printed_database_url_hides_the_password_wherever_it_is_given():

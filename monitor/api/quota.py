@@ -26,9 +26,9 @@ from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from monitor.config import QUOTA_SCHEMES
 from monitor.errors import CivmonError
 
-SCHEMES = {"memory", "redis", "rediss", "redis+unix"}
 NAMESPACE = "civmon-api"
 # The windows that count a key's rate, shortest first: the first in which the key makes one request or more.
 RATE_WINDOWS: tuple[tuple[type[RateLimitItem], int], ...] = (
@@ -43,7 +43,7 @@ class Quotas:
 
     def __init__(self, storage_uri: str = "memory://") -> None:
         scheme = urlsplit(storage_uri).scheme
-        if scheme not in SCHEMES:
+        if scheme not in QUOTA_SCHEMES:
             raise CivmonError(
                 f"civmon cannot count requests in {where(storage_uri)}: not a storage it knows",
                 "use memory:// (one server process) or redis://HOST:PORT (shared by several)",
@@ -54,6 +54,10 @@ class Quotas:
             raise CivmonError(
                 f"civmon cannot count requests in {where(storage_uri)}: {exc}",
                 "install the package it names, or use memory://",
+            ) from None
+        except ValueError:  # a port that is not a number (its text would quote the address)
+            raise CivmonError(
+                f"{where(storage_uri)} is not a storage address", "use memory:// or redis://HOST:PORT"
             ) from None
         if not storage.check():
             raise CivmonError(
