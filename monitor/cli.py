@@ -233,10 +233,10 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The dashboard's port.")] = 8501,
 ) -> None:
     """First run: the real pipeline on embedded defaults (SQLite here, the built-in model), then the dashboard."""
-    from monitor.demo import run_demo
+    from monitor.demo import DEMO_STORE, run_demo
 
     config = run_demo(replay, cycles, lambda line: out.print(line, markup=False))
-    out.print(f"done. Configuration written to {config}; the data is in civmon.db.", markup=False)
+    out.print(f"done. Configuration written to {config}; the data is in {DEMO_STORE}.", markup=False)
     out.print(f"  per community: `civmon status --config {config}`", markup=False)
     out.print(f"  keep it running: `civmon run --config {config}`", markup=False)
     if dashboard_after:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from monitor.config import Settings
+from monitor.config import DatabaseSettings, Settings
 from monitor.errors import CivmonError
 from monitor.metrics.job import run_metrics
 from monitor.privacy import ensure_key_file
@@ -35,6 +35,8 @@ from monitor.store.db import make_engine
 from monitor.store.upsert import ensure_community
 
 DEMO_CONFIG = Path("civmon-demo.toml")
+# a store of its own: CIVMON_DATABASE__URL or a deployment's civmon.db in this folder must not take in demo data
+DEMO_STORE = Path("civmon-demo.db")
 LIVE_SUBREDDITS = ("AskHistorians", "changemyview", "science")
 # What the recordings in praw's test suite hold: two subreddit listings' worth of r/askreddit and
 # two whole large threads (their subreddits' listings were not recorded, so the threads are pinned).
@@ -117,9 +119,13 @@ def _replayed(demo: Plan) -> Iterator[None]:
 def run_demo(replay: Path | None, cycles: int, say: Say) -> Path:
     """Run the pipeline `cycles` times; returns the configuration file it wrote."""
     demo = plan(replay)
+    demo.overrides["database"] = {"url": f"sqlite:///{DEMO_STORE}"}
     say(f"watching: {demo.source}")
     with _replayed(demo):
-        settings = Settings(**demo.overrides)
+        # the environment wins over a configuration, but not over the demo's own store
+        settings = Settings(**demo.overrides).model_copy(
+            update={"database": DatabaseSettings(**demo.overrides["database"])}
+        )
         engine = make_engine(settings.database.url)
         schema.upgrade(engine)
         ensure_key_file(settings.privacy)

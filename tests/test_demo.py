@@ -43,7 +43,8 @@ def test_demo_runs_the_pipeline_on_recorded_traffic(tmp_path):
             "--no-dashboard",
         ],
         cwd=tmp_path,
-        env=clean_env(),
+        # a deployment's store named in the environment: the demo's data must not go into it
+        env=clean_env() | {"CIVMON_DATABASE__URL": f"sqlite:///{tmp_path / 'deployment.db'}"},
         capture_output=True,
         text=True,
         timeout=900,
@@ -52,7 +53,8 @@ def test_demo_runs_the_pipeline_on_recorded_traffic(tmp_path):
     assert "watching: recorded reddit.com traffic" in result.stdout
     assert "cycle 1/2: collected reddit/askreddit +100, reddit/announcements +1428, reddit/funny +541" in result.stdout
     assert "cycle 2/2: collected reddit/askreddit +0" in result.stdout
-    assert (tmp_path / "civmon.db").exists() and (tmp_path / "civmon-demo.toml").exists()
+    assert (tmp_path / "civmon-demo.db").exists() and (tmp_path / "civmon-demo.toml").exists()
+    assert not (tmp_path / "deployment.db").exists() and "the data is in civmon-demo.db" in result.stdout
     status = subprocess.run(
         [sys.executable, "-m", "monitor", "status", "--config", "civmon-demo.toml"],
         cwd=tmp_path,
