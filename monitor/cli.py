@@ -204,7 +204,9 @@ def _print_jobs(jobs: list[Any], backlog: tuple[str, int] | None) -> None:
 @app.command()
 def run(
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option("--once", help="Run every job once, in pipeline order, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run every job once, in pipeline order, then exit (1 if any failed).")
+    ] = False,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log one JSON object per line.")] = False,
 ) -> None:
     """The monitor: collect, score, roll up and alert on schedule until SIGTERM/SIGINT."""
@@ -217,7 +219,9 @@ def run(
     engine = schema.open_store(settings.database.url)
     path = str(resolve_path(config)) if resolve_path(config) else None
     if once:
-        schedule.run_once(settings, path, engine)
+        if failed := schedule.run_once(settings, path, engine):
+            out.print(f"failed: {', '.join(failed)}; the log above and `civmon status` say why", markup=False)
+            raise typer.Exit(1)
         out.print("every job ran once; `civmon status` shows the outcomes", markup=False)
     else:
         schedule.run_forever(settings, path, engine)

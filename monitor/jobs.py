@@ -80,32 +80,38 @@ def backing_off(engine: Engine, community: CommunitySettings, interval: float, n
     return failures > 0 and now < runs[0].started_utc + min(interval * 2 ** (failures - 1), MAX_BACKOFF_S)
 
 
-def collect_job(config: str | None, community_key: str) -> None:
+def collect_job(config: str | None, community_key: str) -> bool:
+    """Whether the collection did not fail (a partial one did not; one backing off after failures neither)."""
     try:
         settings = _settings(config)
         community = next(c for c in settings.communities if c.key == community_key)
         engine = engine_for(settings.database.url)
         if backing_off(engine, community, interval_s(settings, community), time.time()):
             log.info("%s: backing off after failures; next try later", community_key)
-            return
-        collect_community(settings, engine, community, load_pseudonymiser(settings.privacy))
+            return True
+        outcome = collect_community(settings, engine, community, load_pseudonymiser(settings.privacy))
+        return outcome.status != RunStatus.FAILED
     except Exception:
         log.exception("collect %s failed", community_key)
+        return False
 
 
-def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], None]]:
+def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], bool]]:
     """Make a job of `body(settings, engine, counts)`: it loads the configuration, logs its run, and
-    logs a failure rather than raising it, since one bad run must not take the scheduler down."""
+    logs a failure rather than raising it, since one bad run must not take the scheduler down; it returns
+    whether it ran without one (`civmon run --once` exits 1 otherwise)."""
 
-    def make(body: JobBody) -> Callable[[str | None], None]:
-        def run(config: str | None) -> None:
+    def make(body: JobBody) -> Callable[[str | None], bool]:
+        def run(config: str | None) -> bool:
             try:
                 settings = _settings(config)
                 engine = engine_for(settings.database.url)
                 with recorded_run(engine, job, None) as counts:
                     body(settings, engine, counts)
+                return True
             except Exception:
                 log.exception("%s failed", job)
+                return False
 
         # APScheduler stores the job by module and name; not functools.wraps, which would make the
         # job look as if it took the body's arguments rather than a config path

@@ -34,7 +34,7 @@ JOB_TABLE = "apscheduler_jobs"
 @dataclass(frozen=True)
 class Plan:
     id: str
-    func: Callable[..., None]
+    func: Callable[..., bool]  # whether the job ran without failing (APScheduler ignores it)
     seconds: float
     args: tuple[str | None, ...]
     jitter: int = 0
@@ -138,14 +138,18 @@ def run_forever(settings: Settings, config: str | None, engine: Engine) -> None:
         log.info("scheduler stopped")
 
 
-def run_once(settings: Settings, config: str | None, engine: Engine) -> None:
-    """Every job once, in pipeline order (for cron and CI); the lease still keeps one runner per database."""
+def run_once(settings: Settings, config: str | None, engine: Engine) -> list[str]:
+    """Every job once, in pipeline order (for cron and CI); the lease still keeps one runner per database.
+    Returns the jobs that failed: cron is told by the exit status."""
     holder = lease.holder_id()
     lease.acquire(engine, LEASE, holder)
+    failed = []
     try:
         for plan in plans(settings, config):
             if STOP.is_set():
                 break
-            plan.func(*plan.args)
+            if not plan.func(*plan.args):
+                failed.append(plan.id)
     finally:
         lease.release(engine, LEASE, holder)
+    return failed

@@ -163,16 +163,16 @@ def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplo
     config = {"database": {"url": db_url}, "privacy": {"key_file": str(tmp_path / "civmon.key")}}
     (tmp_path / "civmon.toml").write_text(tomli_w.dumps(config))
     assert run_civmon(tmp_path, "init").returncode == 0
-    jobs.metrics_job(str(tmp_path / "civmon.toml"))
+    assert jobs.metrics_job(str(tmp_path / "civmon.toml"))  # True: it ran without failing
     assert count(db_url, select(func.count()).where(CollectionRun.job == "metrics", CollectionRun.status == "ok")) == 1
-    jobs.retention_job(str(tmp_path / "missing.toml"))  # no such configuration: logged, not raised
+    assert not jobs.retention_job(str(tmp_path / "missing.toml"))  # no such configuration: logged, not raised
     assert "retention failed" in caplog.text
 
     def broken(*_: object) -> None:
         raise RuntimeError("the rollups broke")
 
     monkeypatch.setattr(jobs, "run_metrics", broken)
-    jobs.metrics_job(str(tmp_path / "civmon.toml"))  # fails mid-run: the run log says so, the caller goes on
+    assert not jobs.metrics_job(str(tmp_path / "civmon.toml"))  # fails mid-run: the run log says so, the caller goes on
     assert "metrics failed" in caplog.text
     engine = make_engine(db_url)
     with engine.connect() as connection:
@@ -195,3 +195,14 @@ def test_a_failing_community_backs_off_whatever_the_case_its_name_is_stored_in(e
     # three failures in a row: wait 4 intervals after the last one (3,000 s)
     assert backing_off(engine, configured, interval=60, now=3_000 + 239)
     assert not backing_off(engine, configured, interval=60, now=3_000 + 241)
+
+
+def test_run_once_exits_1_naming_the_jobs_that_failed(workdir):
+    """For cron: a pass whose collection failed (Reddit unreachable) must not exit 0 as if all went well."""
+    config = tomllib.loads((workdir / "civmon.toml").read_text())
+    config["communities"] = config["communities"][1:2]
+    config["reddit"] |= {"oauth_url": "http://127.0.0.1:9", "reddit_url": "http://127.0.0.1:9"}  # nothing listens
+    (workdir / "civmon.toml").write_text(tomli_w.dumps(config))
+    once = run_civmon(workdir, "run", "--once")
+    assert once.returncode == 1, once.stderr
+    assert "failed: collect:reddit/funny;" in once.stdout and "Traceback" not in once.stderr
