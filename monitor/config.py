@@ -252,10 +252,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_communities(self) -> Settings:
-        keys = [c.key for c in self.communities]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        # the store matches names regardless of case, as Reddit does: AskHistorians and askhistorians are one
+        keys = [c.key.lower() for c in self.communities]
+        duplicates = sorted({c.key for c in self.communities if keys.count(c.key.lower()) > 1})
         if duplicates:
-            raise ValueError(f"communities listed twice: {', '.join(duplicates)}")
+            raise ValueError(f"communities listed twice (names match regardless of case): {', '.join(duplicates)}")
         return self
 
     @classmethod

@@ -240,3 +240,12 @@ def test_a_printed_database_url_hides_the_password_wherever_it_is_given():
         display_url("postgresql://u@127.0.0.1:1/db?password=QSECRET&sslmode=require") == "postgresql://u@127.0.0.1:1/db"
     )
     assert display_url("postgresql://u:hunter2@127.0.0.1/db") == "postgresql://u:***@127.0.0.1/db"
+
+
+@pytest.mark.parametrize("second", ["Announcements", "announcements"])
+def test_a_community_listed_twice_in_any_case_is_refused(tmp_path, second):
+    """The store finds names regardless of case: both entries would collect into one community, twice a pass."""
+    community = '[[communities]]\nplatform = "reddit"\nname = "{}"\n'
+    found = problems(tmp_path, community.format("announcements") + community.format(second))
+    assert "communities listed twice (names match regardless of case)" in str(found), found
+    assert "reddit/announcements" in str(found)
