@@ -63,6 +63,8 @@ class DatabaseSettings(_Section):
             ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite store keeps nothing from one command to the next: name a file")
         if url.drivername not in DRIVERS:  # another driver is not installed: a traceback at the first connection
             raise ValueError(
                 f"civmon installs no driver {url.drivername!r}: use sqlite:/// or postgresql:// (psycopg 3)"
@@ -135,7 +137,10 @@ class ScoringSettings(_Section):
 
 class RedditSettings(_Section):
     site: str = "DEFAULT"
-    user_agent: str = "civmon/0.1 (self-hosted civility monitor)"
+    # Reddit asks every client to name itself; a blank one is refused by the HTTP library at the first request
+    user_agent: Annotated[str, Field(min_length=1, pattern=r"^\S(.*\S)?$")] = (
+        "civmon/0.1 (self-hosted civility monitor)"
+    )
     oauth_url: str = "https://oauth.reddit.com"
     reddit_url: str = "https://www.reddit.com"
 

@@ -216,6 +216,7 @@ def test_values_no_schedule_could_hold_are_refused(tmp_path, section, setting, v
         ("postgresql://civmon:Xy7@k:hunter2@127.0.0.1:5432/civmon", "%40 or %3A"),  # a port read from the password
         ("postgresql+psycopg2://civmon:hunter2@127.0.0.1/civmon", "civmon installs no driver 'postgresql+psycopg2'"),
         ("postgresql+asyncpg://civmon:hunter2@127.0.0.1/civmon", "use sqlite:/// or postgresql:// (psycopg 3)"),
+        *((memory, "an in-memory SQLite store keeps nothing") for memory in ("sqlite://", "sqlite:///:memory:")),
     ],
 )
 def test_a_database_url_that_cannot_be_right_is_refused_without_its_password(tmp_path, url, says):
@@ -249,3 +250,10 @@ def test_a_community_listed_twice_in_any_case_is_refused(tmp_path, second):
     found = problems(tmp_path, community.format("announcements") + community.format(second))
     assert "communities listed twice (names match regardless of case)" in str(found), found
     assert "reddit/announcements" in str(found)
+
+
+@pytest.mark.parametrize("agent", ["", "   ", "civmon\nX-Injected: 1"])
+def test_a_blank_or_multi_line_user_agent_is_refused(tmp_path, agent):
+    """Refused by the HTTP library at the first request, after the configuration was called valid."""
+    found = problems(tmp_path, f"[reddit]\nuser_agent = {json.dumps(agent)}\n")
+    assert list(found) == ["reddit.user_agent"], found
