@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -403,6 +404,7 @@ def import_(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from monitor.sources.collect import import_dumps
+    from monitor.stopping import exiting_on
 
     settings = load_settings(config)
     engine = schema.open_store(settings.database.url)
@@ -430,7 +432,9 @@ def import_(
                 ),
             )
 
-        reports = import_dumps(settings, engine, files, advance)
+        # stopped by SIGTERM or SIGHUP as by Ctrl-C: the run log says so, rather than 'running' for ever
+        with exiting_on(signal.SIGTERM, signal.SIGHUP):
+            reports = import_dumps(settings, engine, files, advance)
     for path, report in reports.items():
         out.print(
             f"{path}: {report.lines:,} lines, {report.comments:,} comments, {report.threads:,} submissions, "
@@ -508,8 +512,6 @@ def score(
 
 
 def _score_worker(settings: Settings, threads: int | None, exit_when_idle: bool) -> None:
-    import signal
-
     import torch
 
     from monitor.scoring.models import load_scorer
@@ -535,8 +537,6 @@ def _score_worker(settings: Settings, threads: int | None, exit_when_idle: bool)
 
 
 def _score_file(settings: Settings, source: Path, text_column: str, output: Path | None) -> None:
-    import signal
-
     from monitor.scoring.files import NOT_UTF8, check_paths, score_file
     from monitor.scoring.models import load_scorer
     from monitor.stopping import exiting_on
@@ -682,8 +682,6 @@ def export(
     ] = False,
 ) -> None:
     """Export comment-level scores and rollups to CSV and Parquet, with a data dictionary."""
-    import signal
-
     from monitor.metrics.export import Filters, moment
     from monitor.metrics.export import export as write_export
     from monitor.metrics.job import current_version

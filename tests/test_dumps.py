@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ from sqlalchemy import func, select
 from monitor.scoring.text import prepare
 from monitor.sources.dumps import parse_line
 from monitor.store.db import make_engine
-from monitor.store.models import Comment, Community, Thread
+from monitor.store.models import CollectionRun, Comment, Community, RunStatus, Thread
 
-from conftest import TEST_KEY, civmon
+from conftest import TEST_KEY, civmon, start_civmon, wait_for
 from recordings import PRAW_CASSETTES, recorded
 
 pytestmark = pytest.mark.skipif(
@@ -118,3 +119,24 @@ def test_legacy_escaped_text_is_unescaped_so_quotes_stay_quotes():
 def test_missing_file_is_a_clear_error(tmp_path, engine, db_url):
     result = import_dump(tmp_path, db_url, str(tmp_path / "nope.zst"))
     assert result.returncode == 2 and "is not a file" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_an_import_stopped_by_a_signal_says_so_in_the_run_log_and_a_rerun_finishes_it(tmp_path, engine, db_url, stop):
+    """systemd, Slurm or `timeout` stop an import with SIGTERM: its run must not read 'running' for ever."""
+    template = {"link_id": "t3_big", "subreddit": "bigdump", "created_utc": 1_700_000_000, "body": "A kind word."}
+    lines = (json.dumps(template | {"id": f"c{n}", "author": f"user{n % 50}"}) for n in range(150_000))
+    (tmp_path / "RC_big.ndjson").write_text("\n".join(lines) + "\n")
+    env = {"CIVMON_DATABASE__URL": db_url, "CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()}
+    running = start_civmon(tmp_path, "import", "RC_big.ndjson", env=env)
+    wait_for(lambda: stored(db_url)[1] > 0 or running.poll() is not None)
+    running.send_signal(stop)
+    output, _ = running.communicate(timeout=120)
+    assert running.returncode == 128 + stop, output
+    with engine.connect() as connection:
+        status, error = connection.execute(select(CollectionRun.status, CollectionRun.error)).one()
+    assert (status, error) == (RunStatus.FAILED, "stopped mid-run (Ctrl-C or a signal): what it finished is "
+                                                 "stored, and a rerun does the rest")  # fmt: skip
+    assert 0 < stored(db_url)[1] < 150_000
+    assert import_dump(tmp_path, db_url, "RC_big.ndjson").returncode == 0
+    assert stored(db_url)[1] == 150_000

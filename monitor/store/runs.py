@@ -65,6 +65,8 @@ def failure_text(exc: BaseException) -> str:
     the statement's parameters (comment bodies, pseudonyms), nor a database's DETAIL lines, which quote keys."""
     if isinstance(exc, CivmonError):
         return str(exc)
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):  # Ctrl-C, or SIGTERM/SIGHUP through stopping.exiting_on
+        return "stopped mid-run (Ctrl-C or a signal): what it finished is stored, and a rerun does the rest"
     if isinstance(exc, StatementError) and exc.orig is not None:
         exc = exc.orig
     lines = str(exc).strip().splitlines()
