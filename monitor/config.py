@@ -307,7 +307,8 @@ class ConfigError(CivmonError):
         lines = "\n".join("  " + str(p).replace("\n", "\n    ") for p in problems)
         super().__init__(
             f"{source}: {len(problems)} problem(s) in the configuration; nothing was started.\n{lines}",
-            f"fix the file (every setting is explained in {EXAMPLE_CONFIG}) and run `civmon config check`",
+            f"fix what each problem names, in the file or a CIVMON_ variable (every setting is explained in "
+            f"{EXAMPLE_CONFIG}), and run `civmon config check`",
         )
 
 
@@ -325,6 +326,8 @@ def load_settings(path: Path | None = None) -> Settings:
     path = resolve_path(path)
     data = _read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "built-in defaults"
+    if slips := _misspelt_variables():
+        raise ConfigError(source, slips)
     try:
         return Settings(**data)
     except ValidationError as exc:
@@ -389,4 +392,28 @@ _HINTS = {
 def _problem(error: Any) -> Problem:
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
     message = error["msg"].removeprefix("Value error, ")
-    return Problem(path or "(top level)", message, _HINTS.get(error["type"], "correct this value"))
+    hint = _HINTS.get(error["type"], "correct this value")
+    named = [str(part) for part in error["loc"][:2]]
+    if len(named) == 2 and (variable := _variable(*named)) in os.environ:  # the environment wins over the file
+        return Problem(path, f"{message} (set by {variable}, which the file gives way to)", f"{hint} in {variable}")
+    return Problem(path or "(top level)", message, hint)
+
+
+def _variable(section: str, key: str) -> str:
+    return f"CIVMON_{section.upper()}__{key.upper()}"
+
+
+def _misspelt_variables() -> list[Problem]:
+    """CIVMON_DATABASE_URL for CIVMON_DATABASE__URL: ignored, it would leave the store at its default unsaid."""
+    sections = {name: field.annotation for name, field in Settings.model_fields.items()}
+    wanted = {
+        f"CIVMON_{section}_{key}".upper(): _variable(section, key)
+        for section, annotation in sections.items()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        for key in annotation.model_fields
+    }
+    return [
+        Problem(name, "not a setting: a section and its key are joined by two underscores", f"rename it {wanted[name]}")
+        for name in sorted(os.environ)
+        if name.upper() in wanted
+    ]

@@ -257,3 +257,21 @@ def test_a_blank_or_multi_line_user_agent_is_refused(tmp_path, agent):
     """Refused by the HTTP library at the first request, after the configuration was called valid."""
     found = problems(tmp_path, f"[reddit]\nuser_agent = {json.dumps(agent)}\n")
     assert list(found) == ["reddit.user_agent"], found
+
+
+def test_a_variable_with_one_underscore_between_section_and_key_is_refused_not_ignored(tmp_path, monkeypatch):
+    """CIVMON_DATABASE_URL was ignored: the store stayed ./civmon.db, with config check's approval."""
+    monkeypatch.setenv("CIVMON_DATABASE_URL", "postgresql://civmon@db.example/civmon")
+    found = problems(tmp_path, "")
+    assert found == {
+        "CIVMON_DATABASE_URL": "not a setting: a section and its key are joined by two underscores "
+        "| rename it CIVMON_DATABASE__URL"
+    }
+
+
+def test_a_bad_value_from_the_environment_names_its_variable_not_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIVMON_COLLECTOR__INTERVAL_MINUTES", "abc")
+    found = problems(tmp_path, "[collector]\ninterval_minutes = 5\n")
+    [(path, said)] = found.items()
+    assert path == "collector.interval_minutes"
+    assert "(set by CIVMON_COLLECTOR__INTERVAL_MINUTES, which the file gives way to)" in said
