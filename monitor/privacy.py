@@ -117,7 +117,8 @@ def warn_if_readable_by_others(path: Path) -> None:
         mode = path.stat().st_mode
     except OSError:  # not there (yet): nothing to warn about
         return
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    # a folder or a device is no private file to chmod (its own error follows); a link's target is what is read
+    if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
         _warn_once(path.resolve())
 
 

@@ -13,7 +13,14 @@ import pytest
 
 from monitor.config import PrivacySettings
 from monitor.errors import CivmonError
-from monitor.privacy import KEY_ENV, ensure_key_file, key_problem, load_pseudonymiser, weak_key_problem
+from monitor.privacy import (
+    KEY_ENV,
+    ensure_key_file,
+    key_problem,
+    load_pseudonymiser,
+    warn_if_readable_by_others,
+    weak_key_problem,
+)
 from monitor.store import schema
 from monitor.store.db import make_engine
 
@@ -128,6 +135,10 @@ def test_files_others_can_read_are_warned_about(tmp_path, caplog):
     assert result.returncode == 0, result.stdout + result.stderr
     for path in (database, tmp_path / "civmon.key"):
         assert result.stderr.count(f"{path} is readable by other users of this machine: `chmod 600 {path}`") == 1
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        warn_if_readable_by_others(Path("/tmp"))  # a database URL naming a folder: no advice to chmod it
+    assert not caplog.messages
 
 
 def test_the_key_never_reaches_the_output(tmp_path):
