@@ -231,7 +231,7 @@ def run(
 @app.command()
 def demo(
     replay: Annotated[Path | None, typer.Option(help="Recorded reddit.com traffic to replay when offline.")] = None,
-    cycles: Annotated[int, typer.Option(help="Collect -> score -> roll up this many times.")] = 2,
+    cycles: Annotated[int, typer.Option(min=1, max=100, help="Collect -> score -> roll up this many times.")] = 2,
     dashboard_after: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="Then start the dashboard.")
     ] = True,

@@ -65,3 +65,16 @@ def test_demo_runs_the_pipeline_on_recorded_traffic(tmp_path):
     )
     assert status.returncode == 0, status.stderr
     assert "reddit/announcements" in status.stdout and "1,428" in status.stdout
+
+
+def test_a_number_of_cycles_below_one_is_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo", "--cycles", "-1", "--no-dashboard"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "--cycles" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
