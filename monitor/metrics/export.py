@@ -405,9 +405,9 @@ def export(
     with_bodies: bool,
     drop_ids: bool = False,
     progress: Callable[[int], None] = lambda comments: None,
-) -> list[Path]:
-    """The export's files in `folder`, replacing an earlier export's there; refused if the filters match nothing.
-    `progress` hears the comments written so far after each batch."""
+) -> Written:
+    """The export's files in `folder`, replacing an earlier export's there (and how many comments were not scored
+    yet); refused if the filters match nothing. `progress` hears the comments written so far after each batch."""
     columns = comment_columns(with_bodies, drop_ids)
     with Session(engine) as session:
         check_filters(session, filters)
@@ -420,24 +420,33 @@ def export(
             _remove_scratch(folder)  # a killed export's: it holds what a --drop-ids export leaves out
             _check_replaceable(folder)
             # mkdtemp makes the scratch folder 0700: files are made 0600 in it before they are moved out
-            with tempfile.TemporaryDirectory(dir=folder, prefix=SCRATCH_PREFIX) as scratch_name:
-                scratch = Path(scratch_name)
-                shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
+            with tempfile.TemporaryDirectory(dir=folder, prefix=SCRATCH_PREFIX) as scratch:
                 counted = Counted(progress)
-                staged = write(
-                    counted(comment_batches(session, filters, columns, shared)),
-                    schema(columns),
-                    scratch,
-                    "comments",
-                    formats,
-                )
-                rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
-                rollup_schema = schema(list(ROLLUP_COLUMNS))
-                rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
-                staged += write(rollups, rollup_schema, scratch, "rollups", formats)
-                dictionary = scratch / DICTIONARY
-                dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
-                return Written(_publish([*staged, dictionary], folder), counted.unscored)
+                staged = _write_tables(session, filters, columns, formats, drop_ids, Path(scratch), counted)
+                return Written(_publish(staged, folder), counted.unscored)
+
+
+def _write_tables(
+    session: Session,
+    filters: Filters,
+    columns: list[str],
+    formats: Sequence[str],
+    drop_ids: bool,
+    scratch: Path,
+    counted: Counted,
+) -> list[Path]:
+    """The comments, the rollups and the data dictionary, written in the scratch folder."""
+    shared = ExportPseudonyms() if drop_ids else None  # one key for both tables: communities match
+    staged = write(
+        counted(comment_batches(session, filters, columns, shared)), schema(columns), scratch, "comments", formats
+    )
+    rows = list(rollup_rows(session, filters, shared))  # one row per bucket: small
+    rollup_schema = schema(list(ROLLUP_COLUMNS))
+    rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
+    staged += write(rollups, rollup_schema, scratch, "rollups", formats)
+    dictionary = scratch / DICTIONARY
+    dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
+    return [*staged, dictionary]
 
 
 @dataclass(frozen=True)
