@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 # What each stage may import from monitor. The foundation modules import none of the stages.
-FOUNDATION = {"config", "errors", "privacy", "records", "logs", "stopping", "addresses"}
+FOUNDATION = {"config", "errors", "privacy", "records", "logs", "stopping", "locking", "addresses"}
 ALLOWED = {
     "store": FOUNDATION | {"store"},
     "sources": FOUNDATION | {"store", "sources"},
