@@ -640,9 +640,10 @@ def backfill(
         )
         for problem in summary.store.problems:
             out.print(f"  {problem}", markup=False)
-    if summary.rows and summary.bad == summary.rows:  # a file of another format: nothing could be read
+    unreadable = summary.rows > 0 and summary.bad == summary.rows  # a file of another format: nothing was read
+    if unreadable:
         out.print("every record is a bad line: check the inputs' format and --text-column", markup=False)
-    if summary.failed or summary.damaged or (summary.rows and summary.bad == summary.rows):
+    if summary.failed or summary.damaged or unreadable:
         raise typer.Exit(1)
 
 
