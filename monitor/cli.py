@@ -26,6 +26,7 @@ from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
 from monitor.records import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
+from monitor.store.authorship import check_keying, keying_problem, pseudonymise_stored
 from monitor.store.db import check_connection, display_url, make_engine, transaction
 from monitor.store.status import community_status, job_status
 from monitor.store.upsert import ensure_community
@@ -94,7 +95,8 @@ def init(config: ConfigOption = None) -> None:
     out.print(f"database {display_url(engine.url)}: schema {after} ({migrated})")
     if ensure_key_file(settings.privacy):
         out.print(f"created pseudonymisation key {settings.privacy.key_file} (keep it, and keep it private)")
-    load_pseudonymiser(settings.privacy)  # a weak or unreadable key is refused now, not at the first collection
+    # a weak or unreadable key is refused now, not at the first collection; so is one the store's authors disagree with
+    check_keying(engine, load_pseudonymiser(settings.privacy))
     for community in settings.communities:
         ensure_community(engine, CommunityRef(community.platform, community.name))
     out.print(f"{len(settings.communities)} communities configured. Next: `civmon status`.")
@@ -133,12 +135,41 @@ def _environment_problems(settings: Settings) -> list[str]:
             problems.append(f"reddit: {reason}\n  → {HOW_TO.format(site=settings.reddit.site)}")
     if reason := key_problem(settings.privacy):
         problems.append(f"privacy.key_file: {reason}")
+    elif not problems and (mismatch := _keying_mismatch(settings)):
+        problems.append(f"privacy: {mismatch}\n  → {mismatch.hint}")
     if settings.scoring.workers > 1:
         try:
             require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
         except CivmonError as exc:
             problems.append(f"scoring.workers: {exc}")
     return problems
+
+
+def _keying_mismatch(settings: Settings) -> CivmonError | None:
+    """Whether the store's authors are keyed otherwise than the configuration would write them (a store not yet
+    migrated holds no record of it)."""
+    engine = make_engine(settings.database.url)
+    if schema.current_revision(engine) != schema.head_revision():
+        return None
+    return keying_problem(engine, load_pseudonymiser(settings.privacy))
+
+
+@app.command()
+def pseudonymise(config: ConfigOption = None) -> None:
+    """Replace the authors stored as user names (while pseudonymisation was off) with pseudonyms under the key.
+
+    Stop `civmon run` and `civmon serve` first. It runs in one transaction: interrupted, it changed nothing.
+    It cannot be undone, and pseudonyms cannot be re-keyed: keep the key.
+    """
+    settings = load_settings(config)
+    pseudonymiser = load_pseudonymiser(settings.privacy)
+    engine = schema.open_store(settings.database.url)
+    with _progress("reading the stored authors...") as emit:
+        converted = pseudonymise_stored(engine, pseudonymiser, emit)
+    if converted.already:
+        out.print("the stored authors are pseudonyms under this key already: nothing to do")
+    else:
+        out.print(f"{converted.authors:,} authors' user names replaced with pseudonyms; collection can resume")
 
 
 @app.command()
@@ -218,6 +249,8 @@ def run(
     if settings.scoring.workers > 1:
         require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
     engine = schema.open_store(settings.database.url)
+    if settings.communities:  # collectors write authors (a scoring-only monitor needs no key)
+        check_keying(engine, load_pseudonymiser(settings.privacy))
     path = str(resolve_path(config)) if resolve_path(config) else None
     if once:
         if failed := schedule.run_once(settings, path, engine):
@@ -378,6 +411,7 @@ def collect(
 
     settings = load_settings(config)
     engine = schema.open_store(settings.database.url)
+    check_keying(engine, load_pseudonymiser(settings.privacy))
     outcomes = collect_pass(settings, engine, community)
     table = Table(title="collection")
     for column in ("community", "outcome", "new", "updated", "deleted", "requests"):
@@ -408,6 +442,7 @@ def import_(
 
     settings = load_settings(config)
     engine = schema.open_store(settings.database.url)
+    check_keying(engine, load_pseudonymiser(settings.privacy))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

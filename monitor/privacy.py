@@ -28,6 +28,7 @@ PSEUDONYM_CHARS = 16  # 64 bits: no collisions in practice even across millions 
 MIN_KEY_BITS = 256  # what `civmon init` writes (32 random bytes); a guessable key makes pseudonyms reversible
 MAX_KEY_FILE_BYTES = 4096
 MAKE_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'
+USER_NAMES = "user names"  # how authors are stored with pseudonymisation off
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +41,14 @@ class Pseudonymiser:
             return name
         digest = hmac.new(self._key, f"{platform}:{name}".encode(), hashlib.sha256).hexdigest()
         return digest[:PSEUDONYM_CHARS]
+
+    @property
+    def keying(self) -> str:
+        """How this pseudonymiser stores authors: USER_NAMES, or the key's check value, which tells keys apart
+        and reveals nothing of the key (an HMAC of a fixed text, as any pseudonym is of a name)."""
+        if self._key is None:
+            return USER_NAMES
+        return "hmac-sha256:" + hmac.new(self._key, b"civmon key check", hashlib.sha256).hexdigest()[:16]
 
 
 def load_pseudonymiser(privacy: PrivacySettings) -> Pseudonymiser:

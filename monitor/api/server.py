@@ -22,6 +22,7 @@ from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
 from monitor.scoring.models import load_scorer
 from monitor.store import schema
+from monitor.store.authorship import check_keying
 
 NO_AUTH_ENV = "CIVMON_SERVE_WITHOUT_KEYS"  # for the workers uvicorn spawns: they see only the environment
 
@@ -35,8 +36,8 @@ def prepare(settings: Settings, config: Path | None, host: str, port: int, worke
             "create a key (civmon keys create NAME) and serve without --no-auth, or keep --host 127.0.0.1",
         )
     require_free_address(host, port)
-    schema.open_store(settings.database.url)  # initialised and current, or a clear error now
-    load_pseudonymiser(settings.privacy)  # the key that stored comments' pseudonyms need
+    engine = schema.open_store(settings.database.url)  # initialised and current, or a clear error now
+    check_keying(engine, load_pseudonymiser(settings.privacy))  # the key that stored comments' pseudonyms need
     Quotas(settings.api.quota_storage)  # memory://, or a Redis server that answers
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())

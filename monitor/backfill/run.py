@@ -36,6 +36,7 @@ from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
 from monitor.scoring.workers import cores, share_of_cores
 from monitor.store import schema
+from monitor.store.authorship import check_keying
 
 PARTITION_ROWS = 50_000
 PROBLEMS_SHOWN = 20
@@ -95,6 +96,8 @@ def _locked_backfill(
         manifest = replace(manifest, inputs=old.inputs)  # counted before: the files are the same
     engine = schema.open_store(settings.database.url) if options.into_store else None  # told now, not after hours
     pseudonymiser = load_pseudonymiser(settings.privacy)  # a missing or weak key too
+    if engine is not None:
+        check_keying(engine, pseudonymiser)  # one the store's authors were not keyed with, too
     with _client(options, client, emit) as dask:  # an unreachable scheduler told before the counting, too
         if not old:
             emit(f"counting the records of {len(entries)} inputs...")

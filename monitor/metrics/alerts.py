@@ -32,9 +32,8 @@ from tenacity import retry, stop_after_attempt, wait_exponential
 
 from monitor.config import AlertSettings
 from monitor.metrics.rollups import BUCKETS, hostile_threshold, stats
-from monitor.store.db import transaction
+from monitor.store.db import dialect_insert, transaction
 from monitor.store.models import Alert, Comment, Community, Rollup, Score, Thread
-from monitor.store.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 MAD_TO_SD = 1.4826

@@ -17,10 +17,9 @@ from monitor.records import ItemState
 from monitor.scoring.base import DIMENSIONS, Scorer
 from monitor.scoring.results import Result, score_texts
 from monitor.stopping import stop_requested
-from monitor.store.db import database_now, transaction
+from monitor.store.db import database_now, dialect_insert, transaction
 from monitor.store.models import SKIP_REASON_LENGTH, Comment, ModelVersion, Score
 from monitor.store.retention import purge_unneeded_bodies
-from monitor.store.upsert import dialect_insert
 
 BATCH = 256
 EDITED = "edited while being scored (its new text is scored next run)"

@@ -17,7 +17,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,6 +144,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed whole, or rolled back whole on any error."""
     with session_factory(engine).begin() as session:
         yield session
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of the session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def database_now(session: Session) -> int:

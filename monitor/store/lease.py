@@ -14,9 +14,8 @@ import time
 from sqlalchemy import Engine, delete, select, update
 
 from monitor.errors import CivmonError
-from monitor.store.db import display_url, transaction
+from monitor.store.db import dialect_insert, display_url, transaction
 from monitor.store.models import Lease
-from monitor.store.upsert import dialect_insert
 
 HEARTBEAT_S = 15
 TTL_S = 60

@@ -313,3 +313,12 @@ class ScoreClaim(Base):
     claimed_utc: Mapped[int] = mapped_column(BigInteger)  # both on the database's clock, which all workers share
     expires_utc: Mapped[int] = mapped_column(BigInteger)
     takeovers: Mapped[int] = mapped_column(Integer, default=0)  # how often a dead worker's lease was taken over
+
+
+class StoreFact(Base):
+    """A fact about the whole store that every writer must agree with, such as how its authors are keyed."""
+
+    __tablename__ = "store_facts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

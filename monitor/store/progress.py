@@ -12,8 +12,8 @@ from collections.abc import Collection
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from monitor.store.db import dialect_insert
 from monitor.store.models import Checkpoint, Comment, Thread
-from monitor.store.upsert import dialect_insert
 
 
 def get_checkpoint(session: Session, community_id: int, stream: str) -> str | None:

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Engine, String, Table, case, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.config import PrivacySettings
 from monitor.errors import CivmonError
 from monitor.privacy import Pseudonymiser
 from monitor.records import CommentRecord, CommunityRef, ItemState, ThreadRecord, community_name_problem
-from monitor.store.db import transaction
+from monitor.store.authorship import require_keying
+from monitor.store.db import dialect_insert, transaction
 from monitor.store.models import Comment, Community, Score, Thread
 from monitor.store.staging import Stage
 
@@ -60,12 +60,6 @@ def clean_text(text: str | None) -> str | None:
     if text is None:
         return None
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def dialect_insert(session: Session, table: Table) -> Any:
-    """INSERT with ON CONFLICT, in the dialect of the session's database."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def community_id(session: Session, ref: CommunityRef) -> int:
@@ -130,6 +124,7 @@ class Writer:
         self, ref: CommunityRef, threads: Iterable[ThreadRecord], comments: Iterable[CommentRecord]
     ) -> UpsertResult:
         """Upsert a batch; every comment's thread must be in the batch or already stored."""
+        require_keying(self.session, self.pseudonymiser)
         community = community_id(self.session, ref)
         now = int(time.time())
         thread_ids = self._upsert_threads(community, ref.platform, list(threads), now)
