@@ -112,7 +112,7 @@ def config_check(
         raise CivmonError(f"two files to check: {file} and --config {config}", "name one of them")
     config = file or config
     settings = load_settings(config)
-    problems = _environment_problems(settings)
+    database, problems = _environment_problems(settings)
     source = resolve_path(config) or "built-in defaults"
     if problems:
         for problem in problems:
@@ -120,14 +120,16 @@ def config_check(
         raise typer.Exit(1)
     out.print(
         f"[green]✓[/green] {escape(str(source))}: valid; {len(settings.communities)} communities; "
-        f"database {escape(display_url(settings.database.url))} reachable"
+        f"database {escape(display_url(settings.database.url))} {escape(database)}"
     )
 
 
-def _environment_problems(settings: Settings) -> list[str]:
+def _environment_problems(settings: Settings) -> tuple[str, list[str]]:
+    """What state the database is in, and every problem, found without changing anything."""
     problems = []
+    database, engine = "", None
     try:
-        check_connection(make_engine(settings.database.url))
+        database, engine = schema.store_state(settings.database.url)
     except CivmonError as exc:
         problems.append(f"database.url: {exc}")
     if any(c.platform == "reddit" for c in settings.communities):
@@ -135,23 +137,14 @@ def _environment_problems(settings: Settings) -> list[str]:
             problems.append(f"reddit: {reason}\n  → {HOW_TO.format(site=settings.reddit.site)}")
     if reason := key_problem(settings.privacy):
         problems.append(f"privacy.key_file: {reason}")
-    elif not problems and (mismatch := _keying_mismatch(settings)):
-        problems.append(f"privacy: {mismatch}\n  → {mismatch.hint}")
+    elif engine is not None and (mismatch := keying_problem(engine, load_pseudonymiser(settings.privacy))):
+        problems.append(f"privacy: {mismatch}")
     if settings.scoring.workers > 1:
         try:
             require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
         except CivmonError as exc:
             problems.append(f"scoring.workers: {exc}")
-    return problems
-
-
-def _keying_mismatch(settings: Settings) -> CivmonError | None:
-    """Whether the store's authors are keyed otherwise than the configuration would write them (a store not yet
-    migrated holds no record of it)."""
-    engine = make_engine(settings.database.url)
-    if schema.current_revision(engine) != schema.head_revision():
-        return None
-    return keying_problem(engine, load_pseudonymiser(settings.privacy))
+    return database, problems
 
 
 @app.command()

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import text
 
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.models import CollectionRun, Community, RunStatus
 
-from conftest import PROJECT, civmon, start_civmon
+from conftest import PROJECT, TEST_KEY, civmon, start_civmon
 
 
 @pytest.fixture
@@ -73,6 +74,27 @@ def test_config_check_passes_with_credentials(workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid; 3 communities" in result.stdout
     assert "secret" not in result.stdout
+
+
+def test_config_check_changes_nothing_and_says_what_init_would_do(workdir):
+    env = {"praw_client_id": "id", "praw_client_secret": "secret", "CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()}
+    fresh = civmon(workdir, "config", "check", env=env)
+    assert fresh.returncode == 0 and "civmon.db not created yet (`civmon init` creates it)" in fresh.stdout
+    assert not (workdir / "civmon.db").exists()  # a check that left an empty database would hide a mistyped path
+
+    civmon(workdir, "init", env=env)
+    engine = make_engine(f"sqlite:///{workdir / 'civmon.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    newer = civmon(workdir, "config", "check", env=env)
+    assert newer.returncode == 1 and "migrated by a newer civmon (schema 0099)" in newer.stdout
+
+    (workdir / "notes.db").write_text("my notes, not a database\n")
+    other = civmon(workdir, "config", "check", env={**env, "CIVMON_DATABASE__URL": "sqlite:///notes.db"})
+    assert other.returncode == 1 and "names a file that is not a SQLite database" in other.stdout
+    assert "server is running" not in other.stdout and "Traceback" not in other.stderr
+    assert (workdir / "notes.db").read_text() == "my notes, not a database\n"
 
 
 def test_unreachable_database(workdir):

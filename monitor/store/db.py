@@ -101,12 +101,11 @@ def _prepare_sqlite_path(url: URL, readonly: bool) -> None:
             f"cannot open the SQLite database {url.database}: folder {folder} does not exist",
             "create the folder, or set [database] url to a path in an existing folder",
         )
-    if readonly:
-        return
-    # Pseudonyms and comment bodies: private to this user. SQLite gives its -wal and -shm files the
-    # database file's mode, so creating it 0600 (an empty file is an empty database) covers all three.
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if not readonly:
+        # Pseudonyms and comment bodies: private to this user. SQLite gives its -wal and -shm files the
+        # database file's mode, so creating it 0600 (an empty file is an empty database) covers all three.
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     warn_if_readable_by_others(path)
 
 
@@ -128,6 +127,11 @@ def check_connection(engine: Engine) -> None:
                 f"the database {display_url(engine.url)} stayed locked by another process for "
                 f"{SQLITE_BUSY_TIMEOUT_S} s",
                 "wait for the other civmon command to finish (or stop it), then try again",
+            ) from None
+        if "file is not a database" in reason:  # SQLite's word for any other file
+            raise CivmonError(
+                f"{display_url(engine.url)} names a file that is not a SQLite database",
+                "point [database] url (or CIVMON_DATABASE__URL) at civmon's database, or at a new file",
             ) from None
         raise CivmonError(
             f"cannot connect to the database {display_url(engine.url)}: {reason}",

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from monitor.errors import CivmonError
-from monitor.store.db import check_connection, display_url, driver_reason, make_engine
+from monitor.store.db import check_connection, display_url, driver_reason, make_engine, sqlite_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -79,6 +79,30 @@ def require_current(engine: Engine) -> None:
         f"the database {where} has schema {current}, this civmon needs {head}",
         "back the database up, then run `civmon init` to apply the migrations",
     )
+
+
+def store_state(url: str) -> tuple[str, Engine | None]:
+    """What `civmon init` would find at `url`, found without changing it (a missing SQLite file is not created), and
+    an engine on it, read-only, where it is at this civmon's schema; a CivmonError where this civmon cannot use it."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return "not created yet (`civmon init` creates it)", None
+    engine = make_engine(url, readonly=True)
+    check_connection(engine)
+    try:
+        current = current_revision(engine)
+    except DBAPIError as exc:  # a file that is no SQLite database, a table civmon did not make
+        raise CivmonError(
+            f"{display_url(engine.url)} is not a database civmon can use: {driver_reason(exc)}",
+            "point [database] url at civmon's database, or at a new one and run `civmon init`",
+        ) from None
+    if current is None:
+        return "reachable, not initialised yet (`civmon init` creates its tables)", None
+    if current not in _known_revisions():
+        raise _newer_schema(engine, current)
+    if current != head_revision():
+        return f"reachable, schema {current} (`civmon init` migrates it to {head_revision()})", None
+    return f"reachable, schema {current} (current)", engine
 
 
 def open_store(url: str, *, readonly: bool = False) -> Engine:
