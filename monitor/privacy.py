@@ -140,7 +140,11 @@ def ensure_key_file(privacy: PrivacySettings) -> bool:
     """Create the key file if pseudonymisation needs one; True if it was created now."""
     if not privacy.pseudonymise_authors or os.environ.get(KEY_ENV) is not None or privacy.key_file.exists():
         return False
-    privacy.key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not (folder := privacy.key_file.parent).is_dir():  # a mistyped path: no folder tree made for it
+        raise CivmonError(
+            f"cannot create the pseudonymisation key {privacy.key_file}: folder {folder} does not exist",
+            "create the folder, or set [privacy] key_file to a path in an existing folder",
+        )
     fd = os.open(privacy.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_hex(MIN_KEY_BITS // 8) + "\n")

@@ -147,3 +147,10 @@ def test_the_key_never_reaches_the_output(tmp_path):
     assert result.returncode == 2 and "too weak" in result.stderr
     assert key not in result.stdout + result.stderr
     assert not Path(tmp_path / "civmon.key").exists()
+
+
+def test_a_key_file_in_a_missing_folder_is_refused_without_making_the_folder(tmp_path):
+    (tmp_path / "civmon.toml").write_text('[privacy]\nkey_file = "secrets/civmon.key"\n')
+    result = civmon(tmp_path, "init")
+    assert result.returncode == 2 and "folder secrets does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "secrets").exists()
