@@ -1,5 +1,6 @@
 """A hand-made Hacker News API on loopback (no recording of HN exists): a small tree with
-deleted and dead comments, HTML text, and a 503 on the first request for one item."""
+deleted and dead comments, HTML text, a 503 on the first request for one item and a cut-off JSON answer (status
+200) on the first request for another."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ ITEMS: dict[int, dict[str, Any]] = {
 }
 FEEDS = {"topstories": [100, 200, 999]}  # 999: an item the API returns as null
 FLAKY = {"/v0/item/104.json"}  # answers 503 once
+CUT_OFF = {"/v0/item/105.json"}  # answers 200 with half its JSON once
 
 
 class HackerNewsFixture:
@@ -59,10 +61,13 @@ class HackerNewsFixture:
                 fixture.requests[self.path] += 1
                 if self.path in FLAKY and fixture.requests[self.path] == 1:
                     return self._send(503, {"error": "try again"})
-                self._send(200, fixture.answer(self.path))
+                data = json.dumps(fixture.answer(self.path)).encode()
+                if self.path in CUT_OFF and fixture.requests[self.path] == 1:
+                    data = data[: len(data) // 2]
+                self._send(200, data)
 
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -30,8 +32,9 @@ def settings(url: str, db_url: str, key_file, **collector) -> Settings:
     )
 
 
-def test_collects_whole_trees_with_structure_and_states(hn, engine, db_url, tmp_path):
-    [outcome] = collect(settings(hn.url, db_url, tmp_path / "k"), engine)
+def test_collects_whole_trees_with_structure_and_states(hn, engine, db_url, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        [outcome] = collect(settings(hn.url, db_url, tmp_path / "k"), engine)
     assert outcome.status == RunStatus.OK, outcome
     assert (outcome.counts.new, outcome.counts.deleted) == (5, 0)
     with engine.connect() as connection:
@@ -51,6 +54,8 @@ def test_collects_whole_trees_with_structure_and_states(hn, engine, db_url, tmp_
     assert rows["101"].body == "Nice work.\n\nDoes it handle sarcasm? It's hard."
     assert rows["104"].permalink == "https://news.ycombinator.com/item?id=104"
     assert hn.requests["/v0/item/104.json"] == 2  # the 503 was retried
+    assert hn.requests["/v0/item/105.json"] == 2 and rows["105"].body == "Thanks!"  # so was the cut-off answer
+    assert any(m.startswith("broken JSON (HTTP 200, ") for m in caplog.messages)  # not a bare 'HTTP 200 ... failed'
     assert (run.status, run.items_new, run.requests) == (RunStatus.OK, 5, outcome.counts.requests)
 
 

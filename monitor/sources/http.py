@@ -53,7 +53,10 @@ class RetryPolicy:
 
 class _Transient(Exception):
     def __init__(self, response: requests.Response) -> None:
-        super().__init__(f"HTTP {response.status_code} from {response.url}")
+        answer = f"HTTP {response.status_code}"
+        if response.status_code not in RETRY_STATUSES:  # a status that looks fine, with a body that was not
+            answer = f"broken JSON ({answer}, {len(response.content):,} bytes)"
+        super().__init__(f"{answer} from {response.url}")
         self.response = response
 
 
