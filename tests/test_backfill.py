@@ -304,19 +304,20 @@ def test_a_corpus_with_reddit_s_ids_beside_its_own_text_field_is_a_corpus(client
 
 
 @pytest.mark.parametrize(
-    ("name", "content"),
+    ("name", "content", "first"),
     [
-        ("corpus.tsv", b"id\ttext\n1\tYou idiot.\n"),
-        ("corpus.jsonl.zst", zstandard.ZstdCompressor().compress(b'{"text": "You idiot."}\n')),
-        ("comments.txt", b"text\nYou idiot.\n"),
+        ("corpus.tsv", b"id\ttext\n1\tYou idiot.\n", 1),
+        ("corpus.jsonl.zst", zstandard.ZstdCompressor().compress(b'{"text": "You idiot."}\n'), 1),
+        ("comments.txt", b"\n\ntext\nYou idiot.\n", 3),  # the blank lines are skipped, and counted
     ],
 )
 def test_a_file_read_as_a_dump_that_holds_no_reddit_record_is_refused_before_the_cluster(
-    settings, tmp_path, name, content
+    settings, tmp_path, name, content, first
 ):
     (tmp_path / name).write_bytes(content)
     said: list[str] = []
-    with pytest.raises(CivmonError, match=f"{name} is read as a Reddit dump, but none of its first [0-9]+ lines"):
+    expected = f"{name} is read as a Reddit dump, but none of its first [0-9]+ lines .* \\(line {first}: "
+    with pytest.raises(CivmonError, match=expected):
         backfill(settings, Options([tmp_path / name], tmp_path / "out"), said.append)
     assert said == []  # no cluster started, nothing counted
 

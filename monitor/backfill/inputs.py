@@ -79,22 +79,23 @@ def _looks_like_a_dump(path: Path) -> bool:
 def check_dump(path: Path) -> None:
     """Refuses a file read as a dump (zstd, or of no corpus type) none of whose first lines is a Reddit comment or
     submission, a .tsv or a compressed corpus, before a cluster scores it into rows of bad lines."""
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []  # (line number, why), for the lines that are not blank
     lines, raw = open_dump(path)
     with raw, lines:
         try:
-            for line in islice((line for line in lines if line.strip()), SNIFFED_LINES):
+            for number, line in islice(((n, line) for n, line in enumerate(lines, 1) if line.strip()), SNIFFED_LINES):
                 try:
                     parse_line(line)
                     return
                 except ValueError as exc:
-                    problems.append(str(exc))
+                    problems.append((number, str(exc)))
         except DamagedDump:
             return  # the counting tells where it breaks off, and the lines before it are scored
     if problems:  # an empty file is no mistake: it has no records
+        first, why = problems[0]
         raise CivmonError(
             f"{path} is read as a Reddit dump, but none of its first {len(problems)} lines is a comment or "
-            f"submission (line 1: {problems[0]})",
+            f"submission (line {first}: {why})",
             "give Pushshift or Arctic Shift dumps (.zst or NDJSON), or corpora as uncompressed .csv, .jsonl or .json",
         )
 
