@@ -183,4 +183,6 @@ def test_the_commands_say_what_to_do(tmp_path, db_url):
     assert not {"user1", "op_user"} & set(authors(engine))
     assert civmon(tmp_path, "init", env=env).returncode == 0
     assert "nothing to do" in civmon(tmp_path, "pseudonymise", env=env).stdout
+    status = civmon(tmp_path, "status", env=env).stdout
+    assert f"authors stored as: {keying(engine)}" in status and keying(engine).startswith("hmac-sha256:")
     engine.dispose()
