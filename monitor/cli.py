@@ -26,7 +26,7 @@ from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
 from monitor.records import CommunityRef
 from monitor.sources.reddit_credentials import HOW_TO, credentials_problem
 from monitor.store import schema
-from monitor.store.authorship import check_keying, keying_problem, pseudonymise_stored, stored_keying
+from monitor.store.authorship import check_keying, describe, keying_problem, pseudonymise_stored, stored_keying
 from monitor.store.db import check_connection, display_url, make_engine, transaction
 from monitor.store.status import community_status, job_status
 from monitor.store.upsert import ensure_community
@@ -192,7 +192,7 @@ def status(config: ConfigOption = None) -> None:
         _add_text_row(table, f"{row.platform}/{row.name}", f"{row.comments:,}", f"{row.scored:,}", when, outcome)
     out.print(table)
     # a researcher citing the store can say how its authors were keyed (the check value names the key, not reveals it)
-    out.print(f"authors stored as: {keying or 'none stored yet'}", markup=False)
+    out.print(f"authors: {describe(keying)}", markup=False)
     if jobs:
         _print_jobs(jobs, backlog)
 

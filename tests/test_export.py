@@ -61,7 +61,8 @@ def test_export_csv_and_parquet_with_dictionary(engine, db_url, tmp_path):
         [("day", MONDAY), *(("hour", MONDAY + h * 3600) for h in range(24))]
     )
     dictionary = (out / "DATA_DICTIONARY.md").read_text()
-    assert "| author | keyed-hash pseudonym" in dictionary and "Wilson" in dictionary
+    assert "| author | the author as the store keeps it" in dictionary and "Wilson" in dictionary
+    assert "this store holds user names (collected with [privacy] pseudonymise_authors = false)" in dictionary
     assert "Only buckets wholly inside the export's period" in dictionary
     assert "exporting: 25 comments written" in result.stderr  # progress, off stdout where no terminal shows it
 

@@ -33,6 +33,7 @@ from monitor.metrics.rollups import BUCKETS, stats
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState, original_url
 from monitor.scoring.base import DIMENSIONS
+from monitor.store.authorship import describe, stored_keying
 from monitor.store.models import Comment, Community, Rollup, Score, Thread
 
 BATCH = 20_000
@@ -43,7 +44,7 @@ COMMENT_COLUMNS = {
     "comment_id": "the comment's platform id (Reddit id without t1_, or Hacker News item id)",
     "parent_id": "platform id of the comment or thread it answers (equal to thread_id: a top-level comment)",
     "depth": "0 for a top-level comment, 1 for a reply to one, ...; empty where unknown",
-    "author": "keyed-hash pseudonym of the author (stable with the same key); empty for deleted authors",
+    "author": "the author as the store keeps it (see Privacy); empty for deleted authors",
     "created_utc": "creation time, seconds since 1970-01-01 UTC",
     "edited_utc": "time of the last edit, if edited (for old Reddit data: the creation time, the edit's lower bound)",
     "state": "live, deleted (by its author) or removed (by moderators or the platform)",
@@ -93,8 +94,8 @@ IDENTIFYING_NOTE = (
     "This export is for your own analysis, not for sharing: `comment_id`, `thread_id`, `parent_id` and `permalink` "
     "re-identify an author with one lookup (the platform shows the comment with its author's user name), and so "
     "does a body pasted into a search engine, or an exact `created_utc` searched in a public dump. `author` is as "
-    "stored: a keyed-hash pseudonym, the same across exports made with the same key (the user name itself where "
-    "`[privacy] pseudonymise_authors = false`). To share, export with `--drop-ids`."
+    "stored, and this store holds {authors}; a pseudonym is the same across exports of stores with the same key "
+    "check. To share, export with `--drop-ids`."
 )
 SHARED_NOTE = (
     "Made with `--drop-ids`, for sharing: permalinks and bodies are left out, times are rounded down to the hour, "
@@ -445,7 +446,8 @@ def _write_tables(
     rollups = iter([pa.RecordBatch.from_pylist(rows, schema=rollup_schema)] if rows else [])
     staged += write(rollups, rollup_schema, scratch, "rollups", formats)
     dictionary = scratch / DICTIONARY
-    dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids), encoding="utf-8")
+    authors = describe(stored_keying(session))
+    dictionary.write_text(data_dictionary(filters, columns, formats, drop_ids, authors), encoding="utf-8")
     return [*staged, dictionary]
 
 
@@ -524,7 +526,10 @@ def _publish(staged: list[Path], folder: Path) -> list[Path]:
     return [folder / path.name for path in staged]
 
 
-def data_dictionary(filters: Filters, columns: Sequence[str], formats: Sequence[str], drop_ids: bool) -> str:
+def data_dictionary(
+    filters: Filters, columns: Sequence[str], formats: Sequence[str], drop_ids: bool, authors: str
+) -> str:
+    """The dictionary's text; `authors` says how the store keeps authors (`authorship.describe`)."""
     meanings = COMMENT_COLUMNS | (SHARED_MEANINGS if drop_ids else {})
     lines = [
         HEADING,
@@ -555,7 +560,7 @@ def data_dictionary(filters: Filters, columns: Sequence[str], formats: Sequence[
         "",
         "## Privacy",
         "",
-        SHARED_NOTE if drop_ids else IDENTIFYING_NOTE,
+        SHARED_NOTE if drop_ids else IDENTIFYING_NOTE.format(authors=authors),
     ]
     if "csv" in formats:
         lines += ["", "## CSV and spreadsheets", "", CSV_NOTE]

@@ -74,6 +74,21 @@ def stored_keying(session: Session) -> str | None:
     return session.scalar(select(StoreFact.value).where(StoreFact.name == FACT))
 
 
+def describe(keying: str | None) -> str:
+    """How a store keeps its authors, in words for a status line or an export's data dictionary."""
+    if keying is None:
+        return "no authors stored yet"
+    if keying == USER_NAMES:
+        return "user names (collected with [privacy] pseudonymise_authors = false)"
+    if keying == MIXED:
+        return (
+            f"user names and pseudonyms, collected before and after pseudonymisation was on ({CONVERT} converts them)"
+        )
+    if keying == UNRECORDED_KEY:
+        return "keyed-hash pseudonyms, under a key this store did not record"
+    return f"keyed-hash pseudonyms (HMAC-SHA256), key check {keying.removeprefix('hmac-sha256:')}"
+
+
 def _mismatch(stored: str, mine: str) -> CivmonError:
     off = "[privacy] pseudonymise_authors = false"
     if stored == MIXED:
