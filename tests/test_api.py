@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 from googleapiclient import discovery
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from test_dashboard import metric, open_app
 
 from monitor.api.intake import community_name
 from monitor.scoring import datasets
 from monitor.store.db import make_engine
-from monitor.store.models import Thread
+from monitor.store.models import StoreFact, Thread
 
 from api_server import Server, free_port, running_server, write_config
 from conftest import civmon, refuse_comment_inserts
@@ -417,6 +417,24 @@ def test_a_failing_store_answers_503_and_logs_why_without_the_comment_or_a_trace
         log = running.log_text()
     assert "a comment could not be stored: refused" in log  # the driver's first line
     assert "Qwertzuiop" not in log and "Traceback" not in log
+
+
+def test_a_store_keyed_otherwise_since_the_start_answers_503_and_logs_why(tmp_path):
+    """The store's authors re-keyed under a running server (`civmon pseudonymise` with pseudonymisation on, by
+    another configuration): its storing requests are refused with the reason in the log, not a bare 500."""
+    folder = initialised(tmp_path, "sqlite:///civmon.db")
+    with running_server(folder, "--no-auth") as running:
+        engine = make_engine(f"sqlite:///{folder / 'civmon.db'}")
+        with engine.begin() as connection:
+            connection.execute(insert(StoreFact).values(name="author_keying", value="user names"))
+        engine.dispose()
+        response = requests.post(running.url + ANALYZE, json=toxicity("Thanks.", communityId="forum"), timeout=60)
+        scored = requests.post(running.url + ANALYZE, json=toxicity("Thanks."), timeout=60)
+        log = running.log_text()
+    assert response.status_code == 503 and "log says why" in response.json()["error"]["message"]
+    assert scored.status_code == 200  # scoring alone goes on
+    assert "a comment could not be stored: this database holds authors as user names" in log
+    assert "Traceback" not in log
 
 
 def test_several_workers_log_their_requests_and_merge_their_metrics(tmp_path):

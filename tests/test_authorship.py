@@ -4,6 +4,8 @@ pseudonyms in place. On SQLite and PostgreSQL, with the real Writer and migratio
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import replace
 
 import pytest
 from alembic import command
@@ -90,13 +92,19 @@ def test_pseudonyms_cannot_be_rekeyed_or_made_without_a_key(engine, privacy, pse
         pseudonymise_stored(engine, NAMES, print)
 
 
-def downgrade_then_upgrade(engine: Engine) -> None:
+def as_if_from_0006(engine: Engine) -> None:
     """The store as civmon 0006 left it (no record of its keying), then migrated."""
+    downgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE store_facts"))
+    schema.upgrade(engine)
+
+
+def downgrade(engine: Engine) -> None:
     config = schema._alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0006")
-    schema.upgrade(engine)
 
 
 def forget_keying(engine: Engine) -> None:
@@ -114,13 +122,13 @@ def test_the_migration_tells_names_from_pseudonyms(engine, privacy, pseudonymise
     for n, writer in enumerate(writers):
         forget_keying(engine)
         write(engine, privacy, pseudonymiser if writer == "key" else writer, first=10 * n)
-    downgrade_then_upgrade(engine)
+    as_if_from_0006(engine)
     assert keying(engine) == expected
 
 
 def test_a_migrated_store_of_pseudonyms_is_adopted_by_the_first_key(engine, privacy, pseudonymiser):
     write(engine, privacy, OTHER_KEY)
-    downgrade_then_upgrade(engine)
+    as_if_from_0006(engine)
     with pytest.raises(CivmonError, match="pseudonymised authors"):
         write(engine, privacy, NAMES, first=10)
     write(engine, privacy, pseudonymiser, first=10)  # the key cannot be known: the first one is taken on trust
@@ -132,7 +140,7 @@ def test_a_mixed_store_converts_only_its_user_names(engine, privacy, pseudonymis
     forget_keying(engine)
     write(engine, privacy, pseudonymiser, first=10)
     kept = [a for a in authors(engine) if a and PSEUDONYM.fullmatch(a)]
-    downgrade_then_upgrade(engine)
+    as_if_from_0006(engine)
     with pytest.raises(CivmonError, match="both user names and pseudonyms"):
         write(engine, privacy, pseudonymiser, first=20)
 
@@ -187,3 +195,58 @@ def test_the_commands_say_what_to_do(tmp_path, db_url):
     check_value = keying(engine).removeprefix("hmac-sha256:")
     assert f"authors: keyed-hash pseudonyms (HMAC-SHA256), key check {check_value}" in status
     engine.dispose()
+
+
+def test_a_downgrade_and_upgrade_keep_the_recorded_key(engine, privacy, pseudonymiser):
+    write(engine, privacy, pseudonymiser)
+    downgrade(engine)
+    schema.upgrade(engine)
+    with pytest.raises(CivmonError, match="another key"):  # not 'key not recorded', which any key would adopt
+        write(engine, privacy, OTHER_KEY, first=10)
+
+
+def test_pseudonymise_takes_the_key_for_a_migrated_store_of_pseudonyms(engine, privacy, pseudonymiser):
+    write(engine, privacy, pseudonymiser)
+    as_if_from_0006(engine)
+    assert pseudonymise_stored(engine, pseudonymiser, print).already
+    assert keying(engine) == pseudonymiser.keying
+
+
+def test_a_name_shaped_like_a_pseudonym_but_for_a_line_break_is_a_name(engine, privacy, pseudonymiser):
+    """SQLite's regexp is Python's re.search, whose $ matches before a final line break: PostgreSQL's does not."""
+    write(engine, privacy, pseudonymiser)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE comments SET author = :a WHERE platform_id = 'c0'"), {"a": "0123456789abcdef\n"}
+        )
+    as_if_from_0006(engine)
+    assert keying(engine) == MIXED
+
+
+def test_writers_wait_for_a_conversion_and_then_are_refused(engine, privacy, pseudonymiser):
+    """A collector still running with user names must not slip a name in while `pseudonymise` runs."""
+    write(engine, privacy, NAMES)
+    outcome: list[BaseException | None] = []
+    # what pseudonymise_stored holds from its start to its commit (SQLite: BEGIN IMMEDIATE, one writer at a time)
+    hold = "LOCK TABLE store_facts IN EXCLUSIVE MODE" if engine.dialect.name == "postgresql" else "SELECT 1"
+    with engine.connect() as converting:
+        converting.execute(text(hold))
+        late = threading.Thread(target=lambda: outcome.append(_attempt(engine, privacy)))
+        late.start()
+        late.join(timeout=3)
+        assert late.is_alive()  # waiting for the conversion
+        converting.execute(text("UPDATE store_facts SET value = :v"), {"v": pseudonymiser.keying})
+        converting.commit()
+    late.join(timeout=30)
+    assert isinstance(outcome[0], CivmonError) and "holds pseudonymised authors" in outcome[0].message
+    assert "late_user" not in authors(engine)
+
+
+def _attempt(engine: Engine, privacy) -> BaseException | None:
+    late = [replace(c, author="late_user") for c in comments(2, first=30)]
+    try:
+        with transaction(engine) as session:
+            Writer(session, privacy, NAMES).write(COMMUNITY, [thread()], late)
+    except CivmonError as exc:
+        return exc
+    return None

@@ -19,6 +19,7 @@ from monitor.api.errors import ApiError
 from monitor.api.intake import Intake, Submission
 from monitor.api.quota import Quotas, where
 from monitor.config import Settings
+from monitor.errors import CivmonError
 from monitor.privacy import load_pseudonymiser
 from monitor.scoring.base import Scorer
 from monitor.scoring.models import load_scorer
@@ -98,6 +99,10 @@ class Service:
             reason = driver_reason(exc) if isinstance(exc, DBAPIError) else "no database connection came free"
             log.warning("a comment could not be stored: %s", reason)  # the driver's first line: never the text
             raise ApiError(503, "The store cannot take the comment now. Retry in 5 s.", {"Retry-After": "5"}) from None
+        except CivmonError as exc:  # the store refuses (authors keyed otherwise since the start): the operator's to fix
+            log.error("a comment could not be stored: %s (%s)", exc.message, exc.hint)
+            refused = "The store refuses comments until its operator acts; the server's log says why."
+            raise ApiError(503, refused) from None
         finally:
             self.storing -= 1
 

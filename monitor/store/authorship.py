@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Engine, String, Table, Update, delete, select, update
+from sqlalchemy import Column, ColumnElement, Engine, String, Table, Update, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
-from monitor.privacy import USER_NAMES, Pseudonymiser
+from monitor.privacy import PSEUDONYM_CHARS, USER_NAMES, Pseudonymiser
 from monitor.store.db import dialect_insert, transaction
 from monitor.store.models import Comment, Community, StoreFact, Thread
 from monitor.store.staging import Stage
@@ -25,7 +25,7 @@ from monitor.store.staging import Stage
 FACT = "author_keying"
 # how migration 0007 found a store that already held authors (the key cannot be known from pseudonyms)
 UNRECORDED_KEY, MIXED = "pseudonyms, key not recorded", "user names and pseudonyms"
-PSEUDONYM = "^[0-9a-f]{16}$"  # what Pseudonymiser.author makes
+PSEUDONYM = "^[0-9a-f]{16}$"
 CONVERT = "`civmon pseudonymise`"
 RENAMES = Stage(
     "author_renames",
@@ -39,13 +39,13 @@ RENAMES = Stage(
 def require_keying(session: Session, pseudonymiser: Pseudonymiser) -> None:
     """Refuse to write authors keyed otherwise than the store's; the first writer records its keying."""
     mine = pseudonymiser.keying
-    stored = stored_keying(session)
+    stored = stored_keying(session, share=True)
     if stored is None:  # a writer racing this one may record its own first: the re-read below compares with it
         insert = dialect_insert(session, StoreFact.__table__).values(name=FACT, value=mine)
         session.execute(insert.on_conflict_do_nothing())
     elif _adopts(stored, mine):
         session.execute(update(StoreFact).where(StoreFact.name == FACT, StoreFact.value == stored).values(value=mine))
-    if (stored := stored_keying(session)) != mine:
+    if (stored := stored_keying(session, share=True)) != mine:
         raise _mismatch(stored or "", mine)
 
 
@@ -70,8 +70,16 @@ def _adopts(stored: str, mine: str) -> bool:
     return stored == UNRECORDED_KEY and mine != USER_NAMES
 
 
-def stored_keying(session: Session) -> str | None:
-    return session.scalar(select(StoreFact.value).where(StoreFact.name == FACT))
+def stored_keying(session: Session, *, share: bool = False) -> str | None:
+    """The store's keying; `share`: held until the transaction ends, so that a conversion waits for the writers
+    before it and the writers after it read what it recorded (PostgreSQL's FOR SHARE; SQLite has one writer)."""
+    query = select(StoreFact.value).where(StoreFact.name == FACT)
+    return session.scalar(query.with_for_update(read=True) if share else query)
+
+
+def pseudonym_shaped(author: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """What Pseudonymiser.author makes; the length rules out a name ending in a line break ($ would match it)."""
+    return and_(func.length(author) == PSEUDONYM_CHARS, author.regexp_match(PSEUDONYM))
 
 
 def describe(keying: str | None) -> str:
@@ -133,8 +141,11 @@ def pseudonymise_stored(engine: Engine, pseudonymiser: Pseudonymiser, emit: Call
             "set [privacy] pseudonymise_authors = true (and run `civmon init` for a key), then run this again",
         )
     with transaction(engine) as session:
+        if session.get_bind().dialect.name == "postgresql":  # writers wait (FOR SHARE) until this commits
+            session.execute(text(f"LOCK TABLE {StoreFact.__tablename__} IN EXCLUSIVE MODE"))
         stored = stored_keying(session)
-        if stored == mine:
+        if stored == mine or (stored is not None and _adopts(stored, mine)):
+            _record(session, mine)  # a migrated store of pseudonyms: this key is taken on trust, as a writer's is
             return Converted(0, already=True)
         if stored not in (None, USER_NAMES, MIXED):
             raise _mismatch(stored, mine)
@@ -144,9 +155,13 @@ def pseudonymise_stored(engine: Engine, pseudonymiser: Pseudonymiser, emit: Call
         for table in (Thread, Comment):
             emit(f"rewriting {table.__tablename__}...")
             session.execute(_rename(table))
-        session.execute(delete(StoreFact).where(StoreFact.name == FACT))
-        session.add(StoreFact(name=FACT, value=mine))
+        _record(session, mine)
     return Converted(len(names), already=False)
+
+
+def _record(session: Session, keying: str) -> None:
+    session.execute(delete(StoreFact).where(StoreFact.name == FACT))
+    session.add(StoreFact(name=FACT, value=keying))
 
 
 def _stored_names(session: Session, *, only_names: bool) -> set[tuple[str, str]]:
@@ -156,7 +171,7 @@ def _stored_names(session: Session, *, only_names: bool) -> set[tuple[str, str]]
         query = select(Community.platform, table.author).distinct().join(Community, Community.id == table.community_id)
         query = query.where(table.author.is_not(None))
         if only_names:
-            query = query.where(~table.author.regexp_match(PSEUDONYM))
+            query = query.where(~pseudonym_shaped(table.author))
         found.update((platform, author) for platform, author in session.execute(query))
     return found
 
