@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import altair as alt
 import pandas as pd
 
+from dashboard import ui
 from monitor.metrics.definitions import METRICS, shown
 from monitor.metrics.rollups import BUCKETS, BucketStats, bucket_start
 
@@ -267,9 +268,7 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
     frame["hostile"] = frame["hostility"].map(
         lambda h: "—" if pd.isna(h) else ("hostile" if h >= threshold else "civil")
     )
-    frame["excerpt"] = frame["text"].map(
-        lambda t: None if t is None or pd.isna(t) else (t[:140] + ("…" if len(t) > 140 else ""))
-    )
+    frame["excerpt"] = frame["text"].map(lambda t: None if t is None or pd.isna(t) else ui.clipped(ui.one_line(t), 141))
     position = frame[["platform_id", "hours", "depth"]].rename(
         columns={"platform_id": "parent", "hours": "hours_parent", "depth": "depth_parent"}
     )
@@ -282,7 +281,7 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
     y_scale = alt.Scale(reverse=True, domain=[-0.5, float(frame["depth"].max()) + 0.5], nice=False)
     links = (
         alt.Chart(edges)
-        .mark_rule(color="#bdc3c7", strokeWidth=1)
+        .mark_rule(color="#bdc3c7", strokeWidth=1, tooltip=False)  # Streamlit's default would list raw columns
         .encode(
             x=alt.X("hours_parent:Q", title=x_title, scale=x_scale),
             y=alt.Y("depth_parent:Q", scale=y_scale),

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,14 +39,40 @@ WORD_JOINER = "\u2060"
 # Bidirectional embeddings, overrides, isolates and marks: a title with U+202E shows its text reversed ("gnp.exe"
 # reads as "exe.png") and runs on into what follows it, so they are dropped.
 BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# and control characters (a grid shows them as boxes): spaces, which the one-line text then collapses
+_HIDDEN = BIDI_CONTROLS | dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+
+
+def one_line(text: object) -> str:
+    """Text from the internet as a widget that takes no Markdown shows it (a table's cell, a selectbox's option):
+    on one line, with no control character, and no bidirectional control to reverse it or what follows it."""
+    return " ".join(str(text).translate(_HIDDEN).split())
 
 
 def plain(text: object) -> str:
     """Text from the internet or a user (titles, names, pseudonyms, error texts) as Markdown that shows exactly
     that text, on one line: the one way such text reaches any Markdown element (markdown, title, caption, metric,
     error, help)."""
-    one_line = " ".join(str(text).translate(BIDI_CONTROLS).split())
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _TEXT_PATTERNS.sub(WORD_JOINER, one_line))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _TEXT_PATTERNS.sub(WORD_JOINER, one_line(text)))
+
+
+def clipped(text: str, chars: int) -> str:
+    """At most `chars` characters of `text`, an ellipsis saying where it was cut."""
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
+
+
+def change(value: float, percent: bool) -> tuple[str, bool]:
+    """A change as a metric's delta shows it, and whether it rounds to nothing: then no sign, arrow or colour
+    (a "-0.00" in red would report rounding noise as a fall)."""
+    text = f"{100 * value:+.1f} pts" if percent else f"{value:+.2f}"
+    steady = float(text.removesuffix(" pts")) == 0
+    return ("±" + text[1:] if steady else text), steady
+
+
+def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as a table shows it: its text cells `one_line` (numbers, times and empty cells as they are)."""
+    texts = frame.select_dtypes(include=["object", "string"]).columns
+    return frame.assign(**{c: frame[c].map(lambda v: one_line(v) if isinstance(v, str) else v) for c in texts})
 
 
 def page_link(page: str, **params: object) -> str:
@@ -405,5 +432,7 @@ def pick_community(ctx: Context, where=st) -> queries.CommunityInfo:  # type: ig
     """A community selector kept in the URL (?community=platform/name), so a page can be linked to (a selectbox's
     options are plain text, unlike its label)."""
     by_key = {c.key: c for c in ctx.state.communities}
+    if (asked := st.query_params.get("community")) is not None and asked not in by_key:  # a typo, a renamed one
+        st.warning(f"No community {plain(asked)} in the database: choose one below.", icon=":material/warning:")
     chosen = where.selectbox("Community", list(by_key), key="community", bind="query-params")
     return by_key[chosen]

@@ -238,6 +238,10 @@ def test_community_page_numbers_match_the_database(seeded, monkeypatch):
     assert worst["hostility"].tolist() == pytest.approx(top)
     assert all(link.startswith("https://www.reddit.com/r/seeded/comments/") for link in worst["link"])
     assert worst["text"].notna().all()
+    with engine.connect() as c:  # each comment's reply tree: the thread it was posted in (named in its link)
+        threads = dict(c.execute(select(Thread.platform_id, Thread.id).where(Thread.community_id == cid)).all())
+    posted_in = [threads[link.split("/comments/")[1].split("/")[0]] for link in worst["link"]]
+    assert worst["tree"].tolist() == [f"thread?thread={t}" for t in posted_in]
 
 
 def test_community_page_hourly_and_in_other_time_zone(seeded, monkeypatch):
@@ -796,3 +800,54 @@ def test_tiles_fit_their_value(aged, monkeypatch, page, ref):
     if page == "community" and ref == SPARSE:
         tile = next(m for m in at.metric if m.label == "Mean hostility")
         assert tile.value == "—" and "Not enough data: 5 scored comments, 10 needed." in tile.help
+
+
+def test_tables_and_pickers_show_internet_text_without_controls(tmp_path, monkeypatch):
+    """A title with U+202E shows reversed ("gnp.exe" as "exe.png") in a table cell or a picker's option as in
+    Markdown, and runs on into what the app writes after it; a control character shows as a box."""
+    url = f"sqlite:///{tmp_path / 'civmon.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    spoof = "abc\u202egnp.exe\u202c safe\x07\x1b[31m"
+    seed(engine, [Seed(f"b{j}", HOSTILE_DAY + j * 600, 0.8, thread="b", author=spoof) for j in range(24)])
+    with transaction(engine) as session:
+        thread = session.scalars(select(Thread).where(Thread.platform_id == "b")).one()
+        thread.title, thread_id = spoof, thread.id
+        session.execute(update(Comment).where(Comment.thread_id == thread.id).values(body=spoof))
+    rebuild(engine, MODEL)
+    engine.dispose()
+    write_config(tmp_path, url)
+    hidden = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x1f\x7f-\x9f]")
+    key = "reddit/seeded"
+    pages = [("community", {"community": key, "view": "Threads and comments"}), ("thread", {"thread": str(thread_id)})]
+    for page, query in [*pages, ("thread", {"community": key, "period": "all"})]:
+        at = open_app(monkeypatch, tmp_path, url, page, query)
+        assert not at.exception
+        cells = [v for frame in at.dataframe for v in frame.value.to_numpy().ravel() if isinstance(v, str)]
+        options = [o for box in at.selectbox for o in box.options]
+        assert any("abcgnp.exe safe" in c for c in cells + options)  # the text is there, in one line
+        assert not [c for c in cells + options if hidden.search(c)]
+
+
+@pytest.mark.parametrize("wanted", ["²", "99999999999999999999999", "2147483648", "-1", "1e3", " 1"])
+def test_a_thread_link_with_no_such_id_says_so_and_offers_the_picker(seeded, monkeypatch, wanted):
+    url, folder, _ = seeded
+    at = open_app(monkeypatch, folder, url, "thread", {"thread": wanted})
+    assert not at.exception
+    assert "No thread with id" in messages(at) and at.selectbox(key="thread-pick").value is not None
+
+
+def test_a_community_link_with_no_such_community_says_so(seeded, monkeypatch):
+    url, folder, _ = seeded
+    at = open_app(monkeypatch, folder, url, "community", {"community": "reddit/AskCalmm"})
+    assert not at.exception and "No community reddit/AskCalmm in the database" in messages(at)
+    at = open_app(monkeypatch, folder, url, "community", {"community": "reddit/AskCalm"})
+    assert "No community" not in messages(at)
+
+
+def test_a_change_that_rounds_to_nothing_has_no_sign_or_arrow():
+    from dashboard.ui import change
+
+    assert change(-0.001, percent=False) == ("±0.00", True)  # "-0.00" with a red arrow reported a fall
+    assert change(-0.0004, percent=True) == ("±0.0 pts", True)
+    assert change(0.004, percent=True) == ("+0.4 pts", False) and change(-0.02, percent=False) == ("-0.02", False)

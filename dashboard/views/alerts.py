@@ -69,7 +69,9 @@ def page() -> None:
         seen=past["acknowledged_utc"].map(lambda t: ui.fmt_time(int(t))),
     )
     st.dataframe(
-        shown[["community", "what", "subject", "value_text", "baseline_text", "scored", "bucket", "raised", "seen"]],
+        ui.text_cells(
+            shown[["community", "what", "subject", "value_text", "baseline_text", "scored", "bucket", "raised", "seen"]]
+        ),
         hide_index=True,
         placeholder=ui.NO_NUMBER,
         column_config={

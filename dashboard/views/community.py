@@ -38,15 +38,15 @@ def headline(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Perio
     ]
     for column, (metric, percent, colour) in zip(columns[2:], specs, strict=True):
         estimate, previous = getattr(now, metric), getattr(before, metric)
-        delta = None
+        delta, steady = None, False
         if estimate is not None and previous is not None and shown(metric, now.scored) and shown(metric, before.scored):
-            change = estimate.value - previous.value
-            delta = f"{100 * change:+.1f} pts" if percent else f"{change:+.2f}"
+            delta, steady = ui.change(estimate.value - previous.value, percent)
         column.metric(
             METRICS[metric].title,
             ui.fmt_estimate(estimate, metric, now.scored, percent),
             delta=delta,
-            delta_color=colour,
+            delta_color="off" if steady else colour,
+            delta_arrow="off" if steady else "auto",
             help=charts.definition_help(metric)
             + "\n\n"
             + (ui.interval(estimate, metric, now.scored, percent) or ui.not_enough(metric, now.scored)),
@@ -163,7 +163,7 @@ def escalation(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Per
         frame["open"] = [ui.page_link("thread", thread=ids[t]) if t in ids else None for t in frame["thread"]]
         frame[["opening", "later"]] *= 100
         st.dataframe(
-            frame.drop(columns=["thread"]),
+            ui.text_cells(frame.drop(columns=["thread"])),
             hide_index=True,
             placeholder=ui.NO_NUMBER,
             column_config={
@@ -210,7 +210,7 @@ def drivers(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Period
             hostile_share=100 * threads["hostile_share"],
         )
         st.dataframe(
-            threads.drop(columns=["thread_id"]),
+            ui.text_cells(threads.drop(columns=["thread_id"])),
             hide_index=True,
             placeholder=ui.NO_NUMBER,
             column_config={
@@ -232,13 +232,16 @@ def drivers(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Period
     if comments.empty:
         st.caption("No scored comments in this period.")
         return
-    comments = comments.assign(posted=charts.local_time(comments["created_utc"], tz))
-    columns = ["hostility", "text", "thread", "posted", "author", "link"]
+    comments = comments.assign(
+        posted=charts.local_time(comments["created_utc"], tz),
+        tree=[ui.page_link("thread", thread=t) for t in comments["thread_id"]],  # the conversation around it
+    )
+    columns = ["hostility", "text", "thread", "posted", "author", "link", "tree"]
     if not ctx.settings.privacy.keep_bodies:
         columns.remove("text")
         st.caption("Comment text is not kept (`[privacy] keep_bodies = false`): follow the links to read them.")
     st.dataframe(
-        comments[columns],
+        ui.text_cells(comments[columns]),
         hide_index=True,
         placeholder=ui.NO_NUMBER,
         column_config={
@@ -250,6 +253,7 @@ def drivers(ctx: ui.Context, community: queries.CommunityInfo, period: ui.Period
             "thread": st.column_config.TextColumn("Thread", width=150),
             "text": st.column_config.TextColumn("Text", width=320),
             "link": st.column_config.LinkColumn("Original", display_text="open ↗", width=70),
+            "tree": st.column_config.LinkColumn("Reply tree", display_text="show ›", width=80),
         },
     )
 

@@ -22,7 +22,9 @@ def page() -> None:
         )
         return
     left, right = st.columns([3, 2])
-    chosen = left.multiselect("Communities", list(by_key), default=list(by_key)[:4], key="compare-communities")
+    chosen = left.multiselect(
+        "Communities", list(by_key), default=list(by_key)[:4], key="compare-communities", format_func=ui.one_line
+    )
     measure = right.selectbox(
         "Metric",
         list(charts.MEASURES),
@@ -80,7 +82,7 @@ def page() -> None:
     )
     with st.expander("The numbers in the chart"):
         st.dataframe(
-            export.drop(columns=["metric", "model_version", "start_utc", "bucket"]),
+            ui.text_cells(export.drop(columns=["metric", "model_version", "start_utc", "bucket"])),
             hide_index=True,
             placeholder=ui.NO_NUMBER,
             column_config={

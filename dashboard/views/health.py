@@ -33,7 +33,7 @@ def communities(ctx: ui.Context) -> None:
         last_error=frame["last_error"].fillna(""),
     )
     st.dataframe(
-        frame[
+        ui.text_cells(frame)[
             [
                 "community",
                 "comments",
@@ -123,7 +123,13 @@ def runs(ctx: ui.Context) -> None:
     }
     st.markdown(f"**Latest {len(frame)} runs**")
     height = min(320, 35 * (len(frame) + 1) + 3)  # no empty rows below a short log
-    st.dataframe(frame[list(config)], hide_index=True, placeholder=ui.NO_NUMBER, column_config=config, height=height)
+    st.dataframe(
+        ui.text_cells(frame[list(config)]),
+        hide_index=True,
+        placeholder=ui.NO_NUMBER,
+        column_config=config,
+        height=height,
+    )
     failed = frame[frame["error"] != ""]
     if not failed.empty:
         st.markdown(f"**Errors** ({len(failed)} of the latest runs)")

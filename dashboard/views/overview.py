@@ -84,7 +84,7 @@ def page() -> None:
 
     number = st.column_config.NumberColumn
     selection = st.dataframe(
-        frame,
+        ui.text_cells(frame),
         hide_index=True,
         key="overview-table",
         on_select="rerun",

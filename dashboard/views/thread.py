@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -9,6 +10,9 @@ import streamlit as st
 
 from dashboard import charts, queries, ui
 from monitor.metrics import dynamics
+
+TITLE_CHARS = 200
+MAX_ROW_ID = 2**31 - 1  # threads.id is a 32-bit INTEGER on PostgreSQL: a larger one is no thread, not an error
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,17 @@ def tree_order(comments: pd.DataFrame) -> pd.DataFrame:
     return comments.loc[order]
 
 
+def _row_id(text: str) -> int | None:
+    """A thread's row id from a link: ASCII digits (str.isdigit takes "²") within the column's range."""
+    if re.fullmatch("[0-9]{1,10}", text) and (number := int(text)) <= MAX_ROW_ID:
+        return number
+    return None
+
+
 def pick_thread(ctx: ui.Context) -> int | None:
     wanted = st.query_params.get("thread")
-    if wanted is not None and str(wanted).isdigit():
-        info = queries.thread_info(ctx.url, int(wanted))
+    if wanted is not None:
+        info = queries.thread_info(ctx.url, number) if (number := _row_id(wanted)) is not None else None
         if info is not None:
             if st.button("Choose another thread", icon=":material/arrow_back:"):
                 del st.query_params["thread"]
@@ -72,7 +83,8 @@ def pick_thread(ctx: ui.Context) -> int | None:
         st.info("No scored comments in this period: choose a longer one.", icon=":material/info:")
         return None
     labels = {
-        int(r.thread_id): f"{r.title[:90]} — {r.hostile} hostile of {r.scored} scored" for r in threads.itertuples()
+        int(r.thread_id): f"{ui.clipped(ui.one_line(r.title), 90)} — {r.hostile} hostile of {r.scored} scored"
+        for r in threads.itertuples()
     }
     return st.selectbox(
         "Thread (most hostile comments in the period first)", list(labels), key="thread-pick", format_func=labels.get
@@ -89,7 +101,11 @@ def page() -> None:
     community = next(c for c in ctx.state.communities if c.id == info.community_id)
     tz = ctx.tz(community)
     comments = queries.thread_comments(ctx.url, thread_id, ctx.version, ctx.settings.privacy.keep_bodies)
-    st.subheader(ui.plain(info.title or f"(thread {info.platform_id})"))
+    title = ui.one_line(info.title or f"(thread {info.platform_id})")
+    st.subheader(ui.plain(ui.clipped(title, TITLE_CHARS)))
+    if len(title) > TITLE_CHARS:  # a title of pages would push the tree out of sight
+        with st.expander("Whole title"):
+            st.markdown(ui.plain(title))
     original = f" · [open the original ↗]({info.link})" if info.link else ""
     st.markdown(f"{ui.plain(community.key)}{original}")
     if comments.empty:
@@ -132,7 +148,7 @@ def page() -> None:
     )
     st.markdown("**Reply tree** (each comment followed by its replies; ⚑ marks the turn)")
     st.dataframe(
-        ordered[["comment", "hostility", "author", "posted", "link"]],
+        ui.text_cells(ordered[["comment", "hostility", "author", "posted", "link"]]),
         hide_index=True,
         placeholder=ui.NO_NUMBER,
         height=min(40 + 35 * len(ordered), 720),
