@@ -16,7 +16,7 @@ from monitor.config import PrivacySettings
 from monitor.errors import CivmonError
 from monitor.privacy import USER_NAMES, Pseudonymiser
 from monitor.records import CommunityRef, ItemState
-from monitor.store import schema
+from monitor.store import authorship, schema
 from monitor.store.authorship import MIXED, UNRECORDED_KEY, keying_problem, pseudonymise_stored, stored_keying
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Thread
@@ -62,7 +62,7 @@ def test_the_first_writer_records_its_keying_and_no_other_may_write(engine, priv
     assert keying_problem(engine, OTHER_KEY) is not None and keying_problem(engine, pseudonymiser) is None
 
 
-def test_user_names_become_the_pseudonyms_the_key_would_have_made(engine, privacy, pseudonymiser):
+def test_user_names_become_the_pseudonyms_the_key_would_have_made(engine, privacy, pseudonymiser, monkeypatch):
     write(engine, privacy, NAMES)
     write(engine, privacy, NAMES, ref=SECOND)
     names = authors(engine)
@@ -72,11 +72,15 @@ def test_user_names_become_the_pseudonyms_the_key_would_have_made(engine, privac
     assert "civmon pseudonymise" in refused.value.hint
 
     steps: list[str] = []
+    monkeypatch.setattr(authorship, "CHUNK", 2)  # names stream from the database a few at a time
     converted = pseudonymise_stored(engine, pseudonymiser, steps.append)
 
     assert converted.authors == len({n for n in names if n}) and not converted.already  # one name, one platform
     assert authors(engine) == sorted((pseudonymiser.author("reddit", n) if n else None for n in names), key=str)
-    assert steps[0].startswith("pseudonymising") and keying(engine) == pseudonymiser.keying
+    assert [s for s in steps if s.startswith("pseudonymising")] == [
+        f"pseudonymising authors: {n} of 5" for n in (2, 4, 5)
+    ]
+    assert keying(engine) == pseudonymiser.keying
     write(engine, privacy, pseudonymiser, first=10)  # collection resumes, and its authors join the converted ones
     with engine.connect() as connection:
         distinct = connection.scalar(select(func.count(func.distinct(Comment.author))))

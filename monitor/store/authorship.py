@@ -13,7 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, ColumnElement, Engine, String, Table, Update, and_, delete, func, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Engine,
+    String,
+    Table,
+    Update,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
@@ -27,13 +42,11 @@ FACT = "author_keying"
 UNRECORDED_KEY, MIXED = "pseudonyms, key not recorded", "user names and pseudonyms"
 PSEUDONYM = "^[0-9a-f]{16}$"
 CONVERT = "`civmon pseudonymise`"
+NAMES = Stage("author_names", Community.__table__, ["platform"], Column("name", String(64)))
 RENAMES = Stage(
-    "author_renames",
-    Community.__table__,
-    ["platform"],
-    Column("name", String(64)),
-    Column("pseudonym", String(64)),
+    "author_renames", Community.__table__, ["platform"], Column("name", String(64)), Column("pseudonym", String(64))
 )
+CHUNK = 50_000  # names hashed at a time: memory stays flat however many authors the store holds
 
 
 def require_keying(session: Session, pseudonymiser: Pseudonymiser) -> None:
@@ -77,7 +90,7 @@ def stored_keying(session: Session, *, share: bool = False) -> str | None:
     return session.scalar(query.with_for_update(read=True) if share else query)
 
 
-def pseudonym_shaped(author: ColumnElement[str | None]) -> ColumnElement[bool]:
+def _pseudonym_shaped(author: ColumnElement[str | None]) -> ColumnElement[bool]:
     """What Pseudonymiser.author makes; the length rules out a name ending in a line break ($ would match it)."""
     return and_(func.length(author) == PSEUDONYM_CHARS, author.regexp_match(PSEUDONYM))
 
@@ -149,14 +162,14 @@ def pseudonymise_stored(engine: Engine, pseudonymiser: Pseudonymiser, emit: Call
             return Converted(0, already=True)
         if stored not in (None, USER_NAMES, MIXED):
             raise _mismatch(stored, mine)
-        names = _stored_names(session, only_names=stored == MIXED)
-        emit(f"pseudonymising {len(names):,} authors...")
-        RENAMES.fill(session, [(platform, name, pseudonymiser.author(platform, name)) for platform, name in names])
+        emit("finding the stored user names...")
+        names = _stage_names(session, only_names=stored == MIXED)
+        _stage_renames(session, pseudonymiser, names, emit)
         for table in (Thread, Comment):
             emit(f"rewriting {table.__tablename__}...")
             session.execute(_rename(table))
         _record(session, mine)
-    return Converted(len(names), already=False)
+    return Converted(names, already=False)
 
 
 def _record(session: Session, keying: str) -> None:
@@ -164,16 +177,28 @@ def _record(session: Session, keying: str) -> None:
     session.add(StoreFact(name=FACT, value=keying))
 
 
-def _stored_names(session: Session, *, only_names: bool) -> set[tuple[str, str]]:
-    """The (platform, author) pairs to convert: all stored authors, or those not shaped like pseudonyms."""
-    found: set[tuple[str, str]] = set()
+def _stage_names(session: Session, *, only_names: bool) -> int:
+    """Stage the distinct (platform, author) pairs to convert, in the database: all stored authors, or those not
+    shaped like pseudonyms. Returns how many there are."""
+    queries = []
     for table in (Thread, Comment):
-        query = select(Community.platform, table.author).distinct().join(Community, Community.id == table.community_id)
+        query = select(Community.platform, table.author).join(Community, Community.id == table.community_id)
         query = query.where(table.author.is_not(None))
-        if only_names:
-            query = query.where(~pseudonym_shaped(table.author))
-        found.update((platform, author) for platform, author in session.execute(query))
-    return found
+        queries.append(query.where(~_pseudonym_shaped(table.author)) if only_names else query)
+    staged = NAMES.fill(session, [])
+    session.execute(insert(staged).from_select(["platform", "name"], union(*queries)))
+    return session.scalar(select(func.count()).select_from(staged)) or 0
+
+
+def _stage_renames(session: Session, pseudonymiser: Pseudonymiser, names: int, emit: Callable[[str], None]) -> None:
+    """Each staged name with its pseudonym, hashed CHUNK at a time as the names stream from the database."""
+    RENAMES.fill(session, [])
+    done = 0
+    stream = session.execute(select(NAMES.table), execution_options={"yield_per": CHUNK})
+    for chunk in stream.partitions():
+        RENAMES.append(session, [(platform, name, pseudonymiser.author(platform, name)) for platform, name in chunk])
+        done += len(chunk)
+        emit(f"pseudonymising authors: {done:,} of {names:,}")
 
 
 def _rename(table: type[Thread] | type[Comment]) -> Update:

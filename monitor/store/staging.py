@@ -9,7 +9,7 @@ leaves no dead rows behind in a table autovacuum never visits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, delete
@@ -27,18 +27,23 @@ class Stage:
         )
         self.names = [c.name for c in self.table.columns]
 
-    def fill(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> Table:
+    def fill(self, session: Session, rows: Iterable[tuple[Any, ...]]) -> Table:
         """The table holding exactly `rows` (tuples in the order of `names`), in the session's transaction."""
         connection = session.connection()
         connection.execute(CreateTable(self.table, if_not_exists=True))
         connection.execute(delete(self.table))  # a second batch in one transaction
+        return self.append(session, rows)
+
+    def append(self, session: Session, rows: Iterable[tuple[Any, ...]]) -> Table:
+        """The table with `rows` added to those `fill` and earlier appends put in."""
+        connection = session.connection()
         columns = ", ".join(self.names)
         if connection.dialect.name == "postgresql":
             with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
                 with cursor.copy(f"COPY {self.table.name} ({columns}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-        elif rows:
+        elif rows := list(rows):
             placeholders = ", ".join("?" for _ in self.names)
-            connection.exec_driver_sql(f"INSERT INTO {self.table.name} ({columns}) VALUES ({placeholders})", list(rows))
+            connection.exec_driver_sql(f"INSERT INTO {self.table.name} ({columns}) VALUES ({placeholders})", rows)
         return self.table
