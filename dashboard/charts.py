@@ -200,7 +200,7 @@ def by_depth(depth: dict[int, tuple[float, int]], deepest: int) -> alt.Chart:
             x=alt.X(
                 "label:N",
                 sort=frame["label"].tolist(),
-                title="Reply depth (0 = answers the thread)",
+                title="Reply depth (0 = top level)",
                 axis=alt.Axis(labelAngle=0),
             ),
             y=alt.Y("mean:Q", title="Mean hostility (score 0–1)", axis=alt.Axis(format=".2f")),
@@ -304,7 +304,7 @@ def thread_tree(comments: pd.DataFrame, threshold: float, turn_id: str | None, t
             x=alt.X("hours:Q", title=x_title, scale=x_scale, axis=alt.Axis(values=ticks)),
             y=alt.Y(
                 "depth:Q",
-                title="Reply depth (0 = answers the thread)",
+                title="Reply depth (0 = top level)",
                 scale=y_scale,
                 axis=alt.Axis(tickMinStep=1, format="d"),
             ),

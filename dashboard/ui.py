@@ -134,7 +134,21 @@ def _stop_hint(exc: CivmonError) -> None:
 
 def show_hint(exc: CivmonError) -> None:
     if exc.hint:
-        st.markdown(f"**What to do:** {plain(exc.hint.rstrip('.') + '.')}")
+        st.markdown(f"**What to do:** {with_code(exc.hint.rstrip('.') + '.')}")
+
+
+def with_code(hint: str) -> str:
+    """A hint's text as Markdown: its `commands` as code, as the command line's hints write them, and the rest
+    plain (a hint may quote a path or a URL). Unpaired backticks: all of it plain."""
+    parts = hint.split("`")
+    if len(parts) % 2 == 0:
+        return plain(hint)
+    return "".join(_plain_spaced(part) if i % 2 == 0 else f"`{one_line(part)}`" for i, part in enumerate(parts))
+
+
+def _plain_spaced(part: str) -> str:
+    """plain(part) with the space before and after it kept (plain() trims it: "run " + code would run on)."""
+    return (" " if part[:1].isspace() else "") + plain(part) + (" " if part[-1:].isspace() and part.strip() else "")
 
 
 def show_error(exc: CivmonError) -> None:
@@ -157,7 +171,7 @@ def context(require: str = "rollups") -> Context:
     try:
         state = queries.store_state(url)
     except CivmonError as exc:
-        _stop(f"Cannot open the database: {plain(exc.message)}", plain(f"{exc.hint}.") if exc.hint else None)
+        _stop(f"Cannot open the database: {plain(exc.message)}", with_code(f"{exc.hint}.") if exc.hint else None)
     except SQLAlchemyError as exc:
         _stop(
             f"The database {plain(display_url(url))} could not be read: {plain(reason(exc))}",

@@ -851,3 +851,13 @@ def test_a_change_that_rounds_to_nothing_has_no_sign_or_arrow():
     assert change(-0.001, percent=False) == ("±0.00", True)  # "-0.00" with a red arrow reported a fall
     assert change(-0.0004, percent=True) == ("±0.0 pts", True)
     assert change(0.004, percent=True) == ("+0.4 pts", False) and change(-0.02, percent=False) == ("-0.02", False)
+
+
+@pytest.mark.parametrize("text", HOSTILE + WITH_BIDI)
+def test_a_hint_shows_its_commands_as_code_and_the_rest_as_text(text):
+    from dashboard.ui import with_code
+
+    hint = with_code(f"run `civmon init` in {text}, then `civmon status`")
+    assert hint.startswith("run `civmon init` in ") and hint.endswith(", then `civmon status`")
+    # the hints' code spans name commands; the text around them may quote what a user or a platform wrote
+    assert not markup_in(with_code(f"{text} `civmon init` {text}")) and not markup_in(with_code(f"odd ` {text}"))
