@@ -134,7 +134,12 @@ def _stop_hint(exc: CivmonError) -> None:
 
 def show_hint(exc: CivmonError) -> None:
     if exc.hint:
-        st.markdown(f"**What to do:** {with_code(exc.hint.rstrip('.') + '.')}")
+        st.markdown(f"**What to do:** {hint_markdown(exc.hint)}")
+
+
+def hint_markdown(hint: str) -> str:
+    """A hint as one Markdown sentence: commands as code, one final period (hints are written with or without)."""
+    return with_code(hint.rstrip(".") + ".")
 
 
 def with_code(hint: str) -> str:
@@ -171,7 +176,7 @@ def context(require: str = "rollups") -> Context:
     try:
         state = queries.store_state(url)
     except CivmonError as exc:
-        _stop(f"Cannot open the database: {plain(exc.message)}", with_code(f"{exc.hint}.") if exc.hint else None)
+        _stop(f"Cannot open the database: {plain(exc.message)}", hint_markdown(exc.hint) if exc.hint else None)
     except SQLAlchemyError as exc:
         _stop(
             f"The database {plain(display_url(url))} could not be read: {plain(reason(exc))}",

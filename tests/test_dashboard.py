@@ -861,3 +861,12 @@ def test_a_hint_shows_its_commands_as_code_and_the_rest_as_text(text):
     assert hint.startswith("run `civmon init` in ") and hint.endswith(", then `civmon status`")
     # the hints' code spans name commands; the text around them may quote what a user or a platform wrote
     assert not markup_in(with_code(f"{text} `civmon init` {text}")) and not markup_in(with_code(f"odd ` {text}"))
+
+
+def test_a_hint_ends_in_one_period_whether_or_not_it_was_written_with_one():
+    from dashboard.ui import hint_markdown
+
+    # the database page appended "." itself while other pages trimmed first: a hint ending in "." showed ".."
+    shown = hint_markdown("run `civmon init`.")
+    assert shown == hint_markdown("run `civmon init`")
+    assert shown.startswith("run `civmon init`") and shown.count(".") == 1

@@ -37,9 +37,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; return (before, after)."""
-    before = current_revision(engine)
-    if before is not None and before not in _known_revisions():
-        raise _newer_schema(engine, before)
+    before = _usable_revision(engine)
     config = _alembic_config()
     try:
         with engine.begin() as connection:
@@ -65,18 +63,26 @@ def _newer_schema(engine: Engine, revision: str) -> CivmonError:
     )
 
 
+def _usable_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database (None: not initialised), or a CivmonError where a newer civmon
+    wrote it: the one reading of the revision that init, the checks and `config check` share."""
+    current = current_revision(engine)
+    if current is not None and current not in _known_revisions():
+        raise _newer_schema(engine, current)
+    return current
+
+
 def require_current(engine: Engine) -> None:
     """Raise a CivmonError telling the user what to do unless the schema is at head."""
-    current, head = current_revision(engine), head_revision()
+    current, head = _usable_revision(engine), head_revision()
     if current == head:
         return
-    where = display_url(engine.url)
     if current is None:
-        raise CivmonError(f"the database {where} is not initialised", "run `civmon init` to create its tables")
-    if current not in _known_revisions():
-        raise _newer_schema(engine, current)
+        raise CivmonError(
+            f"the database {display_url(engine.url)} is not initialised", "run `civmon init` to create its tables"
+        )
     raise CivmonError(
-        f"the database {where} has schema {current}, this civmon needs {head}",
+        f"the database {display_url(engine.url)} has schema {current}, this civmon needs {head}",
         "back the database up, then run `civmon init` to apply the migrations",
     )
 
@@ -88,21 +94,32 @@ def store_state(url: str) -> tuple[str, Engine | None]:
     if path is not None and not path.exists():
         return "not created yet (`civmon init` creates it)", None
     engine = make_engine(url, readonly=True)
+    try:
+        state, current = _state(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    if current:
+        return state, engine
+    engine.dispose()
+    return state, None
+
+
+def _state(engine: Engine) -> tuple[str, bool]:
+    """What init would find, and whether the schema is this civmon's."""
     check_connection(engine)
     try:
-        current = current_revision(engine)
+        current = _usable_revision(engine)
     except DBAPIError as exc:  # a file that is no SQLite database, a table civmon did not make
         raise CivmonError(
             f"{display_url(engine.url)} is not a database civmon can use: {driver_reason(exc)}",
             "point [database] url at civmon's database, or at a new one and run `civmon init`",
         ) from None
     if current is None:
-        return "reachable, not initialised yet (`civmon init` creates its tables)", None
-    if current not in _known_revisions():
-        raise _newer_schema(engine, current)
+        return "reachable, not initialised yet (`civmon init` creates its tables)", False
     if current != head_revision():
-        return f"reachable, schema {current} (`civmon init` migrates it to {head_revision()})", None
-    return f"reachable, schema {current} (current)", engine
+        return f"reachable, schema {current} (`civmon init` migrates it to {head_revision()})", False
+    return f"reachable, schema {current} (current)", True
 
 
 def open_store(url: str, *, readonly: bool = False) -> Engine:
