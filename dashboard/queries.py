@@ -498,6 +498,7 @@ def alerts(url: str, limit: int = 500) -> pd.DataFrame:
             Community.key.label("community"),
             Alert.kind,
             Alert.subject,
+            Alert.bucket,
             Alert.start_utc,
             Alert.value,
             Alert.baseline,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from monitor.config import AlertSettings
 from monitor.metrics.alerts import MAD_TO_SD, check_bucket, deliver, evaluate
-from monitor.metrics.rollups import rebuild
+from monitor.metrics.rollups import rebuild, refresh
 from monitor.store.models import Alert, Rollup
 
 from seed import DAY, MODEL, MONDAY, Seed, seed
@@ -99,6 +99,59 @@ def test_thread_turning_hostile_fast(engine):
     rebuild(engine, MODEL)
     alerts = evaluate(engine, MODEL, SETTINGS, now=MONDAY + 6 * DAY)
     assert [(a.kind, a.subject) for a in alerts if a.kind == "thread"] == [("thread", "hot")]
+    # its comments fell from 00:00 to 00:11: the alert names that hour, not the one before the latest comment's
+    assert [(a.bucket, a.start_utc) for a in alerts if a.kind == "thread"] == [("hour", MONDAY + 5 * DAY)]
+
+
+HOURLY = AlertSettings(min_comments=10, threshold_mads=3.0)
+
+
+def hour(start: int, hostile: int, tag: str, first_seen: int | None = None) -> list[Seed]:
+    """An hour of 12 comments, `hostile` of them hostile, in a thread of its own."""
+    return [
+        Seed(f"{tag}_{j}", start + j * 60, 0.9 if j < hostile else 0.1, thread=tag, first_seen=first_seen)
+        for j in range(12)
+    ]
+
+
+def calm_days(days: int) -> list[Seed]:
+    """Collected and scored long before the tests' runs (a second's overlap would check them all again)."""
+    return [s for h in range(days * 24) for s in hour(MONDAY + h * 3600, 1, f"calm{h}", first_seen=MONDAY)]
+
+
+def test_a_spike_is_alerted_when_the_next_hours_first_comment_came_with_it(engine):
+    seed(engine, calm_days(6))
+    refresh(engine, MODEL)
+    assert evaluate(engine, MODEL, HOURLY, now=MONDAY + 6 * DAY) == []
+    spike = MONDAY + 6 * DAY
+    # one collection brings the spike hour and the first comment of the hour after it
+    seed(engine, hour(spike, 11, "spike") + [Seed("next", spike + 3600 + 60, 0.1, thread="next")])
+    refresh(engine, MODEL)
+    alerts = evaluate(engine, MODEL, HOURLY, now=spike + 3600 + 300)
+    community = [(a.kind, a.bucket, a.start_utc) for a in alerts if not a.subject]
+    assert community == [("hostile_share", "hour", spike), ("hostility", "hour", spike)]
+    assert "in the hour from 2023-11-26 00:00 UTC" in alerts[0].message
+
+
+def test_an_hour_alert_at_midnight_leaves_room_for_its_days(engine):
+    """The hour from 00:00 and its day start at the same second: one alert used to take the other's place."""
+    seed(engine, calm_days(8))
+    refresh(engine, MODEL)
+    evaluate(engine, MODEL, HOURLY, now=MONDAY + 8 * DAY)
+    midnight = MONDAY + 8 * DAY
+    seed(engine, hour(midnight, 11, "burst"))
+    refresh(engine, MODEL)
+    first = evaluate(engine, MODEL, HOURLY, now=midnight + 3000)
+    assert {(a.bucket, a.start_utc) for a in first if not a.subject} == {("hour", midnight)}  # the day waits
+    # then the day stays raised (2 of 12 an hour: no hour of it is a spike), and the next run is past the cooldown
+    seed(engine, [s for h in range(1, 12) for s in hour(midnight + h * 3600, 2, f"raised{h}")])
+    refresh(engine, MODEL)
+    later = evaluate(engine, MODEL, HOURLY, now=midnight + 12 * 3600)
+    assert {(a.bucket, a.start_utc) for a in later} == {("day", midnight)}
+    assert all("on 2023-11-28 (UTC)" in a.message for a in later)
+    with engine.connect() as connection:
+        stored = connection.execute(select(Alert.bucket, Alert.start_utc).where(Alert.subject == "")).all()
+    assert sorted(set(stored)) == [("day", midnight), ("hour", midnight)]
 
 
 SECRET = "XoXoSecretWebhookToken42"
@@ -185,3 +238,53 @@ def test_a_host_the_http_client_cannot_parse_fails_delivery_not_the_job(engine, 
         assert deliver(engine, f"http://{'a' * 70}.example/services/T0001/B0002/{SECRET}", timeout_s=1) == 0
     assert any("alert webhook http://" in m and "failed" in m for m in caplog.messages)
     assert not [m for m in caplog.messages if SECRET in m]
+
+
+def test_alerts_from_before_buckets_were_recorded_get_the_bucket_their_start_tells(db_url):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import text
+
+    from monitor.store import schema
+    from monitor.store.db import make_engine
+    from monitor.store.models import Base
+
+    engine = make_engine(db_url)
+    config = schema._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO communities (id, platform, name, created_utc) VALUES (1, 'reddit', 'x', 0)")
+        )
+        connection.execute(text("INSERT INTO model_versions (version, name, created_utc) VALUES ('m', 'm', 0)"))
+        for kind, subject, start in [
+            ("thread", "t1", MONDAY),
+            ("hostility", "", MONDAY + 3600),
+            ("hostility", "", MONDAY),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO alerts (community_id, kind, subject, model_version, start_utc, value, scored, message,"
+                    " created_utc) VALUES (1, :kind, :subject, 'm', :start, 0.5, 40, 'old', 0)"
+                ),
+                {"kind": kind, "subject": subject, "start": start},
+            )
+    assert schema.upgrade(engine) == ("0007", schema.head_revision())
+    with engine.connect() as connection:
+        buckets = connection.execute(select(Alert.kind, Alert.start_utc, Alert.bucket).order_by(Alert.id)).all()
+        assert buckets == [
+            ("thread", MONDAY, "hour"),
+            ("hostility", MONDAY + 3600, "hour"),
+            ("hostility", MONDAY, None),
+        ]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        changed = [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if any(t in repr(d) for t in ("alerts", "rollup", "model_versions"))
+        ]
+        assert changed == []  # the migration builds what the models describe
+    engine.dispose()

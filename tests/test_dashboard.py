@@ -319,6 +319,7 @@ def test_alerts_page_and_acknowledge(tmp_path, monkeypatch):
     at = open_app(monkeypatch, folder, url, "alerts")
     opened = sum(open_alerts(engine).values())
     assert opened >= 1 and metric(at, "Open alerts") == str(opened)
+    assert "hour from " in messages(at) or "day from " in messages(at)  # which bucket fired, not just its start
     with engine.connect() as c:
         first = c.scalar(
             select(Alert.id).where(Alert.acknowledged_utc.is_(None)).order_by(Alert.created_utc.desc(), Alert.id.desc())

@@ -405,3 +405,18 @@ def test_rollups_cover_the_period_of_the_comments_and_no_more(engine, db_url, tm
         rollups = list(csv.DictReader(handle))
     assert [(r["bucket"], int(r["start_utc"])) for r in rollups] == [("hour", MONDAY + h * 3600) for h in (6, 7, 8, 9)]
     assert sum(int(r["comments"]) for r in rollups) == len(exported)
+
+
+def test_rollups_count_the_exported_comments_when_metrics_did_not_run_since_scoring(engine, db_url, tmp_path):
+    """import, score, export: the stored rollups are older than the scores, the export's are not."""
+    seeded(engine)  # rolled up
+    seed(engine, [Seed(f"late{i}", MONDAY + i * 3600 + 60, 0.9, first_seen=10**10) for i in range(24)])  # not yet
+    result = civmon_on(tmp_path, db_url, "export", "--out", "out", "--format", "csv", "--until", "2023-11-21")
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "out" / "rollups.csv").open(newline="", encoding="utf-8") as handle:
+        rollups = list(csv.DictReader(handle))
+    exported = comments_csv(tmp_path / "out")
+    day = next(r for r in rollups if r["bucket"] == "day")
+    assert int(day["comments"]) == len(exported) == 49 and int(day["scored"]) == 48
+    one = next(r for r in rollups if r["bucket"] == "hour" and int(r["start_utc"]) == MONDAY + 3600)
+    assert float(one["hostility_low"]) >= 0 and float(one["hostility_high"]) <= 1  # two scores: a clipped interval

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from sqlalchemy import select, update
 
 from monitor.metrics import dynamics, rollups
 from monitor.metrics.rollups import bucket_start, rebuild, refresh, series
-from monitor.metrics.stats import mean, shape, share
+from monitor.metrics.stats import Estimate, mean, shape, share
 from monitor.store.db import transaction
 from monitor.store.models import Comment, Community, Rollup, Score
 
@@ -42,9 +44,10 @@ def test_day_rollup_by_hand(engine):
     with transaction(engine) as session:
         [day1, day2] = series(session, community_id(engine), MODEL, "day", MONDAY, MONDAY + 2 * DAY)
     assert (day1.start_utc, day1.comments, day1.scored) == (MONDAY, 5, 4)
-    # mean 0.5, sd sqrt(0.5/3) = 0.4082, t(0.975, 3) = 3.1824: half-width 0.6496
+    # mean 0.5, sd sqrt(0.5/3) = 0.4082, t(0.975, 3) = 3.1824: half-width 0.6496, past the scores' range [0, 1]
     assert day1.hostility.value == pytest.approx(0.5)
-    assert (day1.hostility.low, day1.hostility.high) == pytest.approx((-0.1496, 1.1496), abs=1e-4)
+    assert (day1.hostility.low, day1.hostility.high) == (0.0, 1.0)
+    assert (day1.respect.low, day1.respect.high) == (0.5, 0.5)  # every respect 0.5: no spread
     # 2 of 4 hostile; Wilson: centre (2 + 1.92) / 7.8415 = 0.5, half-width 0.35
     assert day1.hostile_share.value == 0.5
     assert (day1.hostile_share.low, day1.hostile_share.high) == pytest.approx((0.1500, 0.8500), abs=1e-3)
@@ -92,6 +95,38 @@ def test_incremental_equals_full_rebuild(engine):
     rebuild(engine, MODEL)
     assert incremental == rollup_table(engine)
     assert 0 < touched < len(incremental)  # only some buckets were recomputed
+
+
+def test_a_second_refresh_waits_for_the_first(engine):
+    """Two `civmon metrics` at once deleted and inserted the same buckets: on PostgreSQL one died on the unique key."""
+    seed(engine, [Seed(f"c{i}", MONDAY + i * HOUR, 0.2, first_seen=100) for i in range(48)])
+    outcome: list[BaseException | int] = []
+
+    def second() -> None:
+        try:
+            outcome.append(rebuild(engine, MODEL))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            outcome.append(exc)
+
+    with transaction(engine) as first:
+        rollups.serialise(first)  # what a running refresh holds until it commits
+        rollups._insert_rows(first, *rollups._aggregate(MODEL, "day", 0.5))  # its new rows, not committed yet
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive()  # waiting for the first refresh's commit, not failing on its rows
+    waiting.join(timeout=60)
+    assert outcome and isinstance(outcome[0], int) and outcome[0] > 0
+    assert len(rollup_table(engine)) == outcome[0]
+
+
+def test_a_mean_interval_by_hand_and_kept_within_the_range():
+    # 0.2 and 0.4: mean 0.3, sd 0.1414, t(0.975, 1) = 12.706: half-width 1.2706 reaches past both ends
+    assert mean(2, 0.6, 0.2) == Estimate(pytest.approx(0.3), 0.0, 1.0, 2)
+    # 0.45, 0.5, 0.55 (x5 each): mean 0.5, sd 0.0423, t(0.975, 14) = 2.1448: half-width 0.0234, inside
+    narrow = mean(15, 7.5, 5 * (0.45**2 + 0.5**2 + 0.55**2))
+    assert (narrow.low, narrow.high) == pytest.approx((0.4766, 0.5234), abs=1e-4)
+    assert mean(1, -0.4, 0.16, bounds=(-1.0, 1.0)) == Estimate(-0.4, -1.0, 1.0, 1)  # one score: the whole range
 
 
 def test_interval_coverage_on_synthetic_draws():

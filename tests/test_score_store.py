@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from monitor.config import PrivacySettings
+from monitor.metrics.job import current_version
 from monitor.records import ItemState
 from monitor.scoring.alliance import AllianceScorer
 from monitor.scoring.pending import EDITED, count_pending, score_pending
@@ -114,6 +115,14 @@ def test_another_model_version_keeps_the_old_scores(engine, privacy, stored, sco
             connection.execute(select(Score.model_version, func.count()).group_by(Score.model_version)).all()
         )
     assert per_version == {scorer.version: 5, other.version: 5}
+    # the store follows the model a scorer last started with: switching back is followed at the next pass
+    with transaction(engine) as session:
+        for version, used in ((scorer.version, 100), (other.version, 200)):
+            session.execute(update(ModelVersion).where(ModelVersion.version == version).values(used_utc=used))
+        assert current_version(session) == other.version
+    assert score_pending(engine, scorer, privacy).scored == 0
+    with transaction(engine) as session:
+        assert current_version(session) == scorer.version
 
 
 def test_bodies_dropped_after_scoring_when_not_kept(engine, pseudonymiser, stored, scorer, tmp_path):

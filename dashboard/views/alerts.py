@@ -15,6 +15,11 @@ def fmt_value(kind: str, value: float | None) -> str:
     return f"{value:.1%}" if kind in ("hostile_share", "thread") else f"{value:.2f}"
 
 
+def fmt_bucket(bucket: str | None, start_utc: int) -> str:
+    """Which bucket fired: the hour or day from its start (alerts raised before civmon recorded it: the start)."""
+    return f"{bucket} from {ui.fmt_time(start_utc)}" if bucket in ("hour", "day") else ui.fmt_time(start_utc)
+
+
 def page() -> None:
     st.title("Alerts")
     ctx = ui.context(require="communities")
@@ -43,7 +48,7 @@ def page() -> None:
             text.markdown(
                 f"**{ui.plain(KINDS.get(alert.kind, alert.kind))}** in **{ui.plain(alert.community)}**{subject}  \n"
                 f"{fmt_value(alert.kind, alert.value)} against a baseline of {fmt_value(alert.kind, alert.baseline)} "
-                f"({alert.scored:,} scored comments) · bucket from {ui.fmt_time(alert.start_utc)} UTC · "
+                f"({alert.scored:,} scored comments) · {fmt_bucket(alert.bucket, alert.start_utc)} UTC · "
                 f"raised {ui.fmt_time(alert.created_utc)} UTC · "
                 f"[open the community ›]({ui.page_link('community', community=alert.community)})"
             )
@@ -64,7 +69,7 @@ def page() -> None:
         what=past["kind"].map(lambda k: KINDS.get(k, k)),
         value_text=[fmt_value(k, v) for k, v in zip(past["kind"], past["value"], strict=True)],
         baseline_text=[fmt_value(k, v) for k, v in zip(past["kind"], past["baseline"], strict=True)],
-        bucket=past["start_utc"].map(ui.fmt_time),
+        bucket=[fmt_bucket(b, t) for b, t in zip(past["bucket"], past["start_utc"], strict=True)],
         raised=past["created_utc"].map(ui.fmt_time),
         seen=past["acknowledged_utc"].map(lambda t: ui.fmt_time(int(t))),
     )
@@ -81,7 +86,7 @@ def page() -> None:
             "value_text": "Value",
             "baseline_text": "Baseline",
             "scored": "Scored comments",
-            "bucket": "Bucket from (UTC)",
+            "bucket": "Bucket (UTC)",
             "raised": "Raised (UTC)",
             "seen": "Acknowledged (UTC)",
         },

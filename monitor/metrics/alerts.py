@@ -8,7 +8,9 @@ least `min_comments` scored comments and its value exceeds
 
     median + threshold_mads * max(1.4826 * MAD, the bucket's own standard error),
 
-so a quiet bucket's noise is not read as a spike. A thread fires when, within its latest
+so a quiet bucket's noise is not read as a spike. Each run checks every hour and day bucket that new comments or
+scores changed since the last run (within `baseline_days` of the latest), oldest first, so a spike is caught even
+when the collection that brought it also brought the next hour's first comment. A thread fires when, within its latest
 hour, it has at least 10 scored comments and a hostile share of at least 0.5 and three times
 the community's baseline. One incident is one alert: the same community and kind stay quiet
 for `cooldown_hours`, and a bucket never fires twice. Alerts go to the database (for the
@@ -23,6 +25,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -31,19 +34,22 @@ from sqlalchemy.orm import Session
 from tenacity import retry, stop_after_attempt, wait_exponential
 
 from monitor.config import AlertSettings
-from monitor.metrics.rollups import BUCKETS, hostile_threshold, stats
+from monitor.metrics.rollups import BUCKETS, hostile_threshold, serialise, touched
+from monitor.metrics.stats import shape
 from monitor.store.db import dialect_insert, transaction
-from monitor.store.models import Alert, Comment, Community, Rollup, Score, Thread
+from monitor.store.models import Alert, Comment, Community, Rollup, RollupState, Score, Thread
 
 log = logging.getLogger(__name__)
 MAD_TO_SD = 1.4826
 HOUR_OF_WEEK_MIN = 4
 THREAD_MIN_COMMENTS, THREAD_MIN_SHARE, THREAD_BASELINE_FACTOR = 10, 0.5, 3.0
+CHECKED, KINDS = ("hour", "day"), ("hostile_share", "hostility")
 
 
 @dataclass(frozen=True)
 class Check:
     kind: str
+    bucket: str  # "hour" or "day"; a thread's hour is an hour
     start_utc: int
     value: float
     baseline: float | None
@@ -56,13 +62,17 @@ class Check:
 
 
 def _value(row: Rollup, kind: str) -> tuple[float, float] | None:
-    """(value, standard error) of a bucket for a metric kind."""
-    s = stats(row)
-    if kind == "hostile_share" and s.hostile_share:
-        p = s.hostile_share.value
-        return p, math.sqrt(max(p * (1 - p), 1e-6) / row.scored)
-    if kind == "hostility" and s.hostility and s.shape:
-        return s.hostility.value, s.shape.sd / math.sqrt(row.scored)
+    """(value, standard error) of a bucket for a metric kind: point estimates from the sums, no interval (a check
+    reads hundreds of past buckets)."""
+    n = row.scored
+    if n == 0:
+        return None
+    if kind == "hostile_share":
+        p = row.hostile / n
+        return p, math.sqrt(max(p * (1 - p), 1e-6) / n)
+    spread = shape(n, row.hostility_sum, row.hostility_sum2, row.hostility_sum3, row.hostility_sum4)
+    if kind == "hostility" and spread:
+        return row.hostility_sum / n, spread.sd / math.sqrt(n)
     return None
 
 
@@ -82,57 +92,63 @@ def check_bucket(row: Rollup, history: list[Rollup], kind: str, settings: AlertS
         ]
         past = same_hour if len(same_hour) >= HOUR_OF_WEEK_MIN else past
     if len(past) < HOUR_OF_WEEK_MIN:
-        return Check(kind, row.start_utc, value, None, None, row.scored)  # no baseline yet: no alert
+        return Check(kind, row.bucket, row.start_utc, value, None, None, row.scored)  # no baseline yet: no alert
     median = statistics.median(past)
     mad = statistics.median(abs(v - median) for v in past)
     limit = median + settings.threshold_mads * max(MAD_TO_SD * mad, error)
-    return Check(kind, row.start_utc, value, median, limit, row.scored)
+    return Check(kind, row.bucket, row.start_utc, value, median, limit, row.scored)
 
 
 def evaluate(engine: Engine, model_version: str, settings: AlertSettings, now: int | None = None) -> list[Alert]:
-    """New alerts for each community's latest hour and day buckets and its hot threads."""
+    """New alerts for each community's buckets that changed since the last evaluation (the latest hour and day
+    the first time) and its hot threads."""
     now = now or int(time.time())
     created: list[Alert] = []
     with transaction(engine) as session:
+        serialise(session)  # one evaluation at a time, after any refresh of the rollups it reads
+        state = session.get(RollupState, model_version)
+        since = state.alerts_utc if state is not None else None
+        changed = None if since is None else {b: touched(session, model_version, b, since) for b in CHECKED}
         for community in session.scalars(select(Community)):
-            checks = _bucket_checks(session, community.id, model_version, settings)
-            created += [
-                a for c in checks if c.fires and (a := _record(session, community, model_version, c, "", settings, now))
-            ]
+            for check in _bucket_checks(session, community.id, model_version, settings, changed):
+                if check.fires and (alert := _record(session, community, model_version, check, "", settings, now)):
+                    created.append(alert)
             created += _thread_alerts(session, community, model_version, settings, now)
+        if state is not None:
+            state.alerts_utc = state.watermark_utc  # what the rollups just read hold, checked
     for alert in created:
         log.warning("alert: %s", alert.message)
     return created
 
 
-def _bucket_checks(session: Session, community_id: int, model_version: str, settings: AlertSettings) -> list[Check]:
+def _bucket_checks(
+    session: Session,
+    community_id: int,
+    model_version: str,
+    settings: AlertSettings,
+    changed: dict[str, dict[int, set[int]]] | None,
+) -> list[Check]:
+    """Each bucket to check, oldest first, so that an incident's alert names where it began: those that changed
+    (None: the latest), within the baseline window of the latest; a spike is an alert even when collection brought
+    the next hour's first comment with it, or caught up after a gap."""
     checks = []
-    for bucket in ("hour", "day"):
-        rows = list(
-            session.scalars(
-                select(Rollup)
-                .where(
-                    Rollup.community_id == community_id, Rollup.model_version == model_version, Rollup.bucket == bucket
-                )
-                .order_by(Rollup.start_utc.desc())
-                .limit(1)
-            )
-        )
-        if not rows:
+    window = settings.baseline_days * BUCKETS["day"]
+    for bucket in CHECKED:
+        scope = (Rollup.community_id == community_id, Rollup.model_version == model_version, Rollup.bucket == bucket)
+        latest = session.scalar(select(func.max(Rollup.start_utc)).where(*scope))
+        if latest is None:
             continue
-        latest = rows[0]
-        history = list(
-            session.scalars(
-                select(Rollup).where(
-                    Rollup.community_id == community_id,
-                    Rollup.model_version == model_version,
-                    Rollup.bucket == bucket,
-                    Rollup.start_utc < latest.start_utc,
-                    Rollup.start_utc >= latest.start_utc - settings.baseline_days * BUCKETS["day"],
-                )
-            )
+        wanted = {latest} if changed is None else changed[bucket].get(community_id, set())
+        wanted = {start for start in wanted if start >= latest - window}
+        if not wanted:
+            continue
+        rows = session.scalars(
+            select(Rollup).where(*scope, Rollup.start_utc >= min(wanted) - window, Rollup.start_utc <= max(wanted))
         )
-        checks += [c for kind in ("hostile_share", "hostility") if (c := check_bucket(latest, history, kind, settings))]
+        by_start = {row.start_utc: row for row in rows}
+        for start in sorted(wanted & by_start.keys()):
+            history = [h for h in by_start.values() if start - window <= h.start_utc < start]
+            checks += [c for kind in KINDS if (c := check_bucket(by_start[start], history, kind, settings))]
     return checks
 
 
@@ -162,12 +178,13 @@ def _record(
     baseline = f"{check.baseline:.2f}" if check.baseline is not None else "n/a"
     message = (
         f"{where}{community.platform}/{community.name}: {check.kind.replace('_', ' ')} {check.value:.2f} "
-        f"against a baseline of {baseline} ({check.scored} scored comments)"
+        f"{_when(check)}, against a baseline of {baseline} ({check.scored} scored comments)"
     )
     values = dict(
         community_id=community.id,
         kind=check.kind,
         subject=subject,
+        bucket=check.bucket,
         model_version=model_version,
         start_utc=check.start_utc,
         value=check.value,
@@ -179,12 +196,17 @@ def _record(
     stmt = (
         dialect_insert(session, Alert.__table__)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["community_id", "kind", "subject", "start_utc"])
+        .on_conflict_do_nothing(index_elements=["community_id", "kind", "subject", "bucket", "start_utc"])
         .execution_options(preserve_rowcount=True)  # psycopg reports -1 unless asked to count
     )
     if session.execute(stmt).rowcount == 0:
         return None
     return Alert(**values)
+
+
+def _when(check: Check) -> str:
+    start = datetime.fromtimestamp(check.start_utc, UTC)
+    return f"on {start:%Y-%m-%d} (UTC)" if check.bucket == "day" else f"in the hour from {start:%Y-%m-%d %H:%M} UTC"
 
 
 def _thread_alerts(
@@ -198,7 +220,12 @@ def _thread_alerts(
     baseline = _baseline_share(session, community.id, model_version, settings)
     needed = max(THREAD_MIN_SHARE, THREAD_BASELINE_FACTOR * baseline)
     query = (
-        select(Thread.platform_id, func.count(), func.sum(case((Score.hostility >= threshold, 1), else_=0)))
+        select(
+            Thread.platform_id,
+            func.count(),
+            func.sum(case((Score.hostility >= threshold, 1), else_=0)),
+            func.min(Comment.created_utc),
+        )
         .select_from(Comment)
         .join(Thread, Thread.id == Comment.thread_id)
         .join(
@@ -210,9 +237,9 @@ def _thread_alerts(
         .having(func.count() >= THREAD_MIN_COMMENTS)
     )
     alerts = []
-    for thread_id, n, hostile in session.execute(query):
-        if hostile / n >= needed:
-            check = Check("thread", since - since % 3600, hostile / n, baseline, needed, n)
+    for thread_id, n, hostile, first in session.execute(query):
+        if hostile / n >= needed:  # stamped with the hour its first comment in the window fell in
+            check = Check("thread", "hour", first - first % 3600, hostile / n, baseline, needed, n)
             if alert := _record(session, community, model_version, check, thread_id, settings, now):
                 alerts.append(alert)
     return alerts

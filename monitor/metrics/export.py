@@ -24,12 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, Row, and_, case, func, select
+from sqlalchemy import Engine, Row, and_, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
 from monitor.locking import exclusive
-from monitor.metrics.rollups import BUCKETS, stats
+from monitor.metrics.rollups import BUCKETS, computed, stats
 from monitor.privacy import Pseudonymiser
 from monitor.records import ItemState, original_url
 from monitor.scoring.base import DIMENSIONS
@@ -167,15 +167,11 @@ def _period(column: object, filters: Filters) -> list:  # type: ignore[type-arg]
     return bounds
 
 
-def _whole_buckets(filters: Filters) -> list:  # type: ignore[type-arg]
-    """Buckets wholly inside the period: a bucket cut by --since or --until would count comments the comments
-    table leaves out."""
-    bounds = []
-    if filters.since is not None:
-        bounds.append(Rollup.start_utc >= filters.since)
-    if filters.until is not None:
-        bounds.append(Rollup.start_utc + case(BUCKETS, value=Rollup.bucket) <= filters.until)
-    return bounds
+def _whole(filters: Filters, bucket: Rollup) -> bool:
+    """A bucket wholly inside the period: one cut by --since or --until would count comments the comments table
+    leaves out."""
+    starts_in = filters.since is None or bucket.start_utc >= filters.since
+    return starts_in and (filters.until is None or bucket.start_utc + BUCKETS[bucket.bucket] <= filters.until)
 
 
 YEAR = re.compile(r"[0-9]{4}")
@@ -338,17 +334,12 @@ def _permalink(row: Row) -> str | None:
 
 
 def rollup_rows(session: Session, filters: Filters, shared: ExportPseudonyms | None) -> Iterator[dict[str, object]]:
-    query = (
-        select(Community.key, Rollup)
-        .join(Community, Community.id == Rollup.community_id)
-        .where(
-            Rollup.model_version == filters.model_version,
-            *_community_filter(filters),
-            *_whole_buckets(filters),
-        )
-        .order_by(Community.name, Rollup.bucket, Rollup.start_utc)
-    )
-    for community, row in session.execute(query):
+    """The rollups of the exported comments, computed from them (the stored ones may be older than their scores)."""
+    keys = dict(session.execute(select(Community.id, Community.key).where(*_community_filter(filters))).all())
+    scope = (Comment.community_id.in_(keys), *_period(Comment.created_utc, filters))
+    rows = [r for r in computed(session, filters.model_version, *scope) if _whole(filters, r)]
+    for row in sorted(rows, key=lambda r: (keys[r.community_id], r.bucket, r.start_utc)):
+        community = keys[row.community_id]
         s = stats(row)
         out: dict[str, object] = {
             "community": shared.community(community) if shared else community,
@@ -546,8 +537,9 @@ def data_dictionary(
         "",
         "## rollups (one row per community, bucket and bucket start)",
         "",
-        "Only buckets wholly inside the export's period (`--since`, `--until`): a bucket cut by either end would "
-        "count comments that the comments table leaves out.",
+        "Computed from the exported comments when the export was made. Only buckets wholly inside the export's "
+        "period (`--since`, `--until`): a bucket cut by either end would count comments that the comments table "
+        "leaves out. An interval is kept within its score's range (a bucket of one score: the whole range).",
         "",
         "| column | meaning |",
         "|---|---|",

@@ -21,24 +21,24 @@ class MetricsSummary:
     delivered: int = 0
 
 
+# a model version that scored anything: one index lookup per version (DISTINCT over the scores read them all)
+SCORED = select(Score.comment_id).where(Score.model_version == ModelVersion.version).exists()
+
+
 def current_version(session: Session) -> str | None:
-    """The model version the dashboard and alerts follow: the newest one that has scored anything."""
-    scored = select(Score.model_version).distinct()
+    """The model version the dashboard, alerts and exports follow: of those that scored anything, the one a scorer
+    last started with (a model tried and then switched back from is left as soon as scoring runs again)."""
     return session.scalar(
         select(ModelVersion.version)
-        .where(ModelVersion.version.in_(scored))
-        .order_by(ModelVersion.created_utc.desc(), ModelVersion.version)
+        .where(SCORED)
+        .order_by(func.coalesce(ModelVersion.used_utc, ModelVersion.created_utc).desc(), ModelVersion.version)
         .limit(1)
     )
 
 
 def run_metrics(engine: Engine, settings: AlertSettings) -> MetricsSummary:
     with transaction(engine) as session:
-        versions = list(
-            session.scalars(
-                select(ModelVersion.version).where(ModelVersion.version.in_(select(Score.model_version).distinct()))
-            )
-        )
+        versions = list(session.scalars(select(ModelVersion.version).where(SCORED)))
         current = current_version(session)
     summary = MetricsSummary(current)
     for version in versions:  # cheap where nothing changed: only touched buckets are recomputed

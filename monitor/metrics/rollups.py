@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from monitor.metrics.stats import Estimate, Shape, mean, shape, share
-from monitor.store.db import database_now, transaction
+from monitor.store.db import database_now, lock_table, transaction
 from monitor.store.models import Comment, ModelVersion, Rollup, RollupState, Score, ScoreClaim
 
 BUCKETS = {"hour": 3600, "day": 86_400, "week": 604_800}
@@ -79,9 +79,19 @@ def _aggregate(model_version: str, bucket: str, threshold: float) -> tuple[list[
     return list(columns), query
 
 
+def computed(session: Session, model_version: str, *where: ColumnElement[bool]) -> Iterable[Rollup]:
+    """The rollups of the comments matching `where`, computed now and stored nowhere, as a rebuild would store them
+    (an export's own: they count exactly the comments it holds, whether or not `civmon metrics` ran since)."""
+    threshold = hostile_threshold(session, model_version)
+    for bucket in BUCKETS:
+        _, query = _aggregate(model_version, bucket, threshold)
+        yield from (Rollup(**row._asdict()) for row in session.execute(query.where(*where)))
+
+
 def rebuild(engine: Engine, model_version: str) -> int:
     """Every bucket of every community, from scratch; returns rollup rows written."""
     with transaction(engine) as session:
+        serialise(session)
         started = _safe_watermark(session, model_version)
         threshold = hostile_threshold(session, model_version)
         session.execute(delete(Rollup).where(Rollup.model_version == model_version))
@@ -100,6 +110,7 @@ def refresh(engine: Engine, model_version: str) -> int:
     if watermark is None:
         return rebuild(engine, model_version)
     with transaction(engine) as session:
+        serialise(session)
         started = _safe_watermark(session, model_version)  # read before the changes are looked for
         threshold = hostile_threshold(session, model_version)
         written = 0
@@ -110,8 +121,20 @@ def refresh(engine: Engine, model_version: str) -> int:
     return written
 
 
+def serialise(session: Session) -> None:
+    """One writer of rollups at a time (two `civmon metrics` at once deleted and inserted the same buckets and one
+    died on the unique key, on PostgreSQL); readers go on. SQLite's writers are serialised already."""
+    lock_table(session, Rollup.__table__, "SHARE ROW EXCLUSIVE")
+
+
 def _touched_ranges(session: Session, model_version: str, bucket: str, since: int) -> list[tuple[int, int, int]]:
     """(community, first bucket start, end) runs of consecutive buckets holding changes since `since`."""
+    starts = touched(session, model_version, bucket, since)
+    return [(c, low, high) for c, values in starts.items() for low, high in _runs(sorted(values), BUCKETS[bucket])]
+
+
+def touched(session: Session, model_version: str, bucket: str, since: int) -> dict[int, set[int]]:
+    """Per community, the starts of the buckets holding comments first seen, or scores written, since `since`."""
     start = bucket_start(Comment.created_utc, bucket).label("start")
     # Two indexed lookups rather than one OR across tables, which would scan every comment.
     new_comments = select(Comment.community_id, start).where(Comment.first_seen_utc >= since)
@@ -123,7 +146,7 @@ def _touched_ranges(session: Session, model_version: str, bucket: str, since: in
     starts: dict[int, set[int]] = defaultdict(set)
     for community_id, bucket_start_utc in session.execute(union(new_comments, new_scores)):
         starts[community_id].add(bucket_start_utc)
-    return [(c, low, high) for c, values in starts.items() for low, high in _runs(sorted(values), BUCKETS[bucket])]
+    return starts
 
 
 def _runs(starts: list[int], size: int) -> Iterable[tuple[int, int]]:
@@ -201,7 +224,7 @@ def stats(row: Rollup, start_utc: int | None = None) -> BucketStats:
         hostile_share=share(row.hostile, row.scored),
         respect=mean(row.respect_n, row.respect_sum, row.respect_sum2),
         warmth=mean(row.warmth_n, row.warmth_sum, row.warmth_sum2),
-        alliance=mean(row.alliance_n, row.alliance_sum, row.alliance_sum2),
+        alliance=mean(row.alliance_n, row.alliance_sum, row.alliance_sum2, bounds=(-1.0, 1.0)),
         shape=shape(row.scored, row.hostility_sum, row.hostility_sum2, row.hostility_sum3, row.hostility_sum4),
     )
 

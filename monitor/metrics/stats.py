@@ -27,16 +27,18 @@ def share(k: int, n: int) -> Estimate | None:
     return Estimate(k / n, float(interval.low), float(interval.high), n)
 
 
-def mean(n: int, total: float, total2: float) -> Estimate | None:
-    """A mean with its Student t interval, from n, sum and sum of squares."""
+def mean(n: int, total: float, total2: float, bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate | None:
+    """A mean with its Student t interval, from n, sum and sum of squares, kept within the scores' bounds (a t
+    interval of a few scores can reach past them; one score says nothing of the spread: the whole range)."""
     if n == 0:
         return None
     m = total / n
+    low, high = bounds
     if n == 1:
-        return Estimate(m, -math.inf, math.inf, 1)
+        return Estimate(m, low, high, 1)
     variance = max(total2 - n * m * m, 0.0) / (n - 1)
     half = float(student_t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * math.sqrt(variance / n)
-    return Estimate(m, m - half, m + half, n)
+    return Estimate(m, max(m - half, low), min(m + half, high), n)
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,13 @@ def count_pending(session: Session, version: str) -> int:
 
 
 def register(session: Session, scorer: Scorer) -> None:
+    """Name the scorer's model version in the store, and mark it the one in use (what the dashboard follows)."""
     details = {"dimensions": list(scorer.dimensions), "thresholds": dict(scorer.thresholds)}
+    now = int(time.time())
     stmt = dialect_insert(session, ModelVersion.__table__).values(
-        version=scorer.version, name=scorer.name, details=json.dumps(details), created_utc=int(time.time())
+        version=scorer.version, name=scorer.name, details=json.dumps(details), created_utc=now, used_utc=now
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["version"]))
+    session.execute(stmt.on_conflict_do_update(index_elements=["version"], set_={"used_utc": now}))
 
 
 def prepare_store(session: Session, scorer: Scorer, privacy: PrivacySettings) -> None:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     union,
     update,
 )
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import CivmonError
 from monitor.privacy import PSEUDONYM_CHARS, USER_NAMES, Pseudonymiser
-from monitor.store.db import dialect_insert, transaction
+from monitor.store.db import dialect_insert, lock_table, transaction
 from monitor.store.models import Comment, Community, StoreFact, Thread
 from monitor.store.staging import Stage
 
@@ -154,8 +153,7 @@ def pseudonymise_stored(engine: Engine, pseudonymiser: Pseudonymiser, emit: Call
             "set [privacy] pseudonymise_authors = true (and run `civmon init` for a key), then run this again",
         )
     with transaction(engine) as session:
-        if session.get_bind().dialect.name == "postgresql":  # writers wait (FOR SHARE) until this commits
-            session.execute(text(f"LOCK TABLE {StoreFact.__tablename__} IN EXCLUSIVE MODE"))
+        lock_table(session, StoreFact.__table__, "EXCLUSIVE")  # PostgreSQL's writers wait (FOR SHARE) until it commits
         stored = stored_keying(session)
         if stored == mine or (stored is not None and _adopts(stored, mine)):
             _record(session, mine)  # a migrated store of pseudonyms: this key is taken on trust, as a writer's is

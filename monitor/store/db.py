@@ -156,6 +156,13 @@ def dialect_insert(session: Session, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+def lock_table(session: Session, table: Table, mode: str) -> None:
+    """Hold a PostgreSQL table lock until the transaction ends, e.g. "SHARE ROW EXCLUSIVE" to serialise writers that
+    delete and insert the same rows while readers go on. SQLite needs none: BEGIN IMMEDIATE serialises writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {table.name} IN {mode} MODE"))
+
+
 def database_now(session: Session) -> int:
     """Seconds since the epoch on the database's clock: what processes on many machines agree on
     (SQLite has no server, and its writers share this machine's clock)."""

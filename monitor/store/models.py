@@ -130,6 +130,7 @@ class ModelVersion(Base):
     name: Mapped[str] = mapped_column(String(256))
     details: Mapped[str | None] = mapped_column(Text)  # JSON: thresholds, dimensions, provenance
     created_utc: Mapped[int] = mapped_column(BigInteger)
+    used_utc: Mapped[int | None] = mapped_column(BigInteger)  # a scorer last started with it: what the store follows
 
 
 SKIP_REASON_LENGTH = 200
@@ -246,6 +247,7 @@ class RollupState(Base):
 
     model_version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"), primary_key=True)
     watermark_utc: Mapped[int] = mapped_column(BigInteger)
+    alerts_utc: Mapped[int | None] = mapped_column(BigInteger)  # the watermark the alerts last checked up to
 
 
 class Alert(Base):
@@ -253,7 +255,7 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        UniqueConstraint("community_id", "kind", "subject", "start_utc"),
+        UniqueConstraint("community_id", "kind", "subject", "bucket", "start_utc"),
         Index("ix_alerts_open", "acknowledged_utc", "created_utc"),
     )
 
@@ -262,6 +264,7 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32))  # "hostility", "hostile_share", "thread"
     subject: Mapped[str] = mapped_column(String(64))  # "" for the community, else the thread's platform id
     model_version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"))
+    bucket: Mapped[str | None] = mapped_column(String(8))  # "hour" or "day" (a thread's: "hour"); None: not recorded
     start_utc: Mapped[int] = mapped_column(BigInteger)  # the bucket (or thread hour) that fired
     value: Mapped[float] = mapped_column(Float)
     baseline: Mapped[float | None] = mapped_column(Float)
