@@ -207,7 +207,7 @@ def _utc(epoch: int | None) -> str:
 
 
 def _backlog(session: Any) -> tuple[str, int] | None:
-    """(model version, comments it has not scored yet), following the newest model that scored anything."""
+    """(model version, comments it has not scored yet), following the model in use (a scorer last started with it)."""
     from monitor.metrics.job import current_version
     from monitor.scoring.pending import count_pending
 
@@ -404,11 +404,13 @@ def collect(
 ) -> None:
     """One collection pass over the configured communities, with a summary per community."""
     from monitor.sources.collect import collect as collect_pass
+    from monitor.stopping import exiting_on
 
     settings = load_settings(config)
     engine = schema.open_store(settings.database.url)
     check_keying(engine, load_pseudonymiser(settings.privacy))
-    outcomes = collect_pass(settings, engine, community)
+    with exiting_on(signal.SIGTERM, signal.SIGHUP):  # the run log then says it stopped, not 'running' for good
+        outcomes = collect_pass(settings, engine, community)
     table = Table(title="collection")
     for column in ("community", "outcome", "new", "updated", "deleted", "requests"):
         table.add_column(column, justify="left" if column in ("community", "outcome") else "right", no_wrap=True)
@@ -708,7 +710,7 @@ def export(
     since: Annotated[str | None, typer.Option(help="From this date or time, UTC (inclusive): 2023-05-01.")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this date or time, UTC (exclusive).")] = None,
     file_format: Annotated[list[str] | None, typer.Option("--format", help="csv and/or parquet.")] = None,
-    model_version: Annotated[str | None, typer.Option(help="Scores of this model version (default: newest).")] = None,
+    model_version: Annotated[str | None, typer.Option(help="Scores of this model version (default: in use).")] = None,
     drop_ids: Annotated[
         bool, typer.Option(help="For sharing: no platform ids, permalinks or bodies; times to the hour.")
     ] = False,

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from monitor.config import CommunitySettings, ModelSettings, Settings, load_settings
+from monitor.errors import CivmonError
 from monitor.metrics.job import run_metrics
 from monitor.privacy import load_pseudonymiser
 from monitor.records import CommunityRef
@@ -84,16 +85,30 @@ def collect_job(config: str | None, community_key: str) -> bool:
     """Whether the collection did not fail (a partial one did not; one backing off after failures neither)."""
     try:
         settings = _settings(config)
-        community = next(c for c in settings.communities if c.key == community_key)
+        community = next((c for c in settings.communities if c.key == community_key), None)
+        if community is None:
+            raise CivmonError(
+                f"{community_key} is no longer in the configuration",
+                "restart `civmon run`: the scheduler reads the communities when it starts",
+            )
         engine = engine_for(settings.database.url)
         if backing_off(engine, community, interval_s(settings, community), time.time()):
             log.info("%s: backing off after failures; next try later", community_key)
             return True
         outcome = collect_community(settings, engine, community, load_pseudonymiser(settings.privacy))
         return outcome.status != RunStatus.FAILED
-    except Exception:
-        log.exception("collect %s failed", community_key)
-        return False
+    except Exception as exc:
+        return _failed(f"collect {community_key}", exc)
+
+
+def _failed(job: str, exc: Exception) -> bool:
+    """Log a job's failure, and say it failed: a user's mistake (the configuration edited into a broken one while
+    `civmon run` runs, a community removed) as its message and what to do, anything else with its traceback."""
+    if isinstance(exc, CivmonError):
+        log.error("%s failed: %s", job, exc)
+    else:
+        log.exception("%s failed", job)
+    return False
 
 
 def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], bool]]:
@@ -109,9 +124,8 @@ def _pipeline_job(job: str) -> Callable[[JobBody], Callable[[str | None], bool]]
                 with recorded_run(engine, job, None) as counts:
                     body(settings, engine, counts)
                 return True
-            except Exception:
-                log.exception("%s failed", job)
-                return False
+            except Exception as exc:
+                return _failed(job, exc)
 
         # APScheduler stores the job by module and name; not functools.wraps, which would make the
         # job look as if it took the body's arguments rather than a config path

@@ -106,50 +106,37 @@ def _now():  # type: ignore[no-untyped-def]
 
 def run_forever(settings: Settings, config: str | None, engine: Engine) -> None:
     """Hold the lease, run the schedule until SIGTERM/SIGINT, then stop cleanly."""
-    holder = lease.holder_id()
-    lease.acquire(engine, LEASE, holder)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: STOP.set())
-    pool = None
-    if settings.scoring.workers > 1:  # worker processes score, in place of the score job
-        from monitor.scoring.workers import threads_per_worker  # the model's code: only where it is needed
+    with lease.held(engine, LEASE, on_lost=STOP.set):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: STOP.set())
+        pool = None
+        if settings.scoring.workers > 1:  # worker processes score, in place of the score job
+            from monitor.scoring.workers import threads_per_worker  # the model's code: only where it is needed
 
-        pool = WorkerPool(settings.scoring.workers, config, threads_per_worker(settings.scoring))
-    scheduler = build(settings, config, engine, pooled=pool is not None)
-
-    def beat() -> None:
-        if not lease.heartbeat(engine, LEASE, holder):
-            log.error("the scheduler lease was taken over by another process; stopping")
-            STOP.set()
-
-    scheduler.add_job(beat, IntervalTrigger(seconds=lease.HEARTBEAT_S), id="heartbeat", jobstore="memory")
-    log.info("scheduler started: %s", ", ".join(f"{j.id} every {j.trigger.interval}" for j in scheduler.get_jobs()))
-    scheduler.resume()
-    try:
-        while not STOP.wait(1):
+            pool = WorkerPool(settings.scoring.workers, config, threads_per_worker(settings.scoring))
+        scheduler = build(settings, config, engine, pooled=pool is not None)
+        log.info("scheduler started: %s", ", ".join(f"{j.id} every {j.trigger.interval}" for j in scheduler.get_jobs()))
+        scheduler.resume()
+        try:
+            while not STOP.wait(1):
+                if pool:
+                    pool.check()
+            log.info("stopping: letting the running jobs finish their current batch")
+        finally:
+            scheduler.shutdown(wait=True)  # the running jobs finish their current batch (they check STOP)
             if pool:
-                pool.check()
-        log.info("stopping: letting the running jobs finish their current batch")
-    finally:
-        scheduler.shutdown(wait=True)  # the running jobs finish their current batch (they check STOP)
-        if pool:
-            pool.stop()
-        lease.release(engine, LEASE, holder)
-        log.info("scheduler stopped")
+                pool.stop()
+    log.info("scheduler stopped")
 
 
 def run_once(settings: Settings, config: str | None, engine: Engine) -> list[str]:
     """Every job once, in pipeline order (for cron and CI); the lease still keeps one runner per database.
     Returns the jobs that failed: cron is told by the exit status."""
-    holder = lease.holder_id()
-    lease.acquire(engine, LEASE, holder)
     failed = []
-    try:
+    with lease.held(engine, LEASE, on_lost=STOP.set):
         for plan in plans(settings, config):
             if STOP.is_set():
                 break
             if not plan.func(*plan.args):
                 failed.append(plan.id)
-    finally:
-        lease.release(engine, LEASE, holder)
     return failed

@@ -72,6 +72,16 @@ def test_request_budget_stops_the_run_and_keeps_what_was_read(hn, engine, db_url
     assert outcome.counts.requests == 3 and "budget" in outcome.counts.errors[0]
 
 
+def test_stored_feed_stories_wait_their_turn_and_do_not_starve_the_rest(hn, engine, db_url, tmp_path):
+    """Read again ahead of every other story, the feed's stored stories spent each run's budget: the feed's later
+    stories and the older threads were never read."""
+    collect(settings(hn.url, db_url, tmp_path / "k"), engine)
+    assert hn.requests["/v0/item/100.json"] == 1
+    [again] = collect(settings(hn.url, db_url, tmp_path / "k", threads_per_run=0), engine)  # no thread is due
+    assert again.status == RunStatus.OK and hn.requests["/v0/item/100.json"] == 1  # stored: not read as new
+    assert hn.requests["/v0/item/999.json"] == 2  # never stored (the API returns null): new again
+
+
 def test_unreachable_api_fails_the_community_cleanly(engine, db_url, tmp_path):
     config = settings("http://127.0.0.1:9/v0", db_url, tmp_path / "k", retry_attempts=1)
     [outcome] = collect(config, engine)

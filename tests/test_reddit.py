@@ -201,6 +201,32 @@ def test_killed_collector_resumes_without_loss_or_duplicates(cassettes, engine, 
         print(f"\nkilled {kills} times; {len(expected)} comments stored once each; runs logged: {len(runs)}")
 
 
+def test_a_collection_stopped_by_sigterm_says_so_in_the_run_log(cassettes, engine, db_url, tmp_path):
+    """`timeout` or systemd stopping `civmon collect`: the run used to stay 'running' until the next collection."""
+    with ReplayServer(cassettes, FaultPlan(seed=5, rate=0.2, kinds=("timeout",), client_timeout=TIMEOUT_S)) as server:
+        toml = tmp_path / "civmon.toml"
+        toml.write_text(tomli_w.dumps(config(server, db_url, tmp_path, threads_community("n49rw"))))
+        env = {**os.environ, "CIVMON_CONFIG": str(toml)}
+        process = subprocess.Popen([sys.executable, "-m", "monitor", "collect"], env=env, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while server.request_count < 3 and time.monotonic() < deadline:  # collecting, not starting up
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    with engine.connect() as connection:
+        [(status, error)] = connection.execute(select(CollectionRun.status, CollectionRun.error)).all()
+    assert status == RunStatus.FAILED and "stopped mid-run" in error
+
+
+def test_answers_that_are_not_json_are_named_so(cassettes, engine, db_url, tmp_path):
+    with ReplayServer(cassettes, FaultPlan(seed=1, rate=1.0, kinds=("bad-json",))) as server:
+        settings = Settings(**config(server, db_url, tmp_path, threads_community("2gmzqe"), retry_attempts=2))
+        [outcome] = collect(settings, engine)
+    assert outcome.status == RunStatus.FAILED
+    assert "not JSON" in outcome.failure and "next one tries again" in outcome.failure  # not 'received 200 HTTP...'
+
+
 def test_unavailable_subreddit_is_skipped_and_others_carry_on(cassettes, engine, db_url, tmp_path):
     communities = [{"platform": "reddit", "name": "nosuchsubreddit"}, *threads_community("2gmzqe")]
     with ReplayServer(cassettes) as server:

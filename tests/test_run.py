@@ -183,6 +183,22 @@ def test_pipeline_jobs_log_their_runs_and_keep_their_failures_in(tmp_path, caplo
     assert inspect.signature(jobs.metrics_job).parameters.keys() == {"config"}  # what the scheduler passes
 
 
+def test_a_configuration_edited_while_running_is_one_line_of_what_to_do_not_a_traceback(tmp_path, caplog):
+    from monitor import jobs
+
+    toml = tmp_path / "civmon.toml"
+    config = {"database": {"url": f"sqlite:///{tmp_path / 'civmon.db'}"}, "privacy": {"key_file": str(tmp_path / "k")}}
+    toml.write_text(tomli_w.dumps(config))  # reddit/gone is no longer configured
+    assert not jobs.collect_job(str(toml), "reddit/gone")
+    toml.write_text('[database]\nurl = "sqlite:///civmon.db\n')  # a quote forgotten
+    assert not jobs.metrics_job(str(toml))
+    failures = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.exc_info for r in failures] == [None, None]  # no traceback, every interval, for a user's edit
+    assert "reddit/gone is no longer in the configuration" in failures[0].getMessage()
+    assert "restart `civmon run`" in failures[0].getMessage()
+    assert "metrics failed" in failures[1].getMessage() and "civmon.toml" in failures[1].getMessage()
+
+
 def test_a_failing_community_backs_off_whatever_the_case_its_name_is_stored_in(engine):
     """A dump stored r/askhistorians before the collector's AskHistorians ran: one community, one back-off."""
     stored = ensure_community(engine, CommunityRef("reddit", "askhistorians"))

@@ -136,12 +136,13 @@ class HackerNewsCollector:
             counts.requests = self.budget.used
 
     def _stories(self, sink: CommunitySink) -> list[int]:
-        """The feed's stories not read yet, then stored active ones, least recently read first."""
-        stored = [
-            int(i) for i in sink.threads_to_refresh(self.settings.active_window_hours, self.settings.threads_per_run)
-        ]
+        """The feed's stories never stored, then stored active ones, least recently read first. A story read once
+        waits its turn among the stored ones: read again ahead of them, the feed's stored stories spent each run's
+        budget, and the feed's later stories and the older threads were never read."""
         feed = self.client.feed(self.feed)[: self.settings.submissions_per_run]
-        return [*[s for s in feed if s not in stored], *stored]
+        known = sink.stored_threads([str(s) for s in feed])
+        stored = sink.threads_to_refresh(self.settings.active_window_hours, self.settings.threads_per_run)
+        return [*(s for s in feed if str(s) not in known), *map(int, stored)]
 
 
 def import_dumps(

@@ -20,7 +20,16 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+)
+
+from monitor.stopping import STOP
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 522})
@@ -81,8 +90,9 @@ class PoliteAdapter(HTTPAdapter):
         kwargs["timeout"] = self.policy.timeout_seconds
         retrying = Retrying(
             retry=retry_if_exception_type((_Transient, requests.ConnectionError, requests.Timeout)),
-            stop=stop_after_attempt(self.policy.attempts),
+            stop=stop_after_attempt(self.policy.attempts) | stop_when_event_set(STOP),
             wait=self._wait,
+            sleep=STOP.wait,  # SIGTERM ends a wait of up to MAX_WAIT_S at once, not after it (systemd's 90 s)
             before_sleep=self._log,
             reraise=True,
         )

@@ -31,7 +31,7 @@ import praw
 import prawcore
 from praw.exceptions import DuplicateReplaceException
 from praw.models import Comment, MoreComments, Submission
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
 
 from monitor.config import CollectorSettings, CommunitySettings, RedditSettings
 from monitor.errors import CivmonError
@@ -39,7 +39,7 @@ from monitor.records import CommentRecord, ThreadRecord
 from monitor.sources.http import BudgetExhausted, RequestBudget, RetryPolicy, polite_session
 from monitor.sources.reddit_records import comment_record, thread_record, thread_stub
 from monitor.sources.sink import CommunitySink
-from monitor.stopping import stop_requested
+from monitor.stopping import STOP, stop_requested
 from monitor.store.runs import RunCounts
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ class RedditCollector:
         self._retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT),
             wait=wait_exponential(multiplier=settings.retry_wait_seconds, max=120),
-            stop=stop_after_attempt(settings.retry_attempts),
+            stop=stop_after_attempt(settings.retry_attempts) | stop_when_event_set(STOP),
+            sleep=STOP.wait,  # a stop request ends the wait at once
             reraise=True,
         )
 
@@ -148,6 +149,11 @@ class RedditCollector:
             raise _unavailable(self.name, exc) from None
         except (prawcore.exceptions.OAuthException, prawcore.exceptions.InvalidToken) as exc:
             raise CommunityUnavailable(f"Reddit refused the credentials ({exc}): {CREDENTIALS_HINT}") from None
+        except prawcore.exceptions.BadJSON as exc:  # prawcore says only "received 200 HTTP response"
+            raise CommunityUnavailable(
+                f"Reddit answered HTTP {exc.response.status_code} with something that is not JSON (an outage or "
+                f"maintenance page?) {self.settings.retry_attempts} times; skipped this run, the next one tries again"
+            ) from None
         except prawcore.exceptions.ResponseException as exc:
             if exc.response.status_code != 401:
                 raise

@@ -12,7 +12,7 @@ from monitor.config import PrivacySettings
 from monitor.privacy import Pseudonymiser
 from monitor.records import CommentRecord, CommunityRef, ThreadRecord
 from monitor.store.db import transaction
-from monitor.store.progress import get_checkpoint, mark_refreshed, set_checkpoint, threads_to_refresh
+from monitor.store.progress import get_checkpoint, mark_refreshed, set_checkpoint, stored_threads, threads_to_refresh
 from monitor.store.runs import RunCounts
 from monitor.store.upsert import UpsertResult, Writer
 
@@ -58,3 +58,7 @@ class CommunitySink:
         since = int(time.time() - window_hours * 3600)
         with transaction(self.engine) as session:
             return threads_to_refresh(session, self.community_id, since, limit)
+
+    def stored_threads(self, platform_ids: Collection[str]) -> set[str]:
+        with transaction(self.engine) as session:
+            return stored_threads(session, self.community_id, platform_ids)

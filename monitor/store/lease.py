@@ -7,16 +7,22 @@ taken over, so a crash never locks the database out for good.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from monitor.errors import CivmonError
-from monitor.store.db import dialect_insert, display_url, transaction
+from monitor.store.db import dialect_insert, display_url, driver_reason, transaction
 from monitor.store.models import Lease
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 15
 TTL_S = 60
 
@@ -61,6 +67,38 @@ def heartbeat(engine: Engine, name: str, holder: str) -> bool:
             .execution_options(preserve_rowcount=True)
         )
         return result.rowcount == 1
+
+
+@contextmanager
+def held(engine: Engine, name: str, on_lost: Callable[[], None]) -> Iterator[str]:
+    """Hold the lease for the block: taken first (or a CivmonError), kept alive by a thread of its own, released
+    after. The heartbeat used to be one of the scheduler's jobs, which long collections could keep waiting past the
+    TTL (and `run --once` had none): a second scheduler then took over a live one. `on_lost` is called if another
+    process takes the lease over all the same (this one's heartbeats could not reach the database for a TTL)."""
+    holder = holder_id()
+    acquire(engine, name, holder)
+    done = threading.Event()
+    beating = threading.Thread(target=_beat, args=(engine, name, holder, done, on_lost), name=f"{name} lease")
+    beating.start()
+    try:
+        yield holder
+    finally:
+        done.set()
+        beating.join()
+        release(engine, name, holder)
+
+
+def _beat(engine: Engine, name: str, holder: str, done: threading.Event, on_lost: Callable[[], None]) -> None:
+    while not done.wait(HEARTBEAT_S):
+        try:
+            alive = heartbeat(engine, name, holder)
+        except DBAPIError as exc:  # the database away for a moment: the lease lives TTL_S, so try again
+            log.warning("the %s lease's heartbeat failed (again in %d s): %s", name, HEARTBEAT_S, driver_reason(exc))
+            continue
+        if not alive:
+            log.error("the %s lease was taken over by another process; stopping", name)
+            on_lost()
+            return
 
 
 def release(engine: Engine, name: str, holder: str) -> None:

@@ -34,6 +34,12 @@ def set_checkpoint(session: Session, community_id: int, stream: str, position: s
     )
 
 
+def stored_threads(session: Session, community_id: int, platform_ids: Collection[str]) -> set[str]:
+    """Which of these threads the store holds already."""
+    query = select(Thread.platform_id).where(Thread.community_id == community_id, Thread.platform_id.in_(platform_ids))
+    return set(session.scalars(query))
+
+
 def threads_to_refresh(session: Session, community_id: int, active_since_utc: int, limit: int) -> list[str]:
     """Platform ids of threads started or commented on since `active_since_utc`,
     the least recently read first (never read: first of all)."""
