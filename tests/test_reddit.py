@@ -227,6 +227,15 @@ def test_answers_that_are_not_json_are_named_so(cassettes, engine, db_url, tmp_p
     assert "not JSON" in outcome.failure and "next one tries again" in outcome.failure  # not 'received 200 HTTP...'
 
 
+def test_a_thread_past_the_more_comments_budget_says_how_to_read_the_rest(cassettes, engine, db_url, tmp_path):
+    with ReplayServer(cassettes) as server:
+        settings = Settings(**config(server, db_url, tmp_path, threads_community("n49rw"), more_comments_budget=4))
+        [outcome] = collect(settings, engine)
+    assert outcome.status == RunStatus.PARTIAL
+    # not 'left for the next run': each run expands the same first four
+    assert "not expanded within [collector] more_comments_budget (4); raise it" in outcome.counts.errors[0]
+
+
 def test_unavailable_subreddit_is_skipped_and_others_carry_on(cassettes, engine, db_url, tmp_path):
     communities = [{"platform": "reddit", "name": "nosuchsubreddit"}, *threads_community("2gmzqe")]
     with ReplayServer(cassettes) as server:

@@ -222,7 +222,10 @@ class RedditCollector:
                 continue
             sink.write([thread], comments, refreshed=[thread_id])
             if unexpanded:
-                counts.errors.append(f"thread {thread_id}: {unexpanded} 'more comments' left for the next run")
+                counts.errors.append(  # each run expands the same first ones: a later run does not read these
+                    f"thread {thread_id}: {unexpanded} 'load more comments' not expanded within "
+                    f"[collector] more_comments_budget ({self.settings.more_comments_budget}); raise it to read them"
+                )
 
     def _tree(self, thread_id: str) -> tuple[ThreadRecord, list[CommentRecord], int]:
         submission = self.reddit.submission(thread_id)
