@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.addresses import http_url, is_loopback, require_free_address
-from monitor.config import Settings, load_settings, require_shared_database, resolve_path
+from monitor.config import ModelSettings, Settings, load_settings, require_shared_database, resolve_path
 from monitor.errors import CivmonError
 from monitor.privacy import ensure_key_file, key_problem, load_pseudonymiser
 from monitor.records import CommunityRef
@@ -139,6 +139,11 @@ def _environment_problems(settings: Settings) -> tuple[str, list[str]]:
         problems.append(f"privacy.key_file: {reason}")
     elif engine is not None and (mismatch := keying_problem(engine, load_pseudonymiser(settings.privacy))):
         problems.append(f"privacy: {mismatch}")
+    if settings.model.name != ModelSettings().name:
+        from monitor.scoring.models import local_model_problem  # the scoring stack: only for a model of one's own
+
+        if reason := local_model_problem(settings.model.name):
+            problems.append(f"model.name: {reason}\n  → check the path, or train one: `civmon train --out FOLDER`")
     if settings.scoring.workers > 1:
         try:
             require_shared_database(settings, f"[scoring] workers = {settings.scoring.workers}")
@@ -521,9 +526,14 @@ def score(
     if worker:
         return _score_worker(settings, threads, exit_when_idle)
     engine = schema.open_store(settings.database.url)
+    if engine.dialect.name == "postgresql" and limit is None:  # workers may share it: claim as they do, or both
+        return _score_worker(settings, None, exit_when_idle=True)  # score the same comments
     from monitor.scoring.pending import score_pending
+    from monitor.stopping import STOP
 
     scorer = load_scorer(settings.model)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the batch in flight is written, then the summary
+        signal.signal(sig, lambda *_: STOP.set())
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=out) as progress:
         task = progress.add_task("score", total=None)
@@ -537,7 +547,8 @@ def score(
     rate = summary.scored / summary.seconds if summary.seconds else 0
     out.print(
         f"model {summary.model_version}: {summary.scored:,} comments scored in {summary.seconds:,.1f} s "
-        f"({rate:,.0f}/s); {summary.skipped.total():,} not scored",
+        f"({rate:,.0f}/s); {summary.skipped.total():,} not scored"
+        + ("; stopped early: run it again for the rest" if STOP.is_set() else ""),
         markup=False,
     )
     for reason, count in summary.skipped.most_common():

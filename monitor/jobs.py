@@ -143,7 +143,7 @@ def score_job(settings: Settings, engine: Engine, counts: RunCounts) -> None:
     from monitor.store.lease import holder_id
 
     scorer = scorer_for(settings.model)
-    if settings.scoring.workers > 1:  # `civmon run --once` among workers: claims, as they do
+    if engine.dialect.name == "postgresql":  # workers may share the store (`score --worker`): claim, as they do
         summary = run_worker(engine, scorer, settings.privacy, settings.scoring, holder_id(), exit_when_idle=True)
     else:
         summary = score_pending(engine, scorer, settings.privacy)

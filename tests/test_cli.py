@@ -76,6 +76,13 @@ def test_config_check_passes_with_credentials(workdir):
     assert "secret" not in result.stdout
 
 
+def test_config_check_names_a_model_folder_with_no_model(workdir):
+    env = {"praw_client_id": "id", "praw_client_secret": "secret", "CIVMON_MODEL__NAME": "./models/my-modle"}
+    civmon(workdir, "init", env=env)
+    result = civmon(workdir, "config", "check", env=env)
+    assert result.returncode == 1 and "model.name: [model] name './models/my-modle' names a folder" in result.stdout
+
+
 def test_config_check_changes_nothing_and_says_what_init_would_do(workdir):
     env = {"praw_client_id": "id", "praw_client_secret": "secret", "CIVMON_PSEUDONYM_KEY": TEST_KEY.decode()}
     fresh = civmon(workdir, "config", "check", env=env)

@@ -97,8 +97,14 @@ def test_retention_keeps_every_body_while_bodies_are_kept_and_young(engine, days
     assert threads == {"t1": "the submission's text"} and None not in comments.values()
 
 
-def test_retention_days_purge_old_comment_and_thread_bodies(engine):
+def test_retention_days_purge_old_bodies_once_scored(engine, untrained_model):
+    """c1 and c2 (edited) wait for a score: purged first, they could never be scored (an imported year-old dump)."""
     seed_scored(engine)
-    assert purge(engine, PrivacySettings(retention_days=1), now=MONDAY + DAY + 1) == (3, 0)
+    assert purge(engine, PrivacySettings(retention_days=1), now=MONDAY + DAY + 1) == (1, 0)
     threads, comments, titles = bodies(engine)
-    assert threads == {"t1": None} and set(comments.values()) == {None} and titles == {"title t1"}
+    assert threads == {"t1": None} and titles == {"title t1"}
+    assert comments == {"c0": None, "c1": "text of c1", "c2": "text of c2"}
+    summary = score_pending(engine, AllianceScorer(untrained_model, device="cpu", runtime="torch"), KEPT)
+    assert summary.scored == 2  # c1 and c2, kept for it
+    assert purge(engine, PrivacySettings(retention_days=1), now=MONDAY + DAY + 1) == (2, 0)
+    assert set(bodies(engine)[1].values()) == {None}

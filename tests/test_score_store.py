@@ -131,3 +131,24 @@ def test_bodies_dropped_after_scoring_when_not_kept(engine, pseudonymiser, store
     with engine.connect() as connection:
         bodies = dict(connection.execute(select(Comment.platform_id, Comment.body)).all())
     assert bodies["c0"] is None and bodies["c1"] is None and bodies["c2"] == BODIES[2]
+
+
+def test_a_body_another_tool_stored_as_bytes_that_are_not_utf8_is_scored_not_fatal(
+    tmp_path, privacy, pseudonymiser, scorer
+):
+    """SQLite stores whatever bytes it is given: one such body stopped every `civmon score`, quoting its text."""
+    from sqlalchemy import text
+
+    from monitor.store import schema
+    from monitor.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'civmon.db'}")
+    schema.upgrade(engine)
+    write(engine, privacy, pseudonymiser, comments(3))
+    with engine.begin() as connection:  # "café déjà vu" in Latin-1
+        connection.execute(text("UPDATE comments SET body = CAST(X'636166E92064E96AE0207675' AS TEXT) WHERE id = 1"))
+    summary = score_pending(engine, scorer, privacy)
+    assert summary.scored == 3
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT body FROM comments WHERE id = 1")) == "caf\ufffd d\ufffdj\ufffd vu"
+    engine.dispose()

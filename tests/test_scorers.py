@@ -359,6 +359,18 @@ def test_heads_that_do_not_fit_the_card_are_a_clear_error_and_may_fall_back(untr
         assert load_scorer(ModelSettings(**settings, fallback_to_default=True)).name == "alliance-minilm"
 
 
+@pytest.mark.parametrize("where", ["missing", "empty"])
+def test_a_model_folder_with_no_model_is_refused_never_replaced_by_the_built_in_one(tmp_path, where):
+    """A typo in [model] name: the built-in model scored the store, with a warning about labels, in its place."""
+    folder = tmp_path / "my-modle"
+    if where == "empty":
+        folder.mkdir()
+    with pytest.raises(CivmonError, match="names a folder on this machine with no model") as caught:
+        load_scorer(ModelSettings(name=str(folder), fallback_to_default=True))
+    assert ("no such folder" if where == "missing" else "neither model.json nor config.json") in caught.value.message
+    assert "civmon train --out FOLDER" in caught.value.hint
+
+
 def test_hub_id_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     start = time.perf_counter()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +92,32 @@ def test_three_workers_one_killed_mid_batch_score_every_comment_once(postgres_ur
     assert any(f"pid {victim.pid} " in line for line in takeovers), outputs
     assert sum(int(re.search(r"took over (\d+) claims", line).group(1)) for line in takeovers) >= len(orphaned)
     assert all("dropped" not in output for output in outputs)  # nobody outlived its lease: no work was wasted
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_plain_score_beside_a_worker_claims_as_it_does(postgres_url, tmp_path, untrained_model):
+    """`civmon score` (or `civmon run`'s score job) scored what it found pending, claims or none: beside a worker,
+    most comments were scored twice."""
+    engine = make_engine(postgres_url)
+    seed(engine, real_texts(COMMENTS // 2))
+    model = {"name": str(untrained_model), "runtime": "torch", "fallback_to_default": False}
+    config = worker_config(tmp_path, postgres_url, model, {"claim_batch": 8, "lease_seconds": 30, "poll_seconds": 0.2})
+    worker = start_worker(config, 1, "--exit-when-idle")
+    plain = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "score", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    outputs = [p.communicate(timeout=180)[0] for p in (worker, plain)]
+    assert [worker.returncode, plain.returncode] == [0, 0], outputs
+    with engine.connect() as connection:
+        per_comment = dict(connection.execute(select(Score.comment_id, func.count()).group_by(Score.comment_id)).all())
+    assert len(per_comment) == COMMENTS // 2 and set(per_comment.values()) == {1}, outputs
+    scored = [int(re.search(r"([\d,]+) comments scored", output).group(1).replace(",", "")) for output in outputs]
+    assert sum(scored) == COMMENTS // 2, outputs  # none scored twice (the second write replaced the first)
     engine.dispose()
 
 

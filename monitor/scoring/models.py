@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from transformers.utils import CONFIG_NAME
+
 from monitor.config import ModelSettings
 from monitor.errors import CivmonError
 from monitor.scoring.alliance import DEFAULT_MODEL, AllianceScorer, Runtime
@@ -19,6 +21,8 @@ def load_scorer(settings: ModelSettings) -> Scorer:
     """The configured scorer; the built-in model instead where it fails to load and the config allows that."""
     if settings.name == DEFAULT_MODEL:
         return default_scorer(settings)
+    if problem := local_model_problem(settings.name):  # a typo: never hidden behind the fallback
+        raise CivmonError(problem, "check the path, or train a model there with `civmon train --out FOLDER`")
     try:
         return _configured(settings)
     except CivmonError as exc:
@@ -28,6 +32,19 @@ def load_scorer(settings: ModelSettings) -> Scorer:
             "%s; scoring with the built-in %s instead ([model] fallback_to_default)", exc.message, DEFAULT_MODEL
         )
         return default_scorer(settings)
+
+
+def local_model_problem(name: str) -> str | None:
+    """What is wrong with a [model] name that means a folder on this machine (a path, or a folder that exists) but
+    holds no model, civmon's or a Hugging Face one: read as a hub id, it failed to load and the built-in model scored
+    instead, with a warning about labels, and the scores cited a model nobody chose."""
+    folder = Path(name).expanduser()
+    if not (name.startswith(("/", "./", "../", "~")) or folder.is_dir()):
+        return None
+    if any((folder / card).exists() for card in (CARD_FILE, CONFIG_NAME)):
+        return None
+    where = "no such folder" if not folder.exists() else f"neither {CARD_FILE} nor {CONFIG_NAME} in it"
+    return f"[model] name {name!r} names a folder on this machine with no model ({where})"
 
 
 def default_scorer(settings: ModelSettings) -> AllianceScorer:

@@ -9,6 +9,7 @@ connections and never block a writer.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -63,6 +64,8 @@ def _sqlite_engine(url: URL, readonly: bool) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        # text another tool stored as bytes that are not UTF-8 is read with U+FFFD, not an error on every read
+        dbapi_connection.text_factory = functools.partial(str, encoding="utf-8", errors="replace")
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",

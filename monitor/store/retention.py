@@ -1,5 +1,7 @@
-"""Retention: comment bodies older than `retention_days` are purged; structure, scores and
-pseudonyms stay, so trends remain while the text is gone. Old run-log rows are trimmed too.
+"""Retention: comment bodies older than `retention_days` are purged once scored; structure, scores and
+pseudonyms stay, so trends remain while the text is gone. A comment no model has scored yet (a year-old dump just
+imported, a scoring backlog) keeps its text until it is: purged first, it could never be scored, and the export
+would call it waiting for `civmon score`. Old run-log rows are trimmed too.
 
 With `keep_bodies = false` the store keeps no text once it is not needed: thread bodies are
 not stored at all and comment bodies go when scored. This job also purges what was stored
@@ -27,7 +29,7 @@ def purge(engine: Engine, privacy: PrivacySettings, now: int | None = None) -> t
     with transaction(engine) as session:
         if privacy.retention_days is not None:
             cutoff = now - privacy.retention_days * 86_400
-            purged += _purge_bodies(session, Comment.created_utc < cutoff, Thread.created_utc < cutoff)
+            purged += _purge_bodies(session, (Comment.created_utc < cutoff) & _scored(), Thread.created_utc < cutoff)
         if not privacy.keep_bodies:
             purged += purge_unneeded_bodies(session)
         trimmed = session.execute(
@@ -43,10 +45,13 @@ def purge_unneeded_bodies(session: Session, model_version: str | None = None) ->
     any); the number of comments. An unscored or stale comment keeps its text until scoring, which drops it then.
     `civmon score` runs this for its own model, so switching the setting on takes effect at the next scoring, and
     a comment only an older model scored keeps its text for the new one."""
+    return _purge_bodies(session, _scored(model_version), true())
+
+
+def _scored(model_version: str | None = None) -> ColumnElement[bool]:
+    """A comment scored as it reads now (by `model_version`, or by any model)."""
     scored = exists().where(Score.comment_id == Comment.id, Score.stale.is_(False))
-    if model_version is not None:
-        scored = scored.where(Score.model_version == model_version)
-    return _purge_bodies(session, scored, true())
+    return scored if model_version is None else scored.where(Score.model_version == model_version)
 
 
 def _purge_bodies(session: Session, comments: ColumnElement[bool], threads: ColumnElement[bool]) -> int:
