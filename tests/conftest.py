@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from monitor.config import PrivacySettings
@@ -151,3 +154,21 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("untrained-model")
     save_artefact(network, card, folder)
     return folder
+
+
+def migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    """Bring the schema to `revision` (an upgrade, or with `down` a downgrade), as an older civmon left it."""
+    config = schema._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def schema_drift(engine: Engine, *tables: str) -> list[object]:
+    """Where the migrated tables named differ from what the models describe (nothing, where the migrations are
+    right)."""
+    from monitor.store.models import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return [d for d in compare_metadata(context, Base.metadata) if any(t in repr(d) for t in tables)]

@@ -15,6 +15,7 @@ from monitor.metrics.alerts import MAD_TO_SD, check_bucket, deliver, evaluate
 from monitor.metrics.rollups import rebuild, refresh
 from monitor.store.models import Alert, Rollup
 
+from conftest import migrate, schema_drift
 from seed import DAY, MODEL, MONDAY, Seed, seed
 
 SETTINGS = AlertSettings(min_comments=30, threshold_mads=3.0)
@@ -241,20 +242,13 @@ def test_a_host_the_http_client_cannot_parse_fails_delivery_not_the_job(engine, 
 
 
 def test_alerts_from_before_buckets_were_recorded_get_the_bucket_their_start_tells(db_url):
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
     from sqlalchemy import text
 
     from monitor.store import schema
     from monitor.store.db import make_engine
-    from monitor.store.models import Base
 
     engine = make_engine(db_url)
-    config = schema._alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0007")
+    migrate(engine, "0007")
     with engine.begin() as connection:
         connection.execute(
             text("INSERT INTO communities (id, platform, name, created_utc) VALUES (1, 'reddit', 'x', 0)")
@@ -280,11 +274,5 @@ def test_alerts_from_before_buckets_were_recorded_get_the_bucket_their_start_tel
             ("hostility", MONDAY + 3600, "hour"),
             ("hostility", MONDAY, None),
         ]
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        changed = [
-            d
-            for d in compare_metadata(context, Base.metadata)
-            if any(t in repr(d) for t in ("alerts", "rollup", "model_versions"))
-        ]
-        assert changed == []  # the migration builds what the models describe
+    assert schema_drift(engine, "alerts", "rollup", "model_versions") == []  # the migration builds what they say
     engine.dispose()

@@ -8,9 +8,6 @@ import time
 import uuid
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
 from monitor.api.quota import Quotas
@@ -18,7 +15,9 @@ from monitor.errors import CivmonError
 from monitor.store import schema
 from monitor.store.db import make_engine, transaction
 from monitor.store.keys import KeyInfo, create_key, find_key, list_keys, revoke_key
-from monitor.store.models import ApiKey, Base
+from monitor.store.models import ApiKey
+
+from conftest import migrate, schema_drift
 
 REDIS_CLIENT = importlib.util.find_spec("redis") is not None
 
@@ -141,21 +140,14 @@ def test_revoking_an_unknown_or_revoked_key_names_it(engine):
 
 def test_a_store_at_0004_upgrades_to_api_keys_and_back(db_url):
     engine = make_engine(db_url)
-    config = schema._alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+    migrate(engine, "0004")
     assert "api_keys" not in inspect(engine).get_table_names()
 
     assert schema.upgrade(engine) == ("0004", schema.head_revision())
     assert find(engine, create(engine, "bot")).name == "bot"
-    with engine.connect() as connection:  # the migration builds the table the model describes
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert [d for d in compare_metadata(context, Base.metadata) if "api_keys" in repr(d)] == []
+    assert schema_drift(engine, "api_keys") == []  # the migration builds the table the model describes
 
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    migrate(engine, "0004", down=True)
     assert "api_keys" not in inspect(engine).get_table_names()
     engine.dispose()
 
